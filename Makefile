@@ -1,0 +1,31 @@
+# The two commands of the README:
+#   make run    install what is missing, build, start herald on 127.0.0.1:8080
+#   make test   install what the tests need, build, run every test
+BUILD ?= build
+PRESET_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ARGS ?=
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
+
+.PHONY: run test build configure deps test-deps clean
+
+run: build
+	$(BUILD)/src/herald $(ARGS)
+
+test: test-deps build
+	cd $(BUILD) && ctest --output-on-failure --timeout 600
+
+build: configure
+	ninja -C $(BUILD)
+
+configure: deps
+	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja $(PRESET_FLAGS)
+
+deps:
+	@scripts/setup.sh build
+
+test-deps:
+	@scripts/setup.sh test
+
+clean:
+	rm -rf $(BUILD)

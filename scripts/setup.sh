@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what herald needs on a fresh Debian 12 machine, and nothing already there.
+#   scripts/setup.sh build   compiler, CMake, Ninja, ccache and the libraries
+#   scripts/setup.sh test    the above, plus what the test suite drives (curl, node packages)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what=${1:-build}
+build_pkgs=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json1.81-dev
+  libboost-url1.81-dev libboost-program-options1.81-dev libhiredis-dev libssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev)
+test_pkgs=(curl nodejs npm python3)
+
+pkgs=("${build_pkgs[@]}")
+[ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  # nodejs may come from another source than Debian (it then provides npm itself).
+  if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
+  if [ "$p" = nodejs ] && command -v node >/dev/null; then continue; fi
+  if [ "$p" = python3 ] && command -v python3 >/dev/null; then continue; fi
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "$what" = test ]; then
+  if [ ! -d tests/integration/node_modules ] || [ tests/integration/package-lock.json -nt tests/integration/node_modules ]; then
+    echo "setup: installing the test suite's node packages"
+    (cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi

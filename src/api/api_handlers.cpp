@@ -1,0 +1,265 @@
+#include "api/api_handlers.hpp"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include <boost/json.hpp>
+
+#include "api/demo_page.hpp"
+#include "metrics/metrics.hpp"
+#include "protocol/channel_name.hpp"
+#include "protocol/cursor.hpp"
+#include "protocol/json_fields.hpp"
+
+namespace herald::api {
+
+using util::api_error;
+using util::bad_request;
+
+response error_response(const api_error& e) {
+  response r;
+  r.status = e.status;
+  r.body = protocol::error_json(e);
+  return r;
+}
+
+namespace {
+
+response json_response(std::string body) {
+  response r;
+  r.body = std::move(body);
+  return r;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+// The messages array of a history or poll reply: the shared JSON element of each message.
+void append_messages(std::string& out, const std::vector<protocol::message_ptr>& msgs) {
+  out += "{\"messages\":[";
+  for (std::size_t i = 0; i < msgs.size(); ++i) {
+    if (i) out += ',';
+    out += msgs[i]->json();
+  }
+  out += ']';
+}
+
+}  // namespace
+
+handlers::handlers(core::context& ctx, options opts) : ctx_(ctx), opts_(std::move(opts)) {}
+
+bool handlers::serves(std::string_view path) noexcept {
+  return path.starts_with("/api/") || path == "/publish" || path == "/metrics" ||
+         path == "/healthz" || path == "/readyz" || path == "/";
+}
+
+api_error* handlers::check_api_key(const request& req, api_error& storage) const {
+  if (opts_.api_key.empty()) return nullptr;
+  constexpr std::string_view bearer = "Bearer ";
+  if (req.authorization.empty()) {
+    storage = {401, "unauthorized", "this endpoint requires Authorization: Bearer <api key>"};
+    return &storage;
+  }
+  if (!req.authorization.starts_with(bearer) ||
+      !constant_time_equal(req.authorization.substr(bearer.size()), opts_.api_key)) {
+    storage = {403, "forbidden", "the API key is not valid"};
+    return &storage;
+  }
+  return nullptr;
+}
+
+void handlers::handle(const request& req, std::function<void(response)> done) {
+  auto method_not_allowed = [&](std::string_view allow) {
+    auto r = error_response({405, "method_not_allowed",
+                             "use " + std::string(allow) + " for " + std::string(req.path)});
+    r.headers.emplace_back("Allow", std::string(allow));
+    done(std::move(r));
+  };
+  const bool is_get = req.method == "GET" || req.method == "HEAD";
+  const bool is_post = req.method == "POST";
+
+  if (req.path.starts_with("/api/")) {
+    api_error storage;
+    if (auto* err = check_api_key(req, storage)) return done(error_response(*err));
+    if (req.path == "/api/publish")
+      return is_post ? publish(req, false, false, std::move(done)) : method_not_allowed("POST");
+    if (req.path == "/api/broadcast")
+      return is_post ? publish(req, true, false, std::move(done)) : method_not_allowed("POST");
+    if (req.path == "/api/history")
+      return is_get ? history_async(req, std::move(done)) : method_not_allowed("GET");
+    if (req.path == "/api/channels") return is_get ? done(channels()) : method_not_allowed("GET");
+  } else if (req.path == "/publish") {
+    return is_post ? publish(req, false, true, std::move(done)) : method_not_allowed("POST");
+  } else if (req.path == "/metrics") {
+    return is_get ? done(metrics()) : method_not_allowed("GET");
+  } else if (req.path == "/healthz") {
+    return is_get ? done(json_response(R"({"status":"ok"})")) : method_not_allowed("GET");
+  } else if (req.path == "/readyz") {
+    if (!is_get) return method_not_allowed("GET");
+    if (ctx_.brokers.ready()) return done(json_response(R"({"status":"ready"})"));
+    return done(error_response({503, "unavailable", "the broker is not reachable"}));
+  } else if (req.path == "/") {
+    if (!is_get) return method_not_allowed("GET");
+    response r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = std::string(demo_page_html());
+    return done(std::move(r));
+  }
+  done(error_response({404, "not_found", "no such endpoint: " + std::string(req.path)}));
+}
+
+void handlers::publish(const request& req, bool broadcast, bool client,
+                       std::function<void(response)> done) {
+  auto parsed = protocol::parse_publish(req.body, broadcast, opts_.max_data_bytes,
+                                        opts_.max_broadcast_channels);
+  if (auto* err = std::get_if<api_error>(&parsed)) {
+    metrics::add(metrics::counter::publish_errors);
+    return done(error_response(*err));
+  }
+  auto& fields = std::get<protocol::publish_fields>(parsed);
+  if (client && !ctx_.namespaces.for_channel(fields.channels[0]).client_publish) {
+    metrics::add(metrics::counter::publish_errors);
+    return done(error_response({403, "forbidden",
+                                "client publishing is not allowed in the namespace of channel " +
+                                    fields.channels[0]}));
+  }
+
+  if (!broadcast) {
+    ctx_.brokers.publish({fields.channels[0], fields.event, fields.data_json},
+                         [done = std::move(done)](core::broker::publish_result r) {
+                           if (auto* err = std::get_if<api_error>(&r)) {
+                             metrics::add(metrics::counter::publish_errors);
+                             return done(error_response(*err));
+                           }
+                           metrics::add(metrics::counter::publishes);
+                           auto& m = std::get<protocol::message_ptr>(r);
+                           done(json_response("{\"offset\":" + std::to_string(m->offset()) +
+                                              ",\"cursor\":\"" + m->cursor() + "\"}"));
+                         });
+    return;
+  }
+
+  // Broadcast: one publish per channel; the reply lists each result in request order.
+  struct state {
+    std::mutex m;
+    std::vector<std::string> results;
+    std::size_t remaining;
+    std::function<void(response)> done;
+  };
+  auto st = std::make_shared<state>();
+  st->results.resize(fields.channels.size());
+  st->remaining = fields.channels.size();
+  st->done = std::move(done);
+  for (std::size_t i = 0; i < fields.channels.size(); ++i) {
+    const std::string channel = fields.channels[i];
+    ctx_.brokers.publish(
+        {channel, fields.event, fields.data_json}, [st, i, channel](core::broker::publish_result r) {
+          std::string item = "{\"channel\":\"" + channel + "\",";
+          if (auto* err = std::get_if<api_error>(&r)) {
+            metrics::add(metrics::counter::publish_errors);
+            std::string e = protocol::error_json(*err);
+            item += e.substr(1);  // {"error":..} merged into the item
+          } else {
+            metrics::add(metrics::counter::publishes);
+            auto& m = std::get<protocol::message_ptr>(r);
+            item += "\"offset\":" + std::to_string(m->offset()) + ",\"cursor\":\"" + m->cursor() + "\"}";
+          }
+          std::unique_lock lock(st->m);
+          st->results[i] = std::move(item);
+          if (--st->remaining) return;
+          lock.unlock();
+          std::string body = "{\"results\":[";
+          for (std::size_t k = 0; k < st->results.size(); ++k) {
+            if (k) body += ',';
+            body += st->results[k];
+          }
+          body += "]}";
+          st->done(json_response(std::move(body)));
+        });
+  }
+}
+
+void handlers::history_async(const request& req, std::function<void(response)> done) {
+  auto get = [&](std::string_view key) -> std::optional<std::string> {
+    auto it = req.params.find(key);
+    if (it == req.params.end()) return std::nullopt;
+    return std::string((*it).value);
+  };
+  auto channel = get("channel");
+  if (!channel) return done(error_response(bad_request("bad_request", "missing parameter channel")));
+  if (!protocol::valid_channel_name(*channel))
+    return done(error_response(bad_request(
+        "invalid_channel", "invalid channel name (1-255 bytes of [A-Za-z0-9_.:@/-])")));
+
+  core::history_query q;
+  q.channel = *channel;
+  q.limit = 100;
+  if (auto limit = get("limit")) {
+    char* end = nullptr;
+    long long n = std::strtoll(limit->c_str(), &end, 10);
+    if (limit->empty() || *end || n < 0)
+      return done(error_response(bad_request("bad_request", "limit must be a non-negative integer")));
+    q.limit = std::min<std::size_t>(static_cast<std::size_t>(n), opts_.history_limit_max);
+  }
+  if (auto since = get("since")) {
+    auto entries = protocol::decode_cursor(*since);
+    if (!entries) return done(error_response(bad_request("bad_cursor", "since is not a valid cursor")));
+    const auto tag = protocol::channel_tag(*channel);
+    auto it = std::find_if(entries->begin(), entries->end(), [&](auto& e) { return e.tag == tag; });
+    if (it == entries->end())
+      return done(error_response(
+          bad_request("bad_cursor", "the cursor does not cover channel " + *channel)));
+    q.since = core::position{it->epoch, it->offset};
+  }
+  auto since = q.since;
+  auto tag = protocol::channel_tag(*channel);
+  ctx_.brokers.history(std::move(q), [done = std::move(done), since, tag](core::broker::history_result r) {
+    if (auto* err = std::get_if<api_error>(&r)) return done(error_response(*err));
+    auto& reply = std::get<core::history_reply>(r);
+    protocol::cursor_entry pos{tag, reply.epoch, reply.top};
+    if (!reply.messages.empty())
+      pos.offset = reply.messages.back()->offset();
+    else if (since && reply.recovered)
+      pos.offset = since->offset;
+    std::string body;
+    append_messages(body, reply.messages);
+    body += ",\"cursor\":\"" + protocol::encode_cursor({&pos, 1}) + "\",\"recovered\":";
+    body += reply.recovered ? "true}" : "false}";
+    done(json_response(std::move(body)));
+  });
+}
+
+response handlers::channels() {
+  auto list = ctx_.brokers.channels();
+  auto counts = ctx_.hubs.counts();
+  std::unordered_map<std::string, core::subscriber_counts> by_name(counts.begin(), counts.end());
+  std::string body = "{\"channels\":[";
+  std::size_t n = 0;
+  for (auto& c : list) {
+    if (n == opts_.channels_list_max) break;
+    core::subscriber_counts sc{};
+    if (auto it = by_name.find(c.channel); it != by_name.end()) sc = it->second;
+    if (n++) body += ',';
+    body += "{\"channel\":\"" + c.channel + "\",\"offset\":" + std::to_string(c.top) +
+            ",\"epoch\":" + std::to_string(c.epoch) + ",\"history\":" +
+            std::to_string(c.history_size) + ",\"subscribers\":{\"sse\":" + std::to_string(sc[0]) +
+            ",\"poll\":" + std::to_string(sc[1]) + ",\"ws\":" + std::to_string(sc[2]) + "}}";
+  }
+  body += "],\"truncated\":";
+  body += list.size() > n ? "true}" : "false}";
+  return json_response(std::move(body));
+}
+
+response handlers::metrics() {
+  response r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = metrics::render_prometheus();
+  return r;
+}
+
+}  // namespace herald::api

@@ -1,0 +1,58 @@
+#pragma once
+// The HTTP server API and the small endpoints: /api/publish, /api/broadcast,
+// /api/history, /api/channels, /publish (client publish), /metrics, /healthz, /readyz
+// and the demo page. Transport-neutral: the HTTP session parses the request and
+// writes whatever response comes back.
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/url/params_view.hpp>
+
+#include "api/options.hpp"
+#include "core/context.hpp"
+
+namespace herald::api {
+
+struct request {
+  std::string_view method;
+  std::string_view path;
+  boost::urls::params_view params;  // decoded query parameters
+  std::string_view authorization;   // the Authorization header, or empty
+  std::string_view body;
+};
+
+struct response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+};
+
+/// The JSON error response of the contract.
+response error_response(const util::api_error& e);
+
+class handlers {
+ public:
+  handlers(core::context& ctx, options opts);
+
+  /// True when `path` is served here (otherwise the transport routes it or answers 404).
+  static bool serves(std::string_view path) noexcept;
+
+  /// Handles `req`; `done` is called exactly once, inline or from a broker thread.
+  /// The request's views must stay valid until then.
+  void handle(const request& req, std::function<void(response)> done);
+
+ private:
+  void publish(const request& req, bool broadcast, bool client, std::function<void(response)> done);
+  void history_async(const request& req, std::function<void(response)> done);
+  response channels();
+  response metrics();
+  util::api_error* check_api_key(const request& req, util::api_error& storage) const;
+
+  core::context& ctx_;
+  options opts_;
+};
+
+}  // namespace herald::api

@@ -1,0 +1,37 @@
+// herald: entry point. Parses the configuration, starts the server, reports where it
+// listens, and exits with 2 on a configuration or start-up error.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "config/config.hpp"
+#include "server/server.hpp"
+
+extern char** environ;
+
+int main(int argc, char** argv) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  try {
+    auto parsed = herald::config::parse(argc, argv, env);
+    if (!parsed.cfg) {
+      std::cout << parsed.output;
+      return 0;
+    }
+    herald::server::server srv(std::move(*parsed.cfg));
+    srv.start();
+    auto ep = srv.endpoint();
+    std::printf("herald listening on http://%s:%u (broker: memory)\n", ep.address().to_string().c_str(),
+                static_cast<unsigned>(ep.port()));
+    std::fflush(stdout);
+    srv.run();
+    return 0;
+  } catch (const herald::config::config_error& e) {
+    std::cerr << "herald: " << e.what() << " (see herald --help)\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "herald: " << e.what() << "\n";
+    return 2;
+  }
+}

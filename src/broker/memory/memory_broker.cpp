@@ -1,0 +1,204 @@
+#include "broker/memory/memory_broker.hpp"
+
+#include "core/hub.hpp"
+#include "util/clock.hpp"
+
+namespace herald::broker {
+
+using core::history_query;
+using core::history_reply;
+using core::publish_request;
+using util::api_error;
+
+struct memory_broker::channel {
+  std::mutex m;
+  std::string name;
+  std::uint32_t epoch = 0;
+  std::uint64_t top = 0;
+  core::history hist;
+  std::int64_t last_active_ms = 0;
+  bool dead = false;  // reclaimed: a publisher holding it must look the channel up again
+  const core::namespace_options* ns = nullptr;
+};
+
+struct alignas(64) memory_broker::shard {
+  mutable std::mutex m;
+  std::unordered_map<std::string, std::shared_ptr<channel>, core::string_hash, std::equal_to<>> map;
+};
+
+memory_broker::memory_broker(const core::namespace_table& namespaces, memory_broker_options opts,
+                             std::function<bool(std::string_view)> has_subscribers)
+    : namespaces_(namespaces),
+      opts_(opts),
+      has_subscribers_(std::move(has_subscribers)),
+      shards_(new shard[shard_count]),
+      rng_(std::random_device{}()) {}
+
+memory_broker::~memory_broker() = default;
+
+memory_broker::shard& memory_broker::shard_for(std::string_view name) const {
+  return shards_[core::string_hash{}(name) % shard_count];
+}
+
+std::uint32_t memory_broker::new_epoch() {
+  std::lock_guard lock(rng_mutex_);
+  std::uint32_t e;
+  do e = static_cast<std::uint32_t>(rng_()); while (e == 0);  // 0 never names an epoch
+  return e;
+}
+
+std::shared_ptr<memory_broker::channel> memory_broker::find_or_create(const std::string& name,
+                                                                      api_error& err) {
+  auto& sh = shard_for(name);
+  std::lock_guard lock(sh.m);
+  auto it = sh.map.find(name);
+  if (it != sh.map.end()) return it->second;
+  if (channel_count_.load(std::memory_order_relaxed) >= opts_.max_channels) {
+    err = {503, "too_many_channels",
+           "the broker holds the maximum number of channels (" +
+               std::to_string(opts_.max_channels) + ")"};
+    return nullptr;
+  }
+  auto c = std::make_shared<channel>();
+  c->name = name;
+  c->epoch = new_epoch();
+  c->ns = &namespaces_.for_channel(name);
+  c->last_active_ms = util::steady_ms();
+  sh.map.emplace(name, c);
+  channel_count_.fetch_add(1, std::memory_order_relaxed);
+  return c;
+}
+
+void memory_broker::publish(publish_request req, std::function<void(publish_result)> done) {
+  protocol::message_ptr msg;
+  for (;;) {
+    api_error err;
+    auto c = find_or_create(req.channel, err);
+    if (!c) return done(std::move(err));
+    std::lock_guard lock(c->m);
+    if (c->dead) continue;  // reclaimed between lookup and lock: take the new one
+    const auto now = util::steady_ms();
+    const auto& ns = *c->ns;
+    msg = std::make_shared<protocol::message>(c->name, c->top + 1, c->epoch, util::unix_ms(),
+                                              std::move(req.event), req.data_json);
+    ++c->top;
+    c->last_active_ms = now;
+    c->hist.expire(now, std::chrono::milliseconds(ns.history_ttl).count());
+    c->hist.push(msg, now, ns.history_size);
+    // Under the channel lock: listeners see this channel in offset order.
+    if (listener_) listener_->on_publication(msg);
+    break;
+  }
+  done(std::move(msg));
+}
+
+namespace {
+
+// The answer to `q` from one channel's state; the caller holds the channel's lock.
+template <class Channel>
+void read_history(Channel& c, const history_query& q, history_reply& reply, api_error& err) {
+  reply.epoch = c.epoch;
+  reply.top = c.top;
+  if (!q.since) {
+    c.hist.latest(q.limit, reply.messages);
+  } else if (q.since->epoch != c.epoch) {
+    reply.recovered = false;
+  } else if (q.since->offset > c.top) {
+    err = {400, "bad_cursor", "cursor is ahead of channel " + q.channel};
+  } else if (q.since->offset < c.top) {
+    if (c.hist.empty() || q.since->offset + 1 < c.hist.first_offset())
+      reply.recovered = false;  // evicted or expired
+    else
+      c.hist.since(q.since->offset, q.limit, reply.messages);
+  }
+}
+
+}  // namespace
+
+void memory_broker::history(history_query q, std::function<void(history_result)> done) {
+  history_reply reply;
+  api_error err;
+  for (;;) {
+    // Reading a channel creates it: a subscriber of a channel that has no message yet
+    // needs its epoch, or the first publication would look like a new life.
+    auto c = find_or_create(q.channel, err);
+    if (!c) break;
+    std::lock_guard lock(c->m);
+    if (c->dead) continue;  // reclaimed between lookup and lock
+    const auto now = util::steady_ms();
+    c->last_active_ms = now;
+    c->hist.expire(now, std::chrono::milliseconds(c->ns->history_ttl).count());
+    read_history(*c, q, reply, err);
+    break;
+  }
+  // The callback runs without the channel lock: it may publish or read again.
+  if (!err.code.empty()) return done(std::move(err));
+  done(std::move(reply));
+}
+
+std::vector<core::channel_summary> memory_broker::channels() const {
+  std::vector<core::channel_summary> out;
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    std::vector<std::shared_ptr<channel>> list;
+    {
+      std::lock_guard lock(shards_[i].m);
+      for (auto& [_, c] : shards_[i].map) list.push_back(c);
+    }
+    for (auto& c : list) {
+      std::lock_guard lock(c->m);
+      if (!c->dead) out.push_back({c->name, c->epoch, c->top, c->hist.size()});
+    }
+  }
+  return out;
+}
+
+core::broker_stats memory_broker::stats() const {
+  core::broker_stats s;
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    std::vector<std::shared_ptr<channel>> list;
+    {
+      std::lock_guard lock(shards_[i].m);
+      for (auto& [_, c] : shards_[i].map) list.push_back(c);
+    }
+    for (auto& c : list) {
+      std::lock_guard lock(c->m);
+      ++s.channels;
+      s.history_messages += c->hist.size();
+      s.history_bytes += c->hist.bytes();
+    }
+  }
+  return s;
+}
+
+std::size_t memory_broker::sweep() {
+  const auto now = util::steady_ms();
+  const auto idle_ms = std::chrono::milliseconds(opts_.idle_ttl).count();
+  std::size_t reclaimed = 0;
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    auto& sh = shards_[i];
+    std::vector<std::shared_ptr<channel>> list;
+    {
+      std::lock_guard lock(sh.m);
+      for (auto& [_, c] : sh.map) list.push_back(c);
+    }
+    for (auto& c : list) {
+      bool idle;
+      {
+        std::lock_guard lock(c->m);
+        c->hist.expire(now, std::chrono::milliseconds(c->ns->history_ttl).count());
+        idle = c->hist.empty() && now - c->last_active_ms >= idle_ms;
+      }
+      if (!idle || has_subscribers_(c->name)) continue;
+      std::lock_guard slock(sh.m);
+      std::lock_guard clock(c->m);
+      if (!c->hist.empty() || now - c->last_active_ms < idle_ms) continue;  // published meanwhile
+      c->dead = true;
+      sh.map.erase(c->name);
+      channel_count_.fetch_sub(1, std::memory_order_relaxed);
+      ++reclaimed;
+    }
+  }
+  return reclaimed;
+}
+
+}  // namespace herald::broker

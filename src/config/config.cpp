@@ -1,0 +1,239 @@
+#include "config/config.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <boost/program_options.hpp>
+
+#include "protocol/channel_name.hpp"
+
+namespace herald::config {
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr const char* version_text = "herald 0.1.0\n";
+
+po::options_description describe() {
+  po::options_description d("Options (flag, HERALD_<NAME> environment variable, or config file key)");
+  // clang-format off
+  d.add_options()
+    ("help,h", "print this help and exit")
+    ("version", "print the version and exit")
+    ("config", po::value<std::string>(), "read options from this file (key = value lines)")
+    ("listen", po::value<std::string>()->default_value("127.0.0.1:8080"), "address to listen on, HOST:PORT")
+    ("threads", po::value<unsigned>()->default_value(0), "event-loop threads (0: one per core, max 64)")
+    ("broker", po::value<std::string>()->default_value("memory"), "memory | redis://HOST:PORT[,redis://...]")
+    ("api-key", po::value<std::string>()->default_value(""), "require Authorization: Bearer KEY on /api/* (empty: open)")
+    ("history-size", po::value<std::size_t>()->default_value(100), "messages kept per channel (default namespace)")
+    ("history-ttl", po::value<unsigned>()->default_value(300), "seconds a message is kept (default namespace; 0: no age limit)")
+    ("client-publish", po::value<bool>()->default_value(false), "allow POST /publish (default namespace)")
+    ("namespace", po::value<std::vector<std::string>>()->composing(),
+        "NAME:history_size=N,history_ttl=S,client_publish=true|false (repeatable)")
+    ("max-message-size", po::value<std::size_t>()->default_value(65536), "max bytes of a message's data (compact JSON)")
+    ("max-body-size", po::value<std::size_t>()->default_value(1048576), "max bytes of a request body")
+    ("max-header-size", po::value<std::size_t>()->default_value(8192), "max bytes of a request line and headers")
+    ("max-broadcast-channels", po::value<std::size_t>()->default_value(1000), "max channels in one broadcast")
+    ("request-timeout", po::value<unsigned>()->default_value(10), "seconds to receive a whole request")
+    ("keepalive-timeout", po::value<unsigned>()->default_value(60), "seconds an idle keep-alive connection is kept")
+    ("sse-heartbeat", po::value<unsigned>()->default_value(15), "seconds of silence before an SSE heartbeat comment")
+    ("sse-retry", po::value<unsigned>()->default_value(3000), "reconnect delay hint sent to EventSource, ms")
+    ("poll-timeout", po::value<unsigned>()->default_value(25), "default long-poll hold, seconds")
+    ("poll-timeout-max", po::value<unsigned>()->default_value(120), "cap of the long-poll timeout parameter, seconds")
+    ("poll-limit", po::value<std::size_t>()->default_value(100), "default messages per long-poll reply")
+    ("poll-limit-max", po::value<std::size_t>()->default_value(1000), "cap of the long-poll limit parameter")
+    ("replay-limit", po::value<std::size_t>()->default_value(10000), "max messages replayed per channel on resume")
+    ("max-queued-bytes", po::value<std::size_t>()->default_value(1048576), "per-connection outbound cap; past it the reader is cut as slow")
+    ("max-channels-per-connection", po::value<std::size_t>()->default_value(64), "channels one connection may subscribe to")
+    ("max-channels", po::value<std::size_t>()->default_value(1000000), "channels the memory broker holds at most")
+    ("channel-idle-ttl", po::value<unsigned>()->default_value(60), "seconds before an empty, unsubscribed channel is reclaimed")
+    ("sweep-interval", po::value<unsigned>()->default_value(5), "seconds between history expiry sweeps");
+  // clang-format on
+  return d;
+}
+
+template <class T>
+T get(const po::variables_map& vm, const char* name) {
+  return vm[name].as<T>();
+}
+
+void require(bool ok, const std::string& setting, const std::string& why) {
+  if (!ok) throw config_error("invalid " + setting + ": " + why);
+}
+
+bool parse_bool(std::string_view v, const std::string& setting) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+  throw config_error("invalid " + setting + ": expected true or false, got \"" + std::string(v) + "\"");
+}
+
+unsigned long long parse_number(std::string_view v, const std::string& setting) {
+  unsigned long long n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || p != v.data() + v.size())
+    throw config_error("invalid " + setting + ": expected a non-negative integer, got \"" +
+                       std::string(v) + "\"");
+  return n;
+}
+
+}  // namespace
+
+std::pair<std::string, core::namespace_options> parse_namespace(std::string_view spec,
+                                                                core::namespace_options o) {
+  const std::string setting = "namespace \"" + std::string(spec) + "\"";
+  auto colon = spec.find(':');
+  std::string name(spec.substr(0, colon));
+  require(!name.empty() && protocol::valid_channel_name(name) && name.find(':') == std::string::npos,
+          setting, "expected NAME:key=value,... with a valid namespace name");
+  if (colon == std::string_view::npos) return {name, o};
+  std::string_view rest = spec.substr(colon + 1);
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string_view kv = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    auto eq = kv.find('=');
+    require(eq != std::string_view::npos, setting, "expected key=value, got \"" + std::string(kv) + "\"");
+    auto key = kv.substr(0, eq), value = kv.substr(eq + 1);
+    if (key == "history_size")
+      o.history_size = parse_number(value, setting + " history_size");
+    else if (key == "history_ttl")
+      o.history_ttl = std::chrono::seconds(parse_number(value, setting + " history_ttl"));
+    else if (key == "client_publish")
+      o.client_publish = parse_bool(value, setting + " client_publish");
+    else
+      throw config_error("invalid " + setting + ": unknown key \"" + std::string(key) +
+                         "\" (history_size, history_ttl, client_publish)");
+  }
+  return {name, o};
+}
+
+parse_result parse(int argc, const char* const* argv, const std::vector<std::string>& env) {
+  auto desc = describe();
+  po::variables_map vm;
+  try {
+    // First stored wins: flags, then environment, then the file.
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    std::vector<std::string> names;
+    for (auto& opt : desc.options()) names.push_back(opt->long_name());
+    auto mapper = [&](const std::string& var) -> std::string {
+      if (!var.starts_with("HERALD_")) return "";
+      std::string name = var.substr(7);
+      for (auto& c : name) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (std::find(names.begin(), names.end(), name) == names.end())
+        throw config_error("unknown environment variable " + var);
+      return name;
+    };
+    {
+      // parse_environment reads the process environment; we take the given list instead.
+      po::parsed_options parsed(&desc);
+      for (auto& kv : env) {
+        auto eq = kv.find('=');
+        if (eq == std::string::npos) continue;
+        std::string name = mapper(kv.substr(0, eq));
+        if (name.empty()) continue;
+        po::option opt;
+        opt.string_key = name;
+        opt.value.push_back(kv.substr(eq + 1));
+        opt.original_tokens = {kv};
+        parsed.options.push_back(opt);
+      }
+      po::store(parsed, vm);
+    }
+    if (vm.count("config")) {
+      const auto path = vm["config"].as<std::string>();
+      std::ifstream file(path);
+      if (!file) throw config_error("invalid config: cannot read file \"" + path + "\"");
+      po::store(po::parse_config_file(file, desc), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw config_error(e.what());
+  }
+
+  parse_result out;
+  if (vm.count("help")) {
+    std::ostringstream s;
+    s << "herald: a real-time push server (WebSocket, Server-Sent Events, long polling)\n\n"
+      << "usage: herald [options]\n\n"
+      << desc << "\nEvery option can also be set as HERALD_<NAME> (e.g. HERALD_LISTEN, HERALD_API_KEY)\n"
+      << "or as `name = value` in the --config file; flags win over the environment, which wins over the file.\n";
+    out.output = s.str();
+    return out;
+  }
+  if (vm.count("version")) {
+    out.output = version_text;
+    return out;
+  }
+
+  config c;
+  {
+    const auto listen = get<std::string>(vm, "listen");
+    auto colon = listen.rfind(':');
+    require(colon != std::string::npos && colon > 0, "listen", "expected HOST:PORT, got \"" + listen + "\"");
+    c.host = listen.substr(0, colon);
+    if (c.host.size() > 2 && c.host.front() == '[' && c.host.back() == ']') c.host = c.host.substr(1, c.host.size() - 2);
+    auto port = parse_number(std::string_view(listen).substr(colon + 1), "listen port");
+    require(port > 0 && port < 65536, "listen", "port must be 1-65535");
+    c.port = static_cast<unsigned short>(port);
+  }
+  c.threads = get<unsigned>(vm, "threads");
+  if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+  require(c.threads <= 64, "threads", "at most 64");
+  c.broker = get<std::string>(vm, "broker");
+  require(c.broker == "memory", "broker", "only \"memory\" is available in this build, got \"" + c.broker + "\"");
+
+  core::namespace_options defaults;
+  defaults.history_size = get<std::size_t>(vm, "history-size");
+  defaults.history_ttl = std::chrono::seconds(get<unsigned>(vm, "history-ttl"));
+  defaults.client_publish = get<bool>(vm, "client-publish");
+  require(defaults.history_size <= 1'000'000, "history-size", "at most 1000000");
+  c.namespaces = core::namespace_table(defaults);
+  if (vm.count("namespace"))
+    for (const auto& spec : vm["namespace"].as<std::vector<std::string>>()) {
+      auto [name, o] = parse_namespace(spec, defaults);
+      require(o.history_size <= 1'000'000, "namespace " + name + " history_size", "at most 1000000");
+      c.namespaces.set(name, o);
+    }
+
+  auto& t = c.transport;
+  t.max_header_bytes = get<std::size_t>(vm, "max-header-size");
+  t.max_body_bytes = get<std::size_t>(vm, "max-body-size");
+  t.request_timeout = std::chrono::seconds(get<unsigned>(vm, "request-timeout"));
+  t.keepalive_timeout = std::chrono::seconds(get<unsigned>(vm, "keepalive-timeout"));
+  t.sse_heartbeat = std::chrono::seconds(get<unsigned>(vm, "sse-heartbeat"));
+  t.sse_retry = std::chrono::milliseconds(get<unsigned>(vm, "sse-retry"));
+  t.poll_timeout = std::chrono::seconds(get<unsigned>(vm, "poll-timeout"));
+  t.poll_timeout_max = std::chrono::seconds(get<unsigned>(vm, "poll-timeout-max"));
+  t.poll_limit = get<std::size_t>(vm, "poll-limit");
+  t.poll_limit_max = get<std::size_t>(vm, "poll-limit-max");
+  t.replay_limit = get<std::size_t>(vm, "replay-limit");
+  t.max_queued_bytes = get<std::size_t>(vm, "max-queued-bytes");
+  t.max_channels_per_connection = get<std::size_t>(vm, "max-channels-per-connection");
+  require(t.max_header_bytes >= 1024, "max-header-size", "at least 1024");
+  require(t.request_timeout.count() > 0, "request-timeout", "must be positive");
+  require(t.keepalive_timeout.count() > 0, "keepalive-timeout", "must be positive");
+  require(t.sse_heartbeat.count() > 0, "sse-heartbeat", "must be positive");
+  require(t.poll_limit > 0 && t.poll_limit <= t.poll_limit_max, "poll-limit", "must be 1..poll-limit-max");
+  require(t.poll_timeout <= t.poll_timeout_max, "poll-timeout", "must not exceed poll-timeout-max");
+  require(t.max_queued_bytes >= 4096, "max-queued-bytes", "at least 4096");
+  require(t.max_channels_per_connection > 0, "max-channels-per-connection", "must be positive");
+
+  c.api.api_key = get<std::string>(vm, "api-key");
+  c.api.max_data_bytes = get<std::size_t>(vm, "max-message-size");
+  c.api.max_broadcast_channels = get<std::size_t>(vm, "max-broadcast-channels");
+  require(c.api.max_data_bytes + 4096 <= t.max_body_bytes, "max-message-size",
+          "must leave 4096 bytes of room under max-body-size");
+  require(c.api.max_broadcast_channels > 0, "max-broadcast-channels", "must be positive");
+
+  c.memory.max_channels = get<std::size_t>(vm, "max-channels");
+  c.memory.idle_ttl = std::chrono::seconds(get<unsigned>(vm, "channel-idle-ttl"));
+  c.sweep_interval = std::chrono::seconds(get<unsigned>(vm, "sweep-interval"));
+  require(c.sweep_interval.count() > 0, "sweep-interval", "must be positive");
+  out.cfg = std::move(c);
+  return out;
+}
+
+}  // namespace herald::config

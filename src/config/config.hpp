@@ -1,0 +1,47 @@
+#pragma once
+// herald's configuration: one declaration per option, read from (highest first) the
+// command line, HERALD_* environment variables and the --config file, onto each
+// component's own options struct. Errors name the setting.
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "api/options.hpp"
+#include "broker/memory/memory_broker_options.hpp"
+#include "core/namespace_options.hpp"
+#include "transport/options.hpp"
+
+namespace herald::config {
+
+struct config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct config {
+  std::string host = "127.0.0.1";
+  unsigned short port = 8080;
+  unsigned threads = 0;  // 0: one per core
+  std::string broker = "memory";
+  std::chrono::seconds sweep_interval{5};
+  core::namespace_table namespaces;
+  transport::options transport;
+  api::options api;
+  broker::memory_broker_options memory;
+};
+
+struct parse_result {
+  std::optional<config> cfg;  // empty: nothing to run (help or version printed)
+  std::string output;         // text to print (help, version)
+};
+
+/// Parses argv, the environment (`env`: "NAME=value" strings) and the config file.
+/// Throws config_error naming the bad setting.
+parse_result parse(int argc, const char* const* argv, const std::vector<std::string>& env);
+
+/// Parses one namespace spec "NAME:key=value,key=value" (keys: history_size,
+/// history_ttl, client_publish) on top of `defaults`.
+std::pair<std::string, core::namespace_options> parse_namespace(std::string_view spec,
+                                                                core::namespace_options defaults);
+
+}  // namespace herald::config

@@ -1,0 +1,108 @@
+#pragma once
+// The broker port: where offsets are assigned, history is kept and publications are
+// spread to every node. Implemented by broker/memory (the default) and broker/redis.
+//
+// Contract for implementations:
+// - publish() assigns the channel's next offset (gap-free from 1 within an epoch),
+//   stores the message in history, and hands it to the publication_listener of every
+//   node with local subscribers, in offset order per channel.
+// - A channel's epoch changes whenever its history is lost (restart of the memory
+//   broker, reclaimed idle channel, wiped Redis); offsets then start again from 1.
+// - Callbacks may run inline, before the call returns, or later on a broker thread;
+//   they must not block. Callers that need their own thread re-post (see
+//   subscriber_session).
+// - An accepted publish (a callback with a message) is never lost while the broker's
+//   history still covers it.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "protocol/message.hpp"
+#include "util/api_error.hpp"
+
+namespace herald::core {
+
+using protocol::message_ptr;
+
+/// Receives every publication of the channels this node watches (the hub).
+class publication_listener {
+ public:
+  /// Called in offset order per channel, from any thread.
+  virtual void on_publication(const message_ptr& m) = 0;
+
+ protected:
+  ~publication_listener() = default;
+};
+
+struct publish_request {
+  std::string channel;
+  std::string event;      // empty: none
+  std::string data_json;  // compact JSON
+};
+
+struct position {
+  std::uint32_t epoch = 0;
+  std::uint64_t offset = 0;  // last offset seen
+};
+
+struct history_query {
+  std::string channel;
+  std::optional<position> since;  // none: the newest `limit` messages
+  std::size_t limit = 100;
+};
+
+struct history_reply {
+  std::vector<message_ptr> messages;  // oldest first
+  std::uint32_t epoch = 0;            // the channel's current epoch
+  std::uint64_t top = 0;              // the channel's newest offset (0: none yet)
+  /// false when `since` could not be honoured: other epoch, or history no longer holds
+  /// the messages right after it. `messages` is then empty and the caller goes on live
+  /// from `top`.
+  bool recovered = true;
+};
+
+struct channel_summary {
+  std::string channel;
+  std::uint32_t epoch = 0;
+  std::uint64_t top = 0;
+  std::size_t history_size = 0;
+};
+
+struct broker_stats {
+  std::size_t channels = 0;
+  std::size_t history_messages = 0;
+  std::size_t history_bytes = 0;
+};
+
+class broker {
+ public:
+  using publish_result = std::variant<message_ptr, util::api_error>;
+  using history_result = std::variant<history_reply, util::api_error>;
+
+  virtual ~broker() = default;
+
+  /// Sets the node's listener; called once, before any publish.
+  virtual void set_listener(publication_listener* listener) = 0;
+
+  virtual void publish(publish_request req, std::function<void(publish_result)> done) = 0;
+
+  /// Reads history; an offset in `since` past the channel's top within the same epoch
+  /// is refused as a forged cursor (400 bad_cursor).
+  virtual void history(history_query q, std::function<void(history_result)> done) = 0;
+
+  /// The node gained its first / lost its last local subscriber of `channel`.
+  virtual void watch(const std::string& channel) = 0;
+  virtual void unwatch(const std::string& channel) = 0;
+
+  /// True while publishes can be served (readiness).
+  virtual bool ready() const = 0;
+
+  /// Channels known to the broker (for GET /api/channels), and totals for /metrics.
+  virtual std::vector<channel_summary> channels() const = 0;
+  virtual broker_stats stats() const = 0;
+};
+
+}  // namespace herald::core

@@ -1,0 +1,126 @@
+#include "core/hub.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <stdexcept>
+
+namespace herald::core {
+namespace {
+thread_local int current_thread_index = -1;
+}
+
+int hub::current_thread() noexcept { return current_thread_index; }
+void hub::set_current_thread(int t) noexcept { current_thread_index = t; }
+
+hub::hub(std::vector<poster> threads)
+    : threads_(std::move(threads)), shards_(new registry_shard[shard_count]) {
+  if (threads_.empty() || threads_.size() > max_threads)
+    throw std::invalid_argument("hub: thread count must be 1..64");
+  for (std::size_t i = 0; i < threads_.size(); ++i) locals_.push_back(std::make_unique<local_table>());
+}
+
+hub::registry_shard& hub::shard_for(std::string_view channel) const {
+  return shards_[string_hash{}(channel) % shard_count];
+}
+
+void hub::on_publication(const message_ptr& m) {
+  std::uint64_t mask;
+  {
+    auto& sh = shard_for(m->channel());
+    std::lock_guard lock(sh.m);
+    auto it = sh.channels.find(m->channel());
+    if (it == sh.channels.end()) return;
+    mask = it->second.thread_mask;
+  }
+  while (mask) {
+    unsigned t = static_cast<unsigned>(std::countr_zero(mask));
+    mask &= mask - 1;
+    threads_[t]([this, t, m] { deliver_local(t, m); });
+  }
+}
+
+void hub::deliver_local(unsigned t, const message_ptr& m) {
+  auto& table = *locals_[t];
+  auto it = table.channels.find(m->channel());
+  if (it == table.channels.end()) return;
+  local_list& list = it->second;
+  ++list.iterating;
+  // Index loop: a subscriber may unsubscribe (leaving a hole) or another may be added
+  // while we walk; both are safe.
+  for (std::size_t i = 0; i < list.subs.size(); ++i)
+    if (subscriber* s = list.subs[i]) s->deliver(m);
+  --list.iterating;
+  if (!list.iterating && list.has_holes) {
+    std::erase(list.subs, nullptr);
+    list.has_holes = false;
+    if (list.subs.empty()) table.channels.erase(it);
+  }
+}
+
+void hub::subscribe(unsigned t, const std::string& channel, subscriber* s) {
+  auto& list = locals_[t]->channels[channel];
+  bool first_on_thread = list.live == 0;
+  list.subs.push_back(s);
+  ++list.live;
+  bool first_on_node = false;
+  {
+    auto& sh = shard_for(channel);
+    std::lock_guard lock(sh.m);
+    auto& e = sh.channels[channel];
+    first_on_node = e.thread_mask == 0;
+    if (first_on_thread) e.thread_mask |= std::uint64_t{1} << t;
+    ++e.counts[static_cast<unsigned>(s->kind())];
+  }
+  if (first_on_node && broker_) broker_->watch(channel);
+}
+
+void hub::unsubscribe(unsigned t, const std::string& channel, subscriber* s) {
+  auto& table = *locals_[t];
+  auto it = table.channels.find(channel);
+  if (it == table.channels.end()) return;
+  local_list& list = it->second;
+  auto pos = std::find(list.subs.begin(), list.subs.end(), s);
+  if (pos == list.subs.end()) return;
+  if (list.iterating) {
+    *pos = nullptr;
+    list.has_holes = true;
+  } else {
+    *pos = list.subs.back();
+    list.subs.pop_back();
+  }
+  bool last_on_thread = --list.live == 0;
+  if (last_on_thread && !list.iterating) table.channels.erase(it);
+
+  bool last_on_node = false;
+  {
+    auto& sh = shard_for(channel);
+    std::lock_guard lock(sh.m);
+    auto rit = sh.channels.find(channel);
+    if (rit == sh.channels.end()) return;
+    auto& e = rit->second;
+    --e.counts[static_cast<unsigned>(s->kind())];
+    if (last_on_thread) e.thread_mask &= ~(std::uint64_t{1} << t);
+    if (e.thread_mask == 0) {
+      sh.channels.erase(rit);
+      last_on_node = true;
+    }
+  }
+  if (last_on_node && broker_) broker_->unwatch(channel);
+}
+
+bool hub::has_subscribers(std::string_view channel) const {
+  auto& sh = shard_for(channel);
+  std::lock_guard lock(sh.m);
+  return sh.channels.find(channel) != sh.channels.end();
+}
+
+std::vector<std::pair<std::string, subscriber_counts>> hub::counts() const {
+  std::vector<std::pair<std::string, subscriber_counts>> out;
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    std::lock_guard lock(shards_[i].m);
+    for (auto& [name, e] : shards_[i].channels) out.emplace_back(name, e.counts);
+  }
+  return out;
+}
+
+}  // namespace herald::core

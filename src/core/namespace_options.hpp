@@ -1,0 +1,36 @@
+#pragma once
+// Per-namespace policy: history limits and who may publish. The namespace of a channel
+// is the part of its name before the first ':'; channels of an unconfigured namespace
+// (and channels without ':') follow the defaults.
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace herald::core {
+
+struct namespace_options {
+  std::size_t history_size = 100;          // messages kept per channel (0: none)
+  std::chrono::seconds history_ttl{300};   // max age of kept messages (0: no age limit)
+  bool client_publish = false;             // POST /publish (and WS publish) allowed
+};
+
+class namespace_table {
+ public:
+  namespace_table() = default;
+  explicit namespace_table(namespace_options defaults) : defaults_(defaults) {}
+
+  void set(std::string name, namespace_options o) { by_name_[std::move(name)] = o; }
+  const namespace_options& defaults() const noexcept { return defaults_; }
+
+  /// Options for `channel` (looked up by its namespace).
+  const namespace_options& for_channel(std::string_view channel) const;
+  const std::unordered_map<std::string, namespace_options>& named() const noexcept { return by_name_; }
+
+ private:
+  namespace_options defaults_;
+  std::unordered_map<std::string, namespace_options> by_name_;
+};
+
+}  // namespace herald::core

@@ -1,0 +1,106 @@
+#pragma once
+// The per-connection subscription state machine shared by every transport.
+//
+// It owns the connection's channels and its position in each (epoch + last offset
+// consumed), registers with the hub, replays history after a cursor, and merges replay
+// with live delivery so that each message is consumed exactly once, in offset order:
+//
+//   1. register in the hub (live messages now reach deliver()),
+//   2. read history after the cursor from the broker,
+//   3. while 2 is outstanding, live messages wait in the channel's pending list;
+//   4. once every channel has its history: on_reset() for channels history could not
+//      cover, then replay + pending are consumed in offset order, skipping offsets
+//      already consumed, then on_synced();
+//   5. live: a message is consumed iff its offset is the next one. An older offset is a
+//      duplicate (dropped); a newer one (a gap) or another epoch re-syncs the channel
+//      through steps 2-4.
+//
+// Because registration (1) happens before the history read (2), a publication either
+// is in the history read or reaches deliver() afterwards: none falls between.
+//
+// Runs on one event-loop thread (the connection's); broker callbacks from other
+// threads are re-posted there. Transports derive from it and implement the hooks;
+// a hook must not call unsubscribe_all() itself (close by posting instead).
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/context.hpp"
+#include "protocol/cursor.hpp"
+
+namespace herald::core {
+
+class subscriber_session : public subscriber,
+                           public std::enable_shared_from_this<subscriber_session> {
+ public:
+  subscriber_session(context& ctx, unsigned thread, transport kind);
+  ~subscriber_session();
+  subscriber_session(const subscriber_session&) = delete;
+  subscriber_session& operator=(const subscriber_session&) = delete;
+
+  /// Adds `channels` (valid, distinct names) and syncs them from `since` (entries
+  /// matched by channel tag; a channel absent from it starts at "now"), replaying at
+  /// most `replay_limit` messages per channel. Call on the session's thread, once the
+  /// session is owned by a shared_ptr.
+  void subscribe(std::span<const std::string> channels,
+                 std::span<const protocol::cursor_entry> since, std::size_t replay_limit);
+
+  /// Leaves every channel; pending callbacks are ignored afterwards.
+  void unsubscribe_all();
+
+  /// The cursor covering every channel at the last consumed offsets.
+  std::string cursor() const;
+  std::size_t channel_count() const noexcept { return channels_.size(); }
+  bool synced() const noexcept { return unsynced_ == 0; }
+  unsigned thread() const noexcept { return thread_; }
+  transport kind() const noexcept final { return kind_; }
+
+  /// Stops consuming: later messages are left for the next connection (long polling
+  /// after it has its reply).
+  void pause() noexcept { paused_ = true; }
+
+ protected:
+  /// Channels whose gap history could not cover (other epoch, evicted, expired); they
+  /// continue live from the channel's newest offset. Comes before any replayed message.
+  virtual void on_reset(std::span<const std::string> channels) = 0;
+  /// A message to send, in order. `single` is true when the session has one channel
+  /// (the message's own cursor is then the session's cursor). Return false to refuse
+  /// it (the position does not advance and consuming pauses).
+  virtual bool on_message(const protocol::message_ptr& m, bool single) = 0;
+  /// Every channel has its history applied (after the initial replay or a re-sync).
+  virtual void on_synced() = 0;
+  /// The broker failed (e.g. a forged cursor, broker unavailable).
+  virtual void on_error(const util::api_error& e) = 0;
+
+  context& ctx_;
+
+ private:
+  struct channel_state {
+    std::string name;
+    std::uint32_t tag = 0;
+    std::uint32_t epoch = 0;
+    std::uint64_t offset = 0;  // last offset consumed
+    bool synced = false;
+    std::vector<protocol::message_ptr> pending;
+  };
+  static constexpr std::size_t max_pending = 4096;
+
+  void deliver(const protocol::message_ptr& m) final;
+  void request_history(std::size_t idx, std::optional<position> since, std::size_t limit);
+  void apply_history(std::size_t idx, std::uint64_t generation, broker::history_result r);
+  void finish_sync();
+  /// Consumes `m` for channel `c` if it is the next offset; returns false on a gap.
+  bool consume(channel_state& c, const protocol::message_ptr& m);
+  void resync(channel_state& c, std::size_t idx);
+
+  unsigned thread_;
+  transport kind_;
+  bool paused_ = false;
+  std::size_t unsynced_ = 0;
+  std::uint64_t generation_ = 0;
+  std::vector<std::string> resets_;
+  std::vector<channel_state> channels_;
+};
+
+}  // namespace herald::core

@@ -1,0 +1,161 @@
+#include "metrics/metrics.hpp"
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace herald::metrics {
+namespace {
+
+constexpr auto n_counters = static_cast<std::size_t>(counter::count_);
+constexpr auto n_gauges = static_cast<std::size_t>(gauge::count_);
+
+struct alignas(64) slot {
+  std::array<std::atomic<std::uint64_t>, n_counters> counters{};
+  std::array<std::atomic<std::int64_t>, n_gauges> gauges{};
+};
+
+struct callback_gauge {
+  std::string name, help;
+  std::function<double()> fn;
+};
+
+struct registry {
+  std::mutex m;
+  std::vector<std::unique_ptr<slot>> slots;  // never shrinks: a thread's slot outlives it
+  std::vector<callback_gauge> callbacks;
+};
+
+registry& reg() {
+  static registry* r = new registry;  // leaked on purpose: used until the last thread exits
+  return *r;
+}
+
+slot& my_slot() {
+  thread_local slot* s = [] {
+    auto& r = reg();
+    std::lock_guard lock(r.m);
+    r.slots.push_back(std::make_unique<slot>());
+    return r.slots.back().get();
+  }();
+  return *s;
+}
+
+struct descriptor {
+  const char* name;
+  const char* help;
+  const char* labels;  // "" or `{transport="sse"}`
+};
+
+// Indexed by counter; several enumerators may share one metric name with labels.
+constexpr std::array<descriptor, n_counters> counter_desc{{
+    {"herald_publishes_total", "Messages accepted for publication.", ""},
+    {"herald_publish_errors_total", "Publications refused.", ""},
+    {"herald_deliveries_total", "Messages queued to subscribers.", "{transport=\"sse\"}"},
+    {"herald_deliveries_total", "Messages queued to subscribers.", "{transport=\"poll\"}"},
+    {"herald_deliveries_total", "Messages queued to subscribers.", "{transport=\"ws\"}"},
+    {"herald_bytes_out_total", "Bytes written to client sockets.", ""},
+    {"herald_bytes_in_total", "Bytes read from client sockets.", ""},
+    {"herald_slow_disconnects_total",
+     "Connections closed because their outbound queue passed the byte cap.", ""},
+    {"herald_drops_total", "Messages not delivered because their connection was closing or cut.",
+     ""},
+    {"herald_resets_total", "Subscriptions whose gap history could not cover.", ""},
+    {"herald_http_requests_total", "HTTP requests handled.", ""},
+    {"herald_http_responses_total", "HTTP error replies.", "{class=\"4xx\"}"},
+    {"herald_http_responses_total", "HTTP error replies.", "{class=\"5xx\"}"},
+    {"herald_bad_connections_total",
+     "Connections closed for unparseable input or exceeded limits.", ""},
+}};
+
+constexpr std::array<descriptor, n_gauges> gauge_desc{{
+    {"herald_connections", "Open connections per transport.", "{transport=\"sse\"}"},
+    {"herald_connections", "Open connections per transport.", "{transport=\"poll\"}"},
+    {"herald_connections", "Open connections per transport.", "{transport=\"ws\"}"},
+    {"herald_connections", "Open connections per transport.", "{transport=\"http\"}"},
+}};
+
+}  // namespace
+
+void add(counter c, std::uint64_t n) noexcept {
+  auto& a = my_slot().counters[static_cast<std::size_t>(c)];
+  a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+void move(gauge g, std::int64_t delta) noexcept {
+  auto& a = my_slot().gauges[static_cast<std::size_t>(g)];
+  a.store(a.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+}
+
+std::uint64_t total(counter c) noexcept {
+  auto& r = reg();
+  std::lock_guard lock(r.m);
+  std::uint64_t sum = 0;
+  for (auto& s : r.slots) sum += s->counters[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
+  return sum;
+}
+
+std::int64_t total(gauge g) noexcept {
+  auto& r = reg();
+  std::lock_guard lock(r.m);
+  std::int64_t sum = 0;
+  for (auto& s : r.slots) sum += s->gauges[static_cast<std::size_t>(g)].load(std::memory_order_relaxed);
+  return sum;
+}
+
+void register_callback_gauge(std::string name, std::string help, std::function<double()> fn) {
+  auto& r = reg();
+  std::lock_guard lock(r.m);
+  r.callbacks.push_back({std::move(name), std::move(help), std::move(fn)});
+}
+
+std::string render_prometheus() {
+  std::string out;
+  auto emit = [&](const descriptor& d, const char* type, const std::string& value,
+                  const char* prev_name) {
+    if (!prev_name || std::string_view(prev_name) != d.name) {
+      out += "# HELP ";
+      out += d.name;
+      out += ' ';
+      out += d.help;
+      out += "\n# TYPE ";
+      out += d.name;
+      out += ' ';
+      out += type;
+      out += '\n';
+    }
+    out += d.name;
+    out += d.labels;
+    out += ' ';
+    out += value;
+    out += '\n';
+  };
+  const char* prev = nullptr;
+  for (std::size_t i = 0; i < n_counters; ++i) {
+    emit(counter_desc[i], "counter", std::to_string(total(static_cast<counter>(i))), prev);
+    prev = counter_desc[i].name;
+  }
+  prev = nullptr;
+  for (std::size_t i = 0; i < n_gauges; ++i) {
+    emit(gauge_desc[i], "gauge", std::to_string(total(static_cast<gauge>(i))), prev);
+    prev = gauge_desc[i].name;
+  }
+  std::vector<callback_gauge> callbacks;
+  {
+    auto& r = reg();
+    std::lock_guard lock(r.m);
+    callbacks = r.callbacks;
+  }
+  for (auto& cb : callbacks) {
+    double v = cb.fn();
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    emit({cb.name.c_str(), cb.help.c_str(), ""}, "gauge", buf, nullptr);
+  }
+  return out;
+}
+
+}  // namespace herald::metrics

@@ -1,0 +1,67 @@
+#pragma once
+// Process-wide counters and gauges, exported in Prometheus text format.
+//
+// The delivery path increments counters from several threads at once; to keep that
+// free of shared cache lines each thread owns a slot (single writer, relaxed atomics)
+// and a scrape sums the slots. A leaf module: any layer may include it.
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace herald::metrics {
+
+enum class counter : unsigned {
+  publishes,            // messages accepted by the broker
+  publish_errors,       // publishes refused (bad input, broker unavailable)
+  deliveries_sse,       // messages queued to subscribers, per transport
+  deliveries_poll,
+  deliveries_ws,
+  bytes_out,            // bytes written to client sockets
+  bytes_in,             // bytes read from client sockets
+  slow_disconnects,     // connections closed because their queue passed the byte cap
+  drops,                // messages not delivered to a subscriber (connection closing or cut)
+  resets,               // subscriptions told that history could not cover their gap
+  http_requests,
+  http_client_errors,   // 4xx replies
+  http_server_errors,   // 5xx replies
+  bad_connections,      // connections closed for unparseable bytes or limits
+  count_
+};
+
+enum class gauge : unsigned {
+  connections_sse,
+  connections_poll,  // held long polls
+  connections_ws,
+  connections_http,  // open HTTP connections of any kind
+  count_
+};
+
+/// Adds `n` to a counter (calling thread's slot).
+void add(counter c, std::uint64_t n = 1) noexcept;
+/// Moves a gauge up or down (calling thread's slot; slots are summed).
+void move(gauge g, std::int64_t delta) noexcept;
+
+/// Current totals (sums over threads), for tests and the channels API.
+std::uint64_t total(counter c) noexcept;
+std::int64_t total(gauge g) noexcept;
+
+/// Registers a gauge computed at scrape time (history size, channel count...).
+/// `fn` is called from the scraping thread and must be thread-safe.
+void register_callback_gauge(std::string name, std::string help, std::function<double()> fn);
+
+/// The whole registry in Prometheus text exposition format 0.0.4.
+std::string render_prometheus();
+
+/// RAII gauge increment: +1 on construction, -1 on destruction.
+class gauge_guard {
+ public:
+  explicit gauge_guard(gauge g) noexcept : g_(g) { move(g_, 1); }
+  ~gauge_guard() { move(g_, -1); }
+  gauge_guard(const gauge_guard&) = delete;
+  gauge_guard& operator=(const gauge_guard&) = delete;
+
+ private:
+  gauge g_;
+};
+
+}  // namespace herald::metrics

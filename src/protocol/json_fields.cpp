@@ -1,0 +1,89 @@
+#include "protocol/json_fields.hpp"
+
+#include <boost/json.hpp>
+
+#include "protocol/channel_name.hpp"
+
+namespace herald::protocol {
+namespace json = boost::json;
+using util::api_error;
+using util::bad_request;
+
+bool valid_event_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string json_quote(std::string_view s) { return json::serialize(json::string_view(s.data(), s.size())); }
+
+std::string error_json(const api_error& e) {
+  std::string out = "{\"error\":{\"code\":";
+  out += json_quote(e.code);
+  out += ",\"message\":";
+  out += json_quote(e.message);
+  out += "}}";
+  return out;
+}
+
+std::variant<publish_fields, api_error> parse_publish(std::string_view body, bool broadcast,
+                                                      std::size_t max_data_bytes,
+                                                      std::size_t max_broadcast_channels) {
+  json::parse_options opts;
+  opts.max_depth = 64;
+  std::error_code ec;
+  json::value v = json::parse(json::string_view(body.data(), body.size()), ec, {}, opts);
+  if (ec) return bad_request("bad_json", "request body is not valid JSON: " + ec.message());
+  const json::object* obj = v.if_object();
+  if (!obj) return bad_request("bad_request", "request body must be a JSON object");
+
+  publish_fields out;
+  auto check_channel = [&](const json::value& c) -> std::optional<api_error> {
+    const json::string* s = c.if_string();
+    if (!s) return bad_request("bad_request", "channel names must be strings");
+    if (!valid_channel_name(*s))
+      return bad_request("invalid_channel",
+                         "invalid channel name (1-255 bytes of [A-Za-z0-9_.:@/-])");
+    out.channels.emplace_back(s->data(), s->size());
+    return std::nullopt;
+  };
+  if (broadcast) {
+    const json::value* cs = obj->if_contains("channels");
+    if (!cs) return bad_request("bad_request", "missing field \"channels\"");
+    const json::array* arr = cs->if_array();
+    if (!arr || arr->empty())
+      return bad_request("bad_request", "\"channels\" must be a non-empty array");
+    if (arr->size() > max_broadcast_channels)
+      return api_error{413, "too_large",
+                       "too many channels in one broadcast (max " +
+                           std::to_string(max_broadcast_channels) + ")"};
+    for (const auto& c : *arr)
+      if (auto err = check_channel(c)) return *err;
+  } else {
+    const json::value* c = obj->if_contains("channel");
+    if (!c) return bad_request("bad_request", "missing field \"channel\"");
+    if (auto err = check_channel(*c)) return *err;
+  }
+
+  const json::value* data = obj->if_contains("data");
+  if (!data) return bad_request("bad_request", "missing field \"data\"");
+  out.data_json = json::serialize(*data);
+  if (out.data_json.size() > max_data_bytes)
+    return api_error{413, "too_large",
+                     "message data is larger than the limit of " +
+                         std::to_string(max_data_bytes) + " bytes"};
+
+  if (const json::value* ev = obj->if_contains("event"); ev && !ev->is_null()) {
+    const json::string* s = ev->if_string();
+    if (!s || !valid_event_name(*s))
+      return bad_request("bad_request", "\"event\" must match [A-Za-z0-9_-]{1,64}");
+    out.event.assign(s->data(), s->size());
+  }
+  return out;
+}
+
+}  // namespace herald::protocol

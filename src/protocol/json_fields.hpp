@@ -1,0 +1,37 @@
+#pragma once
+// Decoding of the JSON request bodies that carry a publication
+// (`POST /api/publish`, `POST /api/broadcast`, `POST /publish`).
+// Every failure is an api_error naming the offending field.
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "util/api_error.hpp"
+
+namespace herald::protocol {
+
+struct publish_fields {
+  std::vector<std::string> channels;  // one for publish, one or more for broadcast
+  std::string event;                  // empty when absent
+  std::string data_json;              // compact JSON
+};
+
+/// Parses `{"channel":..,"data":..,"event"?:..}` (broadcast=false) or
+/// `{"channels":[..],"data":..,"event"?:..}` (broadcast=true).
+/// Channel names and the event name are validated; `data` must be present and
+/// its compact form at most `max_data_bytes`.
+std::variant<publish_fields, util::api_error> parse_publish(std::string_view body, bool broadcast,
+                                                            std::size_t max_data_bytes,
+                                                            std::size_t max_broadcast_channels);
+
+/// True for a valid SSE event name: [A-Za-z0-9_-]{1,64}.
+bool valid_event_name(std::string_view name) noexcept;
+
+/// Renders the contract's error body: {"error":{"code":..,"message":..}}.
+std::string error_json(const util::api_error& e);
+
+/// JSON string literal for `s` (quotes included, escaped).
+std::string json_quote(std::string_view s);
+
+}  // namespace herald::protocol

@@ -1,0 +1,73 @@
+#include "protocol/message.hpp"
+
+#include "protocol/cursor.hpp"
+
+namespace herald::protocol {
+
+message::message(std::string channel, std::uint64_t offset, std::uint32_t epoch,
+                 std::int64_t time_ms, std::string event, std::string_view data_json)
+    : channel_(std::move(channel)),
+      offset_(offset),
+      epoch_(epoch),
+      time_ms_(time_ms),
+      event_(std::move(event)) {
+  // Channel and event names are restricted to characters that need no JSON escaping.
+  json_.reserve(channel_.size() + event_.size() + data_json.size() + 64);
+  json_ += "{\"channel\":\"";
+  json_ += channel_;
+  json_ += "\",\"offset\":";
+  json_ += std::to_string(offset_);
+  json_ += ",\"time\":";
+  json_ += std::to_string(time_ms_);
+  if (!event_.empty()) {
+    json_ += ",\"event\":\"";
+    json_ += event_;
+    json_ += '"';
+  }
+  json_ += ",\"data\":";
+  data_pos_ = static_cast<std::uint32_t>(json_.size());
+  json_ += data_json;
+  json_ += '}';
+
+  cursor_entry e{channel_tag(channel_), epoch_, offset_};
+  cursor_ = encode_cursor({&e, 1});
+}
+
+std::string_view message::data_json() const noexcept {
+  return std::string_view(json_).substr(data_pos_, json_.size() - data_pos_ - 1);
+}
+
+void message::build_sse() const {
+  std::call_once(sse_once_, [this] {
+    sse_.reserve(json_.size() + cursor_.size() + event_.size() + 24);
+    sse_ += "id: ";
+    sse_ += cursor_;
+    sse_ += '\n';
+    sse_body_pos_ = static_cast<std::uint32_t>(sse_.size());
+    if (!event_.empty()) {
+      sse_ += "event: ";
+      sse_ += event_;
+      sse_ += '\n';
+    }
+    sse_ += "data: ";
+    sse_ += json_;
+    sse_ += "\n\n";
+  });
+}
+
+std::string_view message::sse_event() const {
+  build_sse();
+  return sse_;
+}
+
+std::string_view message::sse_body() const {
+  build_sse();
+  return std::string_view(sse_).substr(sse_body_pos_);
+}
+
+std::size_t message::footprint() const noexcept {
+  return sizeof(message) + channel_.capacity() + event_.capacity() + json_.capacity() +
+         cursor_.capacity() + sse_.capacity();
+}
+
+}  // namespace herald::protocol

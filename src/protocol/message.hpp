@@ -1,0 +1,64 @@
+#pragma once
+// A published message, immutable once built, shared by history and every subscriber.
+//
+// Encode once, send many: the canonical JSON element is built when the message is made;
+// each wire form (the SSE event bytes) is built at most once, on first use, and shared
+// by every subscriber on every thread.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace herald::protocol {
+
+class message {
+ public:
+  /// `data_json` must be compact serialized JSON (no raw newlines);
+  /// `event` is empty or a valid event name.
+  message(std::string channel, std::uint64_t offset, std::uint32_t epoch, std::int64_t time_ms,
+          std::string event, std::string_view data_json);
+
+  const std::string& channel() const noexcept { return channel_; }
+  std::uint64_t offset() const noexcept { return offset_; }
+  std::uint32_t epoch() const noexcept { return epoch_; }
+  std::int64_t time_ms() const noexcept { return time_ms_; }
+  const std::string& event() const noexcept { return event_; }
+
+  /// {"channel":..,"offset":..,"time":..[,"event":..],"data":..}
+  const std::string& json() const noexcept { return json_; }
+  /// The `data` value alone, as JSON text (a view into json()).
+  std::string_view data_json() const noexcept;
+
+  /// The single-channel cursor positioned just after this message.
+  const std::string& cursor() const noexcept { return cursor_; }
+
+  /// The complete SSE event for a subscriber of this channel alone:
+  /// "id: <cursor>\n[event: <name>\n]data: <json>\n\n". Built once, thread-safe.
+  std::string_view sse_event() const;
+  /// The same event without its id line, for subscribers whose cursor spans
+  /// several channels (they write their own id line before it).
+  std::string_view sse_body() const;
+
+  /// Approximate bytes held by this message (history accounting).
+  std::size_t footprint() const noexcept;
+
+ private:
+  void build_sse() const;
+
+  std::string channel_;
+  std::uint64_t offset_;
+  std::uint32_t epoch_;
+  std::int64_t time_ms_;
+  std::string event_;
+  std::string json_;
+  std::uint32_t data_pos_ = 0;
+  std::string cursor_;
+  mutable std::once_flag sse_once_;
+  mutable std::string sse_;
+  mutable std::uint32_t sse_body_pos_ = 0;
+};
+
+using message_ptr = std::shared_ptr<const message>;
+
+}  // namespace herald::protocol

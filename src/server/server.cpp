@@ -1,0 +1,110 @@
+#include "server/server.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "api/api_handlers.hpp"
+#include "broker/memory/memory_broker.hpp"
+#include "core/hub.hpp"
+#include "metrics/metrics.hpp"
+#include "transport/listener.hpp"
+#include "transport/shared_state.hpp"
+#include "transport/thread_context.hpp"
+
+namespace herald::server {
+
+namespace net = boost::asio;
+
+struct server::timers {
+  net::steady_timer sweep;
+  net::signal_set signals;
+  explicit timers(net::io_context& ioc) : sweep(ioc), signals(ioc, SIGINT, SIGTERM) {}
+};
+
+server::server(config::config cfg) : cfg_(std::move(cfg)) {
+  std::vector<core::hub::poster> posters;
+  for (unsigned i = 0; i < cfg_.threads; ++i) {
+    threads_.push_back(std::make_unique<transport::thread_context>(i));
+    posters.push_back([&ioc = threads_.back()->ioc()](std::function<void()> fn) {
+      net::post(ioc, std::move(fn));
+    });
+  }
+  hub_ = std::make_unique<core::hub>(std::move(posters));
+  broker_ = std::make_unique<broker::memory_broker>(
+      cfg_.namespaces, cfg_.memory, [h = hub_.get()](std::string_view c) { return h->has_subscribers(c); });
+  broker_->set_listener(hub_.get());
+  hub_->set_broker(broker_.get());
+  core_ = std::make_unique<core::context>(core::context{*hub_, *broker_, cfg_.namespaces});
+  api_ = std::make_unique<api::handlers>(*core_, cfg_.api);
+  shared_ = std::make_unique<transport::shared_state>(transport::shared_state{*core_, *api_, cfg_.transport});
+  timers_ = std::make_unique<timers>(threads_[0]->ioc());
+
+  auto* b = broker_.get();
+  metrics::register_callback_gauge("herald_channels", "Channels held by the broker.",
+                                   [b] { return static_cast<double>(b->stats().channels); });
+  metrics::register_callback_gauge("herald_history_messages", "Messages held in history.",
+                                   [b] { return static_cast<double>(b->stats().history_messages); });
+  metrics::register_callback_gauge("herald_history_bytes", "Bytes held in history (approximate).",
+                                   [b] { return static_cast<double>(b->stats().history_bytes); });
+}
+
+server::~server() = default;
+
+void server::start() {
+  auto address = net::ip::make_address(cfg_.host);
+  net::ip::tcp::endpoint ep(address, cfg_.port);
+  for (auto& t : threads_) {
+    try {
+      listeners_.push_back(std::make_shared<transport::listener>(*t, *shared_, ep));
+    } catch (const boost::system::system_error& e) {
+      throw std::runtime_error("cannot listen on " + cfg_.host + ":" + std::to_string(ep.port()) +
+                               ": " + e.code().message());
+    }
+    ep = listeners_.front()->local_endpoint();  // port 0: every thread on the port drawn first
+  }
+}
+
+net::ip::tcp::endpoint server::endpoint() const { return listeners_.front()->local_endpoint(); }
+
+void server::schedule_sweep() {
+  timers_->sweep.expires_after(cfg_.sweep_interval);
+  timers_->sweep.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    broker_->sweep();
+    schedule_sweep();
+  });
+}
+
+void server::run() {
+  for (auto& l : listeners_) l->run();
+  for (auto& t : threads_) t->start();
+  schedule_sweep();
+  timers_->signals.async_wait([this](const boost::system::error_code& ec, int) {
+    if (!ec) stop();
+  });
+  std::vector<std::thread> workers;
+  for (std::size_t i = 1; i < threads_.size(); ++i)
+    workers.emplace_back([this, i] {
+      core::hub::set_current_thread(static_cast<int>(i));
+      threads_[i]->ioc().run();
+    });
+  core::hub::set_current_thread(0);
+  threads_[0]->ioc().run();
+  for (auto& w : workers) w.join();
+}
+
+void server::stop() {
+  for (std::size_t i = 0; i < threads_.size(); ++i)
+    net::post(threads_[i]->ioc(), [this, i] {
+      listeners_[i]->stop();
+      threads_[i]->stop();
+      threads_[i]->ioc().stop();
+    });
+  net::post(threads_[0]->ioc(), [this] {
+    timers_->sweep.cancel();
+    timers_->signals.cancel();
+  });
+}
+
+}  // namespace herald::server

@@ -1,0 +1,58 @@
+#pragma once
+// The composition root: builds the event-loop threads, the hub, the broker, the API and
+// the listeners from a config, and runs them. The only place that picks implementations.
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "config/config.hpp"
+
+namespace herald::broker {
+class memory_broker;
+}
+namespace herald::core {
+class hub;
+struct context;
+}  // namespace herald::core
+namespace herald::api {
+class handlers;
+}
+namespace herald::transport {
+class thread_context;
+class listener;
+struct shared_state;
+}  // namespace herald::transport
+
+namespace herald::server {
+
+class server {
+ public:
+  explicit server(config::config cfg);
+  ~server();
+
+  /// Binds the listeners (throws std::runtime_error naming the address on failure).
+  void start();
+  /// Runs the event loops on this thread and cfg.threads-1 others until stop().
+  void run();
+  /// Stops accepting and ends the loops; safe from any thread.
+  void stop();
+  boost::asio::ip::tcp::endpoint endpoint() const;
+
+ private:
+  void schedule_sweep();
+
+  config::config cfg_;
+  std::vector<std::unique_ptr<transport::thread_context>> threads_;
+  std::unique_ptr<core::hub> hub_;
+  std::unique_ptr<broker::memory_broker> broker_;
+  std::unique_ptr<core::context> core_;
+  std::unique_ptr<api::handlers> api_;
+  std::unique_ptr<transport::shared_state> shared_;
+  std::vector<std::shared_ptr<transport::listener>> listeners_;
+  struct timers;
+  std::unique_ptr<timers> timers_;
+};
+
+}  // namespace herald::server

@@ -1,0 +1,150 @@
+#include "transport/http_session.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/url/parse.hpp>
+
+#include "core/hub.hpp"
+#include "protocol/json_fields.hpp"
+#include "transport/http_response.hpp"
+#include "transport/longpoll_request.hpp"
+#include "transport/sse_session.hpp"
+#include "transport/subscribe_request.hpp"
+
+namespace herald::transport {
+
+http_session::http_session(tcp::socket socket, thread_context& tc, shared_state& st)
+    : stream_(std::move(socket)), tc_(tc), st_(st) {}
+
+http_session::~http_session() = default;
+
+void http_session::run() { do_read(); }
+
+void http_session::do_read() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(st_.opts.max_header_bytes));
+  parser_->body_limit(st_.opts.max_body_bytes);
+  stream_.expires_after(first_request_ ? st_.opts.request_timeout : st_.opts.keepalive_timeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                     self->on_read(ec, n);
+                   });
+}
+
+void http_session::on_read(beast::error_code ec, std::size_t bytes) {
+  metrics::add(metrics::counter::bytes_in, bytes);
+  first_request_ = false;
+  if (ec == http::error::end_of_stream || ec == net::error::eof ||
+      ec == net::error::operation_aborted || ec == net::error::connection_reset)
+    return close();
+  if (ec == beast::error::timeout) {
+    // Idle keep-alive connections just close; a request cut short gets a 408.
+    if (buffer_.size() == 0 && !parser_->got_some()) return close();
+    metrics::add(metrics::counter::bad_connections);
+    return send_error({408, "request_timeout", "the request was not received in time"}, true);
+  }
+  if (ec) {
+    metrics::add(metrics::counter::bad_connections);
+    if (ec == http::error::header_limit)
+      return send_error({431, "too_large",
+                         "request headers exceed " + std::to_string(st_.opts.max_header_bytes) + " bytes"},
+                        true);
+    if (ec == http::error::body_limit)
+      return send_error(
+          {413, "too_large", "request body exceeds " + std::to_string(st_.opts.max_body_bytes) + " bytes"},
+          true);
+    return send_error({400, "bad_request", "malformed HTTP request: " + ec.message()}, true);
+  }
+  handle_request();
+}
+
+void http_session::handle_request() {
+  metrics::add(metrics::counter::http_requests);
+  auto& req = parser_->get();
+  keep_alive_ = req.keep_alive();
+  head_only_ = req.method() == http::verb::head;
+  auto url = boost::urls::parse_origin_form(req.target());
+  if (!url) return send_error({400, "bad_request", "malformed request target"}, true);
+  const std::string_view path = url->encoded_path();
+  const bool is_get = req.method() == http::verb::get || head_only_;
+
+  if (path == "/sse" || path == "/poll") {
+    if (!is_get) {
+      return send_error({405, "method_not_allowed", "use GET for " + std::string(path)});
+    }
+    std::string_view last_id;
+    if (auto it = req.find("Last-Event-ID"); it != req.end()) last_id = it->value();
+    auto parsed = parse_subscribe_request(url->params(), last_id, st_.opts);
+    if (auto* err = std::get_if<util::api_error>(&parsed)) return send_error(*err);
+    auto& sub = std::get<subscribe_request>(parsed);
+    stream_.expires_never();
+    if (path == "/sse") {
+      auto s = std::make_shared<sse_session>(stream_.release_socket(), tc_, st_);
+      s->start(std::move(sub));
+    } else {
+      auto p = std::make_shared<longpoll_request>(shared_from_this());
+      p->start(std::move(sub));
+    }
+    return;
+  }
+  if (path == "/ws")
+    return send_error({501, "not_implemented", "the WebSocket transport is not available yet"});
+
+  api::request areq;
+  areq.method = req.method_string();
+  areq.path = path;
+  areq.params = url->params();
+  if (auto it = req.find(http::field::authorization); it != req.end()) areq.authorization = it->value();
+  areq.body = req.body();
+  const auto t = tc_.index();
+  st_.api.handle(areq, [self = shared_from_this(), t](api::response r) {
+    if (core::hub::current_thread() == static_cast<int>(t))
+      return self->send_api_response(std::move(r));
+    net::post(self->tc_.ioc(), [self, r = std::move(r)]() mutable {
+      self->send_api_response(std::move(r));
+    });
+  });
+}
+
+void http_session::send_api_response(api::response r) {
+  if (r.status >= 500)
+    metrics::add(metrics::counter::http_server_errors);
+  else if (r.status >= 400)
+    metrics::add(metrics::counter::http_client_errors);
+  out_.push_copy(http_head(r.status, r.content_type, static_cast<long long>(r.body.size()),
+                           keep_alive_, r.headers));
+  if (!head_only_) out_.push_copy(r.body);
+  send();
+}
+
+void http_session::send_error(const util::api_error& e, bool close_after) {
+  if (close_after) keep_alive_ = false;
+  send_api_response(api::error_response(e));
+}
+
+void http_session::send() {
+  stream_.expires_after(st_.opts.request_timeout);
+  net::async_write(stream_, out_.start(),
+                   [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                     self->on_write(ec, n);
+                   });
+}
+
+void http_session::on_write(beast::error_code ec, std::size_t bytes) {
+  metrics::add(metrics::counter::bytes_out, bytes);
+  out_.done();
+  if (ec) return close();
+  if (!out_.empty()) return send();
+  if (!keep_alive_) return close();
+  do_read();
+}
+
+void http_session::close() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.close();
+}
+
+}  // namespace herald::transport

@@ -1,0 +1,41 @@
+#include "transport/listener.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/socket_base.hpp>
+
+#include "transport/http_session.hpp"
+
+namespace herald::transport {
+
+listener::listener(thread_context& tc, shared_state& st, const net::ip::tcp::endpoint& endpoint)
+    : tc_(tc), st_(st), acceptor_(tc.ioc()) {
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(net::socket_base::reuse_address(true));
+  using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+  acceptor_.set_option(reuse_port(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(4096);
+}
+
+void listener::run() { do_accept(); }
+
+void listener::stop() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+void listener::do_accept() {
+  acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec,
+                                                     net::ip::tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
+    if (!ec) {
+      socket.set_option(net::ip::tcp::no_delay(true), ec);
+      std::make_shared<http_session>(std::move(socket), self->tc_, self->st_)->run();
+    }
+    // Out of descriptors (EMFILE) and the like: go on accepting rather than stop.
+    self->do_accept();
+  });
+}
+
+}  // namespace herald::transport

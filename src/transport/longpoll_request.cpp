@@ -1,0 +1,131 @@
+#include "transport/longpoll_request.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "transport/http_response.hpp"
+#include "transport/http_session.hpp"
+
+namespace herald::transport {
+
+longpoll_request::longpoll_request(std::shared_ptr<http_session> http)
+    : core::subscriber_session(http->state().core, http->thread().index(), core::transport::poll),
+      http_(std::move(http)),
+      tc_(http_->thread()) {}
+
+longpoll_request::~longpoll_request() { tc_.remove_tickable(this); }
+
+std::shared_ptr<longpoll_request> longpoll_request::self() {
+  return std::static_pointer_cast<longpoll_request>(shared_from_this());
+}
+
+void longpoll_request::start(subscribe_request req) {
+  limit_ = req.limit;
+  deadline_s_ = tc_.now_s() + req.timeout.count();
+  watch_close();  // also keeps this request alive while it waits for the broker
+  subscribe(req.channels, req.since, req.limit);
+}
+
+void longpoll_request::on_reset(std::span<const std::string> channels) {
+  resets_.insert(resets_.end(), channels.begin(), channels.end());
+  schedule_reply();
+}
+
+bool longpoll_request::on_message(const protocol::message_ptr& m, bool) {
+  if (done_ || messages_.size() >= limit_) return false;
+  messages_.push_back(m);
+  metrics::add(metrics::counter::deliveries_poll);
+  schedule_reply();
+  return true;
+}
+
+void longpoll_request::on_synced() {
+  if (done_ || synced_once_) return;
+  synced_once_ = true;
+  if (!messages_.empty() || !resets_.empty() || deadline_s_ <= tc_.now_s()) return schedule_reply();
+  // Nothing yet: hold.
+  held_.emplace(metrics::gauge::connections_poll);
+  tc_.add_tickable(this);
+}
+
+void longpoll_request::on_error(const util::api_error& e) {
+  if (done_) return;
+  done_ = true;
+  pause();
+  net::post(tc_.ioc(), [s = self(), e] {
+    s->finish();
+    s->http_->send_error(e);
+  });
+}
+
+void longpoll_request::on_tick(std::int64_t now_s) {
+  if (now_s >= deadline_s_) schedule_reply();
+}
+
+void longpoll_request::schedule_reply() {
+  // Posted: messages already queued on this thread (same burst) join the reply, and
+  // the subscription is not torn down from inside a delivery.
+  if (!synced_once_ || reply_scheduled_ || done_) return;
+  reply_scheduled_ = true;
+  net::post(tc_.ioc(), [s = self()] { s->reply(); });
+}
+
+void longpoll_request::reply() {
+  if (done_) return;
+  done_ = true;
+  pause();
+  std::string cursor_value = cursor();
+  finish();
+
+  // {"messages":[<shared JSON elements>],"cursor":"..","recovered":bool[,"reset":[..]]}
+  std::string tail = "],\"cursor\":\"" + cursor_value + "\",\"recovered\":";
+  tail += resets_.empty() ? "true" : "false";
+  if (!resets_.empty()) {
+    tail += ",\"reset\":[";
+    for (std::size_t i = 0; i < resets_.size(); ++i) {
+      if (i) tail += ',';
+      tail += '"' + resets_[i] + '"';
+    }
+    tail += ']';
+  }
+  tail += '}';
+  std::size_t length = std::string_view("{\"messages\":[").size() + tail.size();
+  for (auto& m : messages_) length += m->json().size();
+  if (!messages_.empty()) length += messages_.size() - 1;
+
+  static const header_list headers = {{"Cache-Control", "no-store"}};
+  auto& out = http_->out();
+  out.push_copy(http_head(200, "application/json", static_cast<long long>(length),
+                          http_->keep_alive(), headers));
+  out.push_copy("{\"messages\":[");
+  for (std::size_t i = 0; i < messages_.size(); ++i) {
+    if (i) out.push_copy(",");
+    out.push_shared(messages_[i]->json(), messages_[i]);
+  }
+  out.push_copy(tail);
+  messages_.clear();
+  http_->send();
+}
+
+void longpoll_request::watch_close() {
+  // While held, readable with nothing to read means the client went away. Readable
+  // with bytes is the next request, read once this one is answered.
+  http_->socket().async_wait(net::ip::tcp::socket::wait_read,
+                             [s = self()](const boost::system::error_code& ec) {
+                               if (s->done_) return;
+                               boost::system::error_code aec;
+                               if (ec || s->http_->socket().available(aec) == 0) {
+                                 s->done_ = true;
+                                 s->finish();
+                                 boost::system::error_code ignored;
+                                 s->http_->socket().close(ignored);
+                               }
+                             });
+}
+
+void longpoll_request::finish() {
+  unsubscribe_all();
+  tc_.remove_tickable(this);
+  held_.reset();
+}
+
+}  // namespace herald::transport

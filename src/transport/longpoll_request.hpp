@@ -1,0 +1,51 @@
+#pragma once
+// GET /poll: one long poll. Answers at once with everything after `since` (up to
+// `limit`, in one body) or a reset; otherwise holds the request until a message
+// arrives (messages of the same loop pass are batched into the reply) or `timeout`
+// passes, then answers with an empty list. Every reply carries the cursor to poll
+// with next; the connection then goes back to its http_session (keep-alive).
+#include <memory>
+#include <vector>
+
+#include "core/subscriber_session.hpp"
+#include "metrics/metrics.hpp"
+#include "transport/subscribe_request.hpp"
+#include "transport/thread_context.hpp"
+
+namespace herald::transport {
+
+class http_session;
+
+class longpoll_request final : public core::subscriber_session, public tickable {
+ public:
+  explicit longpoll_request(std::shared_ptr<http_session> http);
+  ~longpoll_request();
+
+  void start(subscribe_request req);
+
+ private:
+  void on_reset(std::span<const std::string> channels) override;
+  bool on_message(const protocol::message_ptr& m, bool single) override;
+  void on_synced() override;
+  void on_error(const util::api_error& e) override;
+  void on_tick(std::int64_t now_s) override;
+
+  std::shared_ptr<longpoll_request> self();
+  void schedule_reply();
+  void reply();
+  void watch_close();
+  void finish();
+
+  std::shared_ptr<http_session> http_;
+  thread_context& tc_;
+  std::vector<protocol::message_ptr> messages_;
+  std::vector<std::string> resets_;
+  std::size_t limit_ = 0;
+  std::int64_t deadline_s_ = 0;
+  bool synced_once_ = false;
+  bool reply_scheduled_ = false;
+  bool done_ = false;
+  std::optional<metrics::gauge_guard> held_;
+};
+
+}  // namespace herald::transport

@@ -1,0 +1,24 @@
+#pragma once
+// Limits and timings of the HTTP-facing transports (documented in docs/config.md).
+#include <chrono>
+#include <cstddef>
+
+namespace herald::transport {
+
+struct options {
+  std::size_t max_header_bytes = 8 * 1024;     // request line + headers
+  std::size_t max_body_bytes = 1024 * 1024;    // request body
+  std::chrono::seconds request_timeout{10};    // to receive one whole request
+  std::chrono::seconds keepalive_timeout{60};  // idle time between requests
+  std::chrono::seconds sse_heartbeat{15};      // comment line on an idle stream
+  std::chrono::milliseconds sse_retry{3000};   // reconnect hint sent to EventSource
+  std::chrono::seconds poll_timeout{25};       // default hold of a long poll
+  std::chrono::seconds poll_timeout_max{120};  // cap of the timeout parameter
+  std::size_t poll_limit = 100;                // default messages per poll reply
+  std::size_t poll_limit_max = 1000;           // cap of the limit parameter
+  std::size_t replay_limit = 10000;            // messages replayed per channel on resume
+  std::size_t max_queued_bytes = 1024 * 1024;  // per connection; past it: slow reader, cut
+  std::size_t max_channels_per_connection = 64;
+};
+
+}  // namespace herald::transport

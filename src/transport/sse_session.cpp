@@ -1,0 +1,147 @@
+#include "transport/sse_session.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include "api/api_handlers.hpp"
+#include "transport/http_response.hpp"
+
+namespace herald::transport {
+
+sse_session::sse_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st)
+    : core::subscriber_session(st.core, tc.index(), core::transport::sse),
+      socket_(std::move(socket)),
+      tc_(tc),
+      st_(st),
+      last_write_s_(tc.now_s()) {}
+
+sse_session::~sse_session() { tc_.remove_tickable(this); }
+
+std::shared_ptr<sse_session> sse_session::self() {
+  return std::static_pointer_cast<sse_session>(shared_from_this());
+}
+
+void sse_session::start(subscribe_request req) {
+  subscribe(req.channels, req.since, st_.opts.replay_limit);
+  if (closing_) return;
+  tc_.add_tickable(this);
+  wait_readable();
+}
+
+void sse_session::send_head() {
+  if (head_sent_) return;
+  head_sent_ = true;
+  static const header_list headers = {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
+  out_.push_copy(http_head(200, "text/event-stream", -1, true, headers));
+  out_.push_copy("retry: " + std::to_string(st_.opts.sse_retry.count()) + "\n\n");
+}
+
+void sse_session::on_reset(std::span<const std::string> channels) {
+  send_head();
+  std::string ev = "id: " + cursor() + "\nevent: reset\ndata: {\"channels\":[";
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    if (i) ev += ',';
+    ev += '"' + channels[i] + '"';
+  }
+  ev += "],\"cursor\":\"" + cursor() + "\"}\n\n";
+  out_.push_copy(ev);
+  tc_.want_flush(self());
+}
+
+bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
+  if (closing_) {
+    metrics::add(metrics::counter::drops);
+    return true;
+  }
+  send_head();
+  if (single) {
+    out_.push_shared(m->sse_event(), m);
+  } else {
+    // The id of a multi-channel stream covers every channel: this line is ours alone.
+    out_.push_copy("id: " + cursor() + "\n");
+    out_.push_shared(m->sse_body(), m);
+  }
+  metrics::add(metrics::counter::deliveries_sse);
+  check_cap();
+  if (!closing_) tc_.want_flush(self());
+  return true;
+}
+
+void sse_session::on_synced() {
+  send_head();
+  // Tell EventSource the position even when nothing was replayed: an `id:` field with
+  // no data sets lastEventId without firing an event.
+  out_.push_copy("id: " + cursor() + "\n\n");
+  tc_.want_flush(self());
+}
+
+void sse_session::on_error(const util::api_error& e) {
+  if (head_sent_) {
+    // Mid-stream (a failed re-sync): end the stream; EventSource reconnects and resumes.
+    closing_ = true;
+    net::post(tc_.ioc(), [s = self()] { s->close(); });
+    return;
+  }
+  head_sent_ = true;
+  auto r = api::error_response(e);
+  metrics::add(e.status >= 500 ? metrics::counter::http_server_errors : metrics::counter::http_client_errors);
+  out_.push_copy(http_head(r.status, r.content_type, static_cast<long long>(r.body.size()), false));
+  out_.push_copy(r.body);
+  close_after_write_ = true;
+  tc_.want_flush(self());
+}
+
+void sse_session::check_cap() {
+  if (out_.queued_bytes() <= st_.opts.max_queued_bytes) return;
+  metrics::add(metrics::counter::slow_disconnects);
+  closing_ = true;
+  out_.clear();
+  net::post(tc_.ioc(), [s = self()] { s->close(); });
+}
+
+void sse_session::flush() {
+  if (closing_ || out_.writing() || out_.empty()) return;
+  last_write_s_ = tc_.now_s();
+  net::async_write(socket_, out_.start(),
+                   [s = self()](const boost::system::error_code& ec, std::size_t n) { s->on_write(ec, n); });
+}
+
+void sse_session::on_write(const boost::system::error_code& ec, std::size_t bytes) {
+  metrics::add(metrics::counter::bytes_out, bytes);
+  out_.done();
+  if (ec) return close();
+  if (!out_.empty()) return flush();
+  if (close_after_write_) close();
+}
+
+void sse_session::on_tick(std::int64_t now_s) {
+  if (closing_ || !head_sent_) return;
+  if (now_s - last_write_s_ < st_.opts.sse_heartbeat.count()) return;
+  last_write_s_ = now_s;
+  out_.push_copy(":\n\n");
+  flush();
+}
+
+void sse_session::wait_readable() {
+  // Clients send nothing on an event stream: readable means closed (or junk, dropped).
+  socket_.async_wait(net::ip::tcp::socket::wait_read, [s = self()](const boost::system::error_code& ec) {
+    if (ec || s->closing_) return s->close();
+    boost::system::error_code rec;
+    std::size_t n = s->socket_.read_some(net::buffer(s->tc_.scratch()), rec);
+    if (rec || n == 0) return s->close();
+    s->wait_readable();
+  });
+}
+
+void sse_session::close() {
+  if (!socket_.is_open()) return;
+  closing_ = true;
+  unsubscribe_all();
+  tc_.remove_tickable(this);
+  out_.clear();
+  boost::system::error_code ignored;
+  socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+}  // namespace herald::transport

@@ -1,0 +1,64 @@
+#include "transport/subscribe_request.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "protocol/channel_name.hpp"
+
+namespace herald::transport {
+
+using util::api_error;
+using util::bad_request;
+
+namespace {
+
+std::optional<long long> parse_int(std::string_view s) {
+  long long v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size() || v < 0) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+std::variant<subscribe_request, api_error> parse_subscribe_request(
+    boost::urls::params_view params, std::string_view last_event_id, const options& opts) {
+  subscribe_request r;
+  r.timeout = opts.poll_timeout;
+  r.limit = opts.poll_limit;
+  std::string since;
+  for (auto p : params) {
+    if (p.key == "channel") {
+      if (!protocol::valid_channel_name(p.value))
+        return bad_request("invalid_channel",
+                           "invalid channel name (1-255 bytes of [A-Za-z0-9_.:@/-])");
+      if (std::find(r.channels.begin(), r.channels.end(), p.value) != r.channels.end()) continue;
+      if (r.channels.size() == opts.max_channels_per_connection)
+        return api_error{400, "too_many_channels",
+                         "at most " + std::to_string(opts.max_channels_per_connection) +
+                             " channels per connection"};
+      r.channels.push_back(p.value);
+    } else if (p.key == "since") {
+      since = p.value;
+    } else if (p.key == "timeout") {
+      auto v = parse_int(p.value);
+      if (!v) return bad_request("bad_request", "timeout must be a non-negative integer (seconds)");
+      r.timeout = std::min(std::chrono::seconds(*v), opts.poll_timeout_max);
+    } else if (p.key == "limit") {
+      auto v = parse_int(p.value);
+      if (!v || *v == 0) return bad_request("bad_request", "limit must be a positive integer");
+      r.limit = std::min<std::size_t>(static_cast<std::size_t>(*v), opts.poll_limit_max);
+    }
+  }
+  if (r.channels.empty())
+    return bad_request("bad_request", "at least one channel parameter is required");
+  if (!last_event_id.empty()) since = last_event_id;
+  if (!since.empty()) {
+    auto entries = protocol::decode_cursor(since);
+    if (!entries) return bad_request("bad_cursor", "since / Last-Event-ID is not a valid cursor");
+    r.since = std::move(*entries);
+  }
+  return r;
+}
+
+}  // namespace herald::transport

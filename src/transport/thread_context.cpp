@@ -1,0 +1,74 @@
+#include "transport/thread_context.hpp"
+
+#include <boost/asio/post.hpp>
+
+namespace herald::transport {
+
+namespace {
+std::int64_t steady_seconds() {
+  using namespace std::chrono;
+  return duration_cast<seconds>(steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+thread_context::thread_context(unsigned index)
+    : index_(index), tick_timer_(ioc_), now_s_(steady_seconds()) {}
+
+void thread_context::add_tickable(tickable* t) {
+  t->tick_index_ = tickables_.size();
+  tickables_.push_back(t);
+}
+
+void thread_context::remove_tickable(tickable* t) {
+  if (t->tick_index_ >= tickables_.size() || tickables_[t->tick_index_] != t) return;
+  tickable* last = tickables_.back();
+  tickables_[t->tick_index_] = last;
+  last->tick_index_ = t->tick_index_;
+  tickables_.pop_back();
+  t->tick_index_ = SIZE_MAX;
+}
+
+void thread_context::want_flush(std::shared_ptr<flushable> f) {
+  if (f->flush_pending_) return;
+  f->flush_pending_ = true;
+  to_flush_.push_back(std::move(f));
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    net::post(ioc_, [this] { flush_all(); });
+  }
+}
+
+void thread_context::flush_all() {
+  flush_posted_ = false;
+  auto list = std::move(to_flush_);
+  to_flush_.clear();
+  for (auto& f : list) {
+    f->flush_pending_ = false;
+    f->flush();
+  }
+  if (to_flush_.empty() && to_flush_.capacity() < list.capacity()) {
+    list.clear();
+    to_flush_.swap(list);  // keep the larger buffer for the next pass
+  }
+}
+
+void thread_context::start() { schedule_tick(); }
+
+void thread_context::stop() {
+  stopped_ = true;
+  tick_timer_.cancel();
+}
+
+void thread_context::schedule_tick() {
+  tick_timer_.expires_after(std::chrono::seconds(1));
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped_) return;
+    now_s_ = steady_seconds();
+    // on_tick may remove the current entry (swap with the last): walk backwards.
+    for (std::size_t i = tickables_.size(); i-- > 0;)
+      if (i < tickables_.size()) tickables_[i]->on_tick(now_s_);
+    schedule_tick();
+  });
+}
+
+}  // namespace herald::transport

@@ -1,0 +1,74 @@
+#pragma once
+// One event-loop thread: its io_context, its index in the hub, a one-second tick that
+// drives heartbeats and long-poll deadlines (one timer per thread, none per connection),
+// and write corking: connections that queued output during a pass of the loop are
+// flushed together at its end, so a burst of publications leaves in one write each.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+namespace herald::transport {
+
+namespace net = boost::asio;
+
+/// Something that wants a call every tick (about once a second).
+class tickable {
+ public:
+  virtual void on_tick(std::int64_t now_s) = 0;
+  std::size_t tick_index_ = SIZE_MAX;  // position in the thread's list; owned by it
+
+ protected:
+  ~tickable() = default;
+};
+
+/// Something with output to start writing once the current pass of the loop ends.
+class flushable {
+ public:
+  virtual void flush() = 0;
+  bool flush_pending_ = false;
+
+ protected:
+  ~flushable() = default;
+};
+
+class thread_context {
+ public:
+  explicit thread_context(unsigned index);
+
+  net::io_context& ioc() noexcept { return ioc_; }
+  unsigned index() const noexcept { return index_; }
+  /// Seconds on a steady clock, updated each tick.
+  std::int64_t now_s() const noexcept { return now_s_; }
+  /// A buffer for bytes read only to be discarded (close detection).
+  std::array<char, 2048>& scratch() noexcept { return scratch_; }
+
+  void add_tickable(tickable* t);
+  void remove_tickable(tickable* t);
+
+  /// Schedules `f->flush()` at the end of this pass (once, however often it is asked).
+  void want_flush(std::shared_ptr<flushable> f);
+
+  /// Starts the tick timer; call once, before run().
+  void start();
+  void stop();
+
+ private:
+  void schedule_tick();
+  void flush_all();
+
+  net::io_context ioc_{1};
+  unsigned index_;
+  net::steady_timer tick_timer_;
+  std::int64_t now_s_ = 0;
+  std::vector<tickable*> tickables_;
+  std::vector<std::shared_ptr<flushable>> to_flush_;
+  bool flush_posted_ = false;
+  bool stopped_ = false;
+  std::array<char, 2048> scratch_{};
+};
+
+}  // namespace herald::transport

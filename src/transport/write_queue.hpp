@@ -1,0 +1,58 @@
+#pragma once
+// A connection's outbound bytes: one write in flight, everything queued meanwhile
+// leaves in the next gather write.
+//
+// Message bytes are not copied: a piece refers into a shared, immutable message (kept
+// alive by the queue). Small per-connection bytes (HTTP heads, id lines) are copied
+// into an arena. queued_bytes() counts pending and in-flight bytes, which is what the
+// per-connection cap (slow reader) is checked against.
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/buffer.hpp>
+
+#include "protocol/message.hpp"
+
+namespace herald::transport {
+
+class write_queue {
+ public:
+  /// Queues bytes that live inside `keep` (no copy).
+  void push_shared(std::string_view bytes, const protocol::message_ptr& keep);
+  /// Queues a copy of `bytes`.
+  void push_copy(std::string_view bytes);
+
+  bool empty() const noexcept { return pieces_.empty(); }
+  bool writing() const noexcept { return writing_; }
+  std::size_t queued_bytes() const noexcept { return pending_bytes_ + inflight_bytes_; }
+
+  /// Moves everything pending into flight and returns its buffers; the caller writes
+  /// them all, then calls done(). Precondition: !writing() && !empty().
+  const std::vector<boost::asio::const_buffer>& start();
+  /// The in-flight write completed (or failed): releases its buffers.
+  void done();
+  /// Drops everything (connection closing).
+  void clear();
+
+ private:
+  struct piece {
+    const char* data;  // nullptr: in the arena at `off`
+    std::size_t off;
+    std::size_t len;
+  };
+  std::vector<piece> pieces_;
+  std::string arena_;
+  std::vector<protocol::message_ptr> keep_;
+  std::size_t pending_bytes_ = 0;
+
+  // In flight.
+  std::vector<boost::asio::const_buffer> bufs_;
+  std::string arena_inflight_;
+  std::vector<protocol::message_ptr> keep_inflight_;
+  std::size_t inflight_bytes_ = 0;
+  bool writing_ = false;
+};
+
+}  // namespace herald::transport
