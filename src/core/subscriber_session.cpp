@@ -94,6 +94,17 @@ void subscriber_session::apply_history(std::size_t idx, std::uint64_t generation
   // Live messages that arrived meanwhile: keep those of the current epoch; consume()
   // skips the offsets the replay (or the reset) already covers.
   std::erase_if(c.pending, [&](const auto& m) { return m->epoch() != c.epoch; });
+  if (reply.recovered && reply.messages.empty()) {
+    // History had nothing to fill the gap before the first pending message: the broker
+    // lost it. Say so rather than re-reading forever.
+    auto next = std::find_if(c.pending.begin(), c.pending.end(),
+                             [&](const auto& m) { return m->offset() > c.offset; });
+    if (next != c.pending.end() && (*next)->offset() > c.offset + 1) {
+      resets_.push_back(c.name);
+      metrics::add(metrics::counter::resets);
+      c.offset = (*next)->offset() - 1;
+    }
+  }
   if (!reply.messages.empty()) {
     reply.messages.insert(reply.messages.end(), c.pending.begin(), c.pending.end());
     c.pending = std::move(reply.messages);

@@ -1,0 +1,135 @@
+#include "broker/broker_contract.hpp"
+
+namespace herald::test {
+namespace {
+
+std::vector<std::uint64_t> offsets(const std::vector<protocol::message_ptr>& v) {
+  std::vector<std::uint64_t> out;
+  for (auto& m : v) out.push_back(m->offset());
+  return out;
+}
+
+}  // namespace
+
+TEST_P(BrokerContract, OffsetsStartAtOneAndAreGapFreePerChannel) {
+  for (std::uint64_t i = 1; i <= 5; ++i) EXPECT_EQ(publish("a")->offset(), i);
+  EXPECT_EQ(publish("b")->offset(), 1u);
+  EXPECT_EQ(publish("a")->offset(), 6u);
+}
+
+TEST_P(BrokerContract, EpochIsNonZeroAndStableWithinALife) {
+  auto m1 = publish("e");
+  auto m2 = publish("e");
+  EXPECT_NE(m1->epoch(), 0u);
+  EXPECT_EQ(m1->epoch(), m2->epoch());
+}
+
+TEST_P(BrokerContract, ListenerSeesEveryPublicationInOffsetOrder) {
+  for (int i = 0; i < 20; ++i) publish("ordered", std::to_string(i));
+  std::lock_guard lock(listener_.m);
+  std::vector<std::uint64_t> seen;
+  for (auto& m : listener_.got)
+    if (m->channel() == "ordered") seen.push_back(m->offset());
+  ASSERT_EQ(seen.size(), 20u);
+  for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], i + 1);
+}
+
+TEST_P(BrokerContract, MessageCarriesDataAndEvent) {
+  auto m = publish("d", R"({"x":[1,2]})", "update");
+  EXPECT_EQ(m->data_json(), R"({"x":[1,2]})");
+  EXPECT_EQ(m->event(), "update");
+  EXPECT_EQ(m->channel(), "d");
+}
+
+TEST_P(BrokerContract, HistorySinceReturnsExactlyTheMessagesAfterTheCursor) {
+  protocol::message_ptr third;
+  for (int i = 1; i <= 6; ++i) {
+    auto m = publish("h");
+    if (i == 3) third = m;
+  }
+  auto r = history("h", core::position{third->epoch(), 3});
+  auto& reply = std::get<core::history_reply>(r);
+  EXPECT_TRUE(reply.recovered);
+  EXPECT_EQ(offsets(reply.messages), (std::vector<std::uint64_t>{4, 5, 6}));
+  EXPECT_EQ(reply.top, 6u);
+
+  auto limited = std::get<core::history_reply>(history("h", core::position{third->epoch(), 3}, 2));
+  EXPECT_EQ(offsets(limited.messages), (std::vector<std::uint64_t>{4, 5}));
+
+  auto current = std::get<core::history_reply>(history("h", core::position{third->epoch(), 6}));
+  EXPECT_TRUE(current.recovered);
+  EXPECT_TRUE(current.messages.empty());
+}
+
+TEST_P(BrokerContract, HistoryWithoutCursorReturnsTheNewest) {
+  for (int i = 0; i < 5; ++i) publish("latest");
+  auto reply = std::get<core::history_reply>(history("latest", std::nullopt, 2));
+  EXPECT_EQ(offsets(reply.messages), (std::vector<std::uint64_t>{4, 5}));
+  EXPECT_TRUE(reply.recovered);
+}
+
+TEST_P(BrokerContract, OtherEpochIsNotRecovered) {
+  auto m = publish("ep");
+  auto reply = std::get<core::history_reply>(history("ep", core::position{m->epoch() + 1, 1}));
+  EXPECT_FALSE(reply.recovered);
+  EXPECT_TRUE(reply.messages.empty());
+  EXPECT_EQ(reply.top, 1u);
+  EXPECT_EQ(reply.epoch, m->epoch());
+}
+
+TEST_P(BrokerContract, EvictedGapIsNotRecovered) {
+  auto first = publish("small:x");
+  for (int i = 0; i < 5; ++i) publish("small:x");  // history keeps 3: offsets 4..6
+  auto lost = std::get<core::history_reply>(history("small:x", core::position{first->epoch(), 1}));
+  EXPECT_FALSE(lost.recovered);
+  EXPECT_TRUE(lost.messages.empty());
+  auto kept = std::get<core::history_reply>(history("small:x", core::position{first->epoch(), 3}));
+  EXPECT_TRUE(kept.recovered);
+  EXPECT_EQ(offsets(kept.messages), (std::vector<std::uint64_t>{4, 5, 6}));
+}
+
+TEST_P(BrokerContract, CursorAheadOfTheChannelIsRefused) {
+  auto m = publish("ahead");
+  auto r = history("ahead", core::position{m->epoch(), 99});
+  ASSERT_TRUE(std::holds_alternative<util::api_error>(r));
+  EXPECT_EQ(std::get<util::api_error>(r).code, "bad_cursor");
+  EXPECT_EQ(std::get<util::api_error>(r).status, 400);
+}
+
+TEST_P(BrokerContract, UnknownChannelHasAnEpochBeforeItsFirstMessage) {
+  auto before = std::get<core::history_reply>(history("fresh", std::nullopt, 10));
+  EXPECT_TRUE(before.messages.empty());
+  EXPECT_EQ(before.top, 0u);
+  EXPECT_NE(before.epoch, 0u);
+  auto m = publish("fresh");
+  EXPECT_EQ(m->epoch(), before.epoch);  // a subscriber from before continues without reset
+  EXPECT_EQ(m->offset(), 1u);
+}
+
+TEST_P(BrokerContract, ConcurrentPublishersGetDistinctGapFreeOffsets) {
+  constexpr int per_thread = 500;
+  std::vector<std::thread> ts;
+  std::mutex m;
+  std::vector<std::uint64_t> all;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&] {
+      for (int i = 0; i < per_thread; ++i) {
+        auto msg = publish("conc");
+        std::lock_guard lock(m);
+        all.push_back(msg->offset());
+      }
+    });
+  for (auto& t : ts) t.join();
+  std::sort(all.begin(), all.end());
+  ASSERT_EQ(all.size(), 4u * per_thread);
+  for (std::size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i], i + 1);
+  std::lock_guard lock(listener_.m);
+  std::uint64_t last = 0;
+  for (auto& msg : listener_.got)
+    if (msg->channel() == "conc") {
+      ASSERT_EQ(msg->offset(), last + 1) << "listener saw the channel out of order";
+      last = msg->offset();
+    }
+}
+
+}  // namespace herald::test
