@@ -69,6 +69,7 @@ constexpr std::array<descriptor, n_counters> counter_desc{{
     {"herald_http_responses_total", "HTTP error replies.", "{class=\"5xx\"}"},
     {"herald_bad_connections_total",
      "Connections closed for unparseable input or exceeded limits.", ""},
+    {"herald_accept_errors_total", "Failed accepts (e.g. out of file descriptors).", ""},
 }};
 
 constexpr std::array<descriptor, n_gauges> gauge_desc{{

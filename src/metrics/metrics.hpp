@@ -25,6 +25,7 @@ enum class counter : unsigned {
   http_client_errors,   // 4xx replies
   http_server_errors,   // 5xx replies
   bad_connections,      // connections closed for unparseable bytes or limits
+  accept_errors,        // failed accepts (e.g. out of file descriptors)
   count_
 };
 

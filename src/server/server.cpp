@@ -49,7 +49,12 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
                                    [b] { return static_cast<double>(b->stats().history_bytes); });
 }
 
-server::~server() = default;
+server::~server() {
+  // Connections die with their loops and unregister from the hub: loops go first.
+  timers_.reset();
+  listeners_.clear();
+  threads_.clear();
+}
 
 void server::start() {
   auto address = net::ip::make_address(cfg_.host);

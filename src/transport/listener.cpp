@@ -4,12 +4,13 @@
 
 #include <boost/asio/socket_base.hpp>
 
+#include "metrics/metrics.hpp"
 #include "transport/http_session.hpp"
 
 namespace herald::transport {
 
 listener::listener(thread_context& tc, shared_state& st, const net::ip::tcp::endpoint& endpoint)
-    : tc_(tc), st_(st), acceptor_(tc.ioc()) {
+    : tc_(tc), st_(st), acceptor_(tc.ioc()), backoff_(tc.ioc()) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
   using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
@@ -22,6 +23,7 @@ void listener::run() { do_accept(); }
 
 void listener::stop() {
   boost::system::error_code ignored;
+  backoff_.cancel();
   acceptor_.close(ignored);
 }
 
@@ -29,11 +31,17 @@ void listener::do_accept() {
   acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec,
                                                      net::ip::tcp::socket socket) {
     if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
-    if (!ec) {
-      socket.set_option(net::ip::tcp::no_delay(true), ec);
-      std::make_shared<http_session>(std::move(socket), self->tc_, self->st_)->run();
+    if (ec) {
+      // Out of descriptors (EMFILE) and the like: pause briefly rather than spin or stop.
+      metrics::add(metrics::counter::accept_errors);
+      self->backoff_.expires_after(std::chrono::milliseconds(50));
+      self->backoff_.async_wait([self](const boost::system::error_code& e) {
+        if (!e) self->do_accept();
+      });
+      return;
     }
-    // Out of descriptors (EMFILE) and the like: go on accepting rather than stop.
+    socket.set_option(net::ip::tcp::no_delay(true), ec);
+    std::make_shared<http_session>(std::move(socket), self->tc_, self->st_)->run();
     self->do_accept();
   });
 }

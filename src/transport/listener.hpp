@@ -5,6 +5,7 @@
 #include <memory>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"
@@ -25,6 +26,7 @@ class listener : public std::enable_shared_from_this<listener> {
   thread_context& tc_;
   shared_state& st_;
   net::ip::tcp::acceptor acceptor_;
+  net::steady_timer backoff_;
 };
 
 }  // namespace herald::transport

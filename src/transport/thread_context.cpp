@@ -12,7 +12,15 @@ std::int64_t steady_seconds() {
 }  // namespace
 
 thread_context::thread_context(unsigned index)
-    : index_(index), tick_timer_(ioc_), now_s_(steady_seconds()) {}
+    : index_(index), ioc_(std::make_unique<net::io_context>(1)), now_s_(steady_seconds()) {
+  tick_timer_.emplace(*ioc_);
+}
+
+thread_context::~thread_context() {
+  tick_timer_.reset();
+  to_flush_.clear();
+  ioc_.reset();
+}
 
 void thread_context::add_tickable(tickable* t) {
   t->tick_index_ = tickables_.size();
@@ -34,7 +42,7 @@ void thread_context::want_flush(std::shared_ptr<flushable> f) {
   to_flush_.push_back(std::move(f));
   if (!flush_posted_) {
     flush_posted_ = true;
-    net::post(ioc_, [this] { flush_all(); });
+    net::post(*ioc_, [this] { flush_all(); });
   }
 }
 
@@ -56,12 +64,12 @@ void thread_context::start() { schedule_tick(); }
 
 void thread_context::stop() {
   stopped_ = true;
-  tick_timer_.cancel();
+  tick_timer_->cancel();
 }
 
 void thread_context::schedule_tick() {
-  tick_timer_.expires_after(std::chrono::seconds(1));
-  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+  tick_timer_->expires_after(std::chrono::seconds(1));
+  tick_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopped_) return;
     now_s_ = steady_seconds();
     // on_tick may remove the current entry (swap with the last): walk backwards.

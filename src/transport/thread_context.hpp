@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -38,8 +39,11 @@ class flushable {
 class thread_context {
  public:
   explicit thread_context(unsigned index);
+  /// Destroys the loop (and the connections its handlers own) while the lists they
+  /// unregister from still exist.
+  ~thread_context();
 
-  net::io_context& ioc() noexcept { return ioc_; }
+  net::io_context& ioc() noexcept { return *ioc_; }
   unsigned index() const noexcept { return index_; }
   /// Seconds on a steady clock, updated each tick.
   std::int64_t now_s() const noexcept { return now_s_; }
@@ -60,9 +64,9 @@ class thread_context {
   void schedule_tick();
   void flush_all();
 
-  net::io_context ioc_{1};
   unsigned index_;
-  net::steady_timer tick_timer_;
+  std::unique_ptr<net::io_context> ioc_;
+  std::optional<net::steady_timer> tick_timer_;
   std::int64_t now_s_ = 0;
   std::vector<tickable*> tickables_;
   std::vector<std::shared_ptr<flushable>> to_flush_;
