@@ -25,15 +25,37 @@ void subscriber_session::subscribe(std::span<const std::string> channels,
   // Step 1 for every channel before any history read (see the header).
   for (std::size_t i = first; i < channels_.size(); ++i)
     ctx_.hubs.subscribe(thread_, channels_[i].name, this);
-  for (std::size_t i = first; i < channels_.size(); ++i) {
-    auto it = std::find_if(since.begin(), since.end(),
-                           [&](const auto& e) { return e.tag == channels_[i].tag; });
+  // Names, not references: an inline reply may run hooks that add channels.
+  std::vector<std::string> names(channels.begin(), channels.end());
+  for (const auto& name : names) {
+    auto* c = find(name);
+    if (!c || c->synced) continue;
+    auto it = std::find_if(since.begin(), since.end(), [&](const auto& e) { return e.tag == c->tag; });
     if (it != since.end())
-      request_history(i, position{it->epoch, it->offset}, replay_limit);
+      request_history(*c, position{it->epoch, it->offset}, replay_limit);
     else
-      request_history(i, std::nullopt, 0);
-    if (channels_.size() <= i) return;  // unsubscribed from a callback
+      request_history(*c, std::nullopt, 0);
   }
+}
+
+subscriber_session::channel_state* subscriber_session::find(std::string_view channel) noexcept {
+  for (auto& c : channels_)
+    if (c.name == channel) return &c;
+  return nullptr;
+}
+
+bool subscriber_session::subscribed(std::string_view channel) const noexcept {
+  return std::any_of(channels_.begin(), channels_.end(), [&](auto& c) { return c.name == channel; });
+}
+
+void subscriber_session::unsubscribe(const std::string& channel) {
+  auto it = std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.name == channel; });
+  if (it == channels_.end()) return;
+  ctx_.hubs.unsubscribe(thread_, it->name, this);
+  if (!it->synced) --unsynced_;
+  channels_.erase(it);
+  std::erase(resets_, channel);
+  if (unsynced_ == 0 && !channels_.empty()) finish_sync();
 }
 
 void subscriber_session::unsubscribe_all() {
@@ -41,7 +63,6 @@ void subscriber_session::unsubscribe_all() {
   channels_.clear();
   resets_.clear();
   unsynced_ = 0;
-  ++generation_;
 }
 
 std::string subscriber_session::cursor() const {
@@ -51,9 +72,9 @@ std::string subscriber_session::cursor() const {
   return protocol::encode_cursor(entries);
 }
 
-void subscriber_session::request_history(std::size_t idx, std::optional<position> since,
+void subscriber_session::request_history(channel_state& c, std::optional<position> since,
                                          std::size_t limit) {
-  auto& c = channels_[idx];
+  c.sync_id = ++next_sync_id_;
   if (since) {
     c.epoch = since->epoch;
     c.offset = since->offset;
@@ -61,10 +82,10 @@ void subscriber_session::request_history(std::size_t idx, std::optional<position
   history_query q{c.name, since, limit};
   std::weak_ptr<subscriber_session> weak = weak_from_this();
   hub& h = ctx_.hubs;
-  ctx_.brokers.history(std::move(q), [weak, idx, gen = generation_, t = thread_,
+  ctx_.brokers.history(std::move(q), [weak, name = c.name, id = c.sync_id, t = thread_,
                                       &h](broker::history_result r) mutable {
-    auto run = [weak, idx, gen, r = std::move(r)]() mutable {
-      if (auto self = weak.lock()) self->apply_history(idx, gen, std::move(r));
+    auto run = [weak, name = std::move(name), id, r = std::move(r)]() mutable {
+      if (auto self = weak.lock()) self->apply_history(name, id, std::move(r));
     };
     if (hub::current_thread() == static_cast<int>(t))
       run();
@@ -73,15 +94,16 @@ void subscriber_session::request_history(std::size_t idx, std::optional<position
   });
 }
 
-void subscriber_session::apply_history(std::size_t idx, std::uint64_t generation,
+void subscriber_session::apply_history(const std::string& channel, std::uint64_t sync_id,
                                        broker::history_result r) {
-  if (generation != generation_ || idx >= channels_.size()) return;
+  channel_state* cp = find(channel);
+  if (!cp || cp->sync_id != sync_id || cp->synced) return;  // left, or superseded
   if (auto* err = std::get_if<util::api_error>(&r)) {
     on_error(*err);
     return;
   }
   auto& reply = std::get<history_reply>(r);
-  auto& c = channels_[idx];
+  auto& c = *cp;
   bool had_position = c.epoch != 0 || c.offset != 0;
   if (!reply.recovered) {
     resets_.push_back(c.name);
@@ -139,7 +161,7 @@ void subscriber_session::finish_sync() {
       for (std::size_t k = 0; k < pend.size() && !paused_; ++k) {
         if (!consume(c, pend[k])) {
           c.pending.assign(pend.begin() + static_cast<std::ptrdiff_t>(k), pend.end());
-          resync(c, i);
+          resync(c);
           break;
         }
       }
@@ -163,10 +185,10 @@ bool subscriber_session::consume(channel_state& c, const protocol::message_ptr& 
   return true;
 }
 
-void subscriber_session::resync(channel_state& c, std::size_t idx) {
+void subscriber_session::resync(channel_state& c) {
   c.synced = false;
   ++unsynced_;
-  request_history(idx, position{c.epoch, c.offset}, max_pending);
+  request_history(c, position{c.epoch, c.offset}, max_pending);
 }
 
 void subscriber_session::deliver(const protocol::message_ptr& m) {
@@ -183,7 +205,7 @@ void subscriber_session::deliver(const protocol::message_ptr& m) {
     }
     if (!consume(c, m)) {
       c.pending.push_back(m);
-      resync(c, i);
+      resync(c);
     }
     return;
   }

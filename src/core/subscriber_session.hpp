@@ -20,7 +20,7 @@
 //
 // Runs on one event-loop thread (the connection's); broker callbacks from other
 // threads are re-posted there. Transports derive from it and implement the hooks;
-// a hook must not call unsubscribe_all() itself (close by posting instead).
+// a hook must not call unsubscribe() or unsubscribe_all() itself (post instead).
 #include <memory>
 #include <span>
 #include <string>
@@ -46,8 +46,11 @@ class subscriber_session : public subscriber,
   void subscribe(std::span<const std::string> channels,
                  std::span<const protocol::cursor_entry> since, std::size_t replay_limit);
 
+  /// Leaves one channel (no-op when not subscribed).
+  void unsubscribe(const std::string& channel);
   /// Leaves every channel; pending callbacks are ignored afterwards.
   void unsubscribe_all();
+  bool subscribed(std::string_view channel) const noexcept;
 
   /// The cursor covering every channel at the last consumed offsets.
   std::string cursor() const;
@@ -82,23 +85,25 @@ class subscriber_session : public subscriber,
     std::uint32_t epoch = 0;
     std::uint64_t offset = 0;  // last offset consumed
     bool synced = false;
+    std::uint64_t sync_id = 0;  // matches a history reply to the request that asked it
     std::vector<protocol::message_ptr> pending;
   };
   static constexpr std::size_t max_pending = 4096;
 
   void deliver(const protocol::message_ptr& m) final;
-  void request_history(std::size_t idx, std::optional<position> since, std::size_t limit);
-  void apply_history(std::size_t idx, std::uint64_t generation, broker::history_result r);
+  void request_history(channel_state& c, std::optional<position> since, std::size_t limit);
+  void apply_history(const std::string& channel, std::uint64_t sync_id, broker::history_result r);
+  channel_state* find(std::string_view channel) noexcept;
   void finish_sync();
   /// Consumes `m` for channel `c` if it is the next offset; returns false on a gap.
   bool consume(channel_state& c, const protocol::message_ptr& m);
-  void resync(channel_state& c, std::size_t idx);
+  void resync(channel_state& c);
 
   unsigned thread_;
   transport kind_;
   bool paused_ = false;
   std::size_t unsynced_ = 0;
-  std::uint64_t generation_ = 0;
+  std::uint64_t next_sync_id_ = 0;
   std::vector<std::string> resets_;
   std::vector<channel_state> channels_;
 };
