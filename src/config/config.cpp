@@ -50,7 +50,13 @@ po::options_description describe() {
     ("max-channels-per-connection", po::value<std::size_t>()->default_value(64), "channels one connection may subscribe to")
     ("max-channels", po::value<std::size_t>()->default_value(1000000), "channels the memory broker holds at most")
     ("channel-idle-ttl", po::value<unsigned>()->default_value(60), "seconds before an empty, unsubscribed channel is reclaimed")
-    ("sweep-interval", po::value<unsigned>()->default_value(5), "seconds between history expiry sweeps");
+    ("sweep-interval", po::value<unsigned>()->default_value(5), "seconds between history expiry sweeps")
+    ("ws-max-message", po::value<std::size_t>()->default_value(131072), "max bytes of one WebSocket client message (after inflate)")
+    ("ws-ping-interval", po::value<unsigned>()->default_value(25), "seconds of silence before the server pings a WebSocket")
+    ("ws-pong-timeout", po::value<unsigned>()->default_value(10), "seconds to answer a ping before the connection is closed (4001)")
+    ("ws-deflate", po::value<bool>()->default_value(false), "negotiate permessage-deflate (no context takeover)")
+    ("allowed-origins", po::value<std::vector<std::string>>()->composing(),
+        "Origin values allowed to open a WebSocket (repeatable; none: any)");
   // clang-format on
   return d;
 }
@@ -220,6 +226,14 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
   require(t.poll_timeout <= t.poll_timeout_max, "poll-timeout", "must not exceed poll-timeout-max");
   require(t.max_queued_bytes >= 4096, "max-queued-bytes", "at least 4096");
   require(t.max_channels_per_connection > 0, "max-channels-per-connection", "must be positive");
+  t.ws_max_message = get<std::size_t>(vm, "ws-max-message");
+  t.ws_ping_interval = std::chrono::seconds(get<unsigned>(vm, "ws-ping-interval"));
+  t.ws_pong_timeout = std::chrono::seconds(get<unsigned>(vm, "ws-pong-timeout"));
+  t.ws_deflate = get<bool>(vm, "ws-deflate");
+  if (vm.count("allowed-origins")) t.allowed_origins = vm["allowed-origins"].as<std::vector<std::string>>();
+  require(t.ws_max_message >= 1024, "ws-max-message", "at least 1024");
+  require(t.ws_ping_interval.count() > 0, "ws-ping-interval", "must be positive");
+  require(t.ws_pong_timeout.count() > 0, "ws-pong-timeout", "must be positive");
 
   c.api.api_key = get<std::string>(vm, "api-key");
   c.api.max_data_bytes = get<std::size_t>(vm, "max-message-size");

@@ -20,14 +20,15 @@ void history::push(message_ptr m, std::int64_t now_ms, std::size_t max_size) {
     ring_ = std::move(grown);
     head_ = 0;
   }
-  bytes_ += m->footprint();
-  ring_[(head_ + count_) % ring_.size()] = slot{std::move(m), now_ms};
+  const std::size_t bytes = m->footprint();
+  bytes_ += bytes;
+  ring_[(head_ + count_) % ring_.size()] = slot{std::move(m), now_ms, bytes};
   ++count_;
 }
 
 void history::pop_front() {
   auto& s = ring_[head_];
-  bytes_ -= s.msg->footprint();
+  bytes_ -= s.bytes;
   s.msg.reset();
   head_ = (head_ + 1) % ring_.size();
   --count_;

@@ -41,6 +41,7 @@ class history {
   struct slot {
     message_ptr msg;
     std::int64_t stored_ms = 0;
+    std::size_t bytes = 0;  // footprint when stored (wire forms built later are not counted)
   };
   const slot& at(std::size_t i) const noexcept { return ring_[(head_ + i) % ring_.size()]; }
   void pop_front();

@@ -51,6 +51,14 @@ class hub final : public publication_listener {
 
   /// Runs `fn` on thread `t`.
   void post(unsigned t, std::function<void()> fn) const { threads_[t](std::move(fn)); }
+  /// Runs `fn` now when called on thread `t`, else posts it there (for callbacks that
+  /// may come inline or from a broker thread).
+  void run_on(unsigned t, std::function<void()> fn) const {
+    if (current_thread() == static_cast<int>(t))
+      fn();
+    else
+      post(t, std::move(fn));
+  }
   unsigned thread_count() const noexcept { return static_cast<unsigned>(threads_.size()); }
 
   bool has_subscribers(std::string_view channel) const;

@@ -72,6 +72,15 @@ std::string subscriber_session::cursor() const {
   return protocol::encode_cursor(entries);
 }
 
+std::string subscriber_session::cursor_of(std::string_view channel) const {
+  for (const auto& c : channels_)
+    if (c.name == channel) {
+      protocol::cursor_entry e{c.tag, c.epoch, c.offset};
+      return protocol::encode_cursor({&e, 1});
+    }
+  return {};
+}
+
 void subscriber_session::request_history(channel_state& c, std::optional<position> since,
                                          std::size_t limit) {
   c.sync_id = ++next_sync_id_;
@@ -87,10 +96,7 @@ void subscriber_session::request_history(channel_state& c, std::optional<positio
     auto run = [weak, name = std::move(name), id, r = std::move(r)]() mutable {
       if (auto self = weak.lock()) self->apply_history(name, id, std::move(r));
     };
-    if (hub::current_thread() == static_cast<int>(t))
-      run();
-    else
-      h.post(t, std::move(run));
+    h.run_on(t, std::move(run));
   });
 }
 
@@ -99,7 +105,7 @@ void subscriber_session::apply_history(const std::string& channel, std::uint64_t
   channel_state* cp = find(channel);
   if (!cp || cp->sync_id != sync_id || cp->synced) return;  // left, or superseded
   if (auto* err = std::get_if<util::api_error>(&r)) {
-    on_error(*err);
+    on_error(channel, *err);
     return;
   }
   auto& reply = std::get<history_reply>(r);

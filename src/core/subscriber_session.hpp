@@ -54,6 +54,8 @@ class subscriber_session : public subscriber,
 
   /// The cursor covering every channel at the last consumed offsets.
   std::string cursor() const;
+  /// The cursor of one channel alone (empty when not subscribed).
+  std::string cursor_of(std::string_view channel) const;
   std::size_t channel_count() const noexcept { return channels_.size(); }
   bool synced() const noexcept { return unsynced_ == 0; }
   unsigned thread() const noexcept { return thread_; }
@@ -73,8 +75,9 @@ class subscriber_session : public subscriber,
   virtual bool on_message(const protocol::message_ptr& m, bool single) = 0;
   /// Every channel has its history applied (after the initial replay or a re-sync).
   virtual void on_synced() = 0;
-  /// The broker failed (e.g. a forged cursor, broker unavailable).
-  virtual void on_error(const util::api_error& e) = 0;
+  /// The broker failed to sync `channel` (e.g. a forged cursor, broker unavailable);
+  /// the channel stays unsynced until the transport leaves it.
+  virtual void on_error(const std::string& channel, const util::api_error& e) = 0;
 
   context& ctx_;
 

@@ -1,6 +1,8 @@
 #include "protocol/message.hpp"
 
 #include "protocol/cursor.hpp"
+#include "protocol/deflate.hpp"
+#include "protocol/ws_frame.hpp"
 
 namespace herald::protocol {
 
@@ -65,9 +67,33 @@ std::string_view message::sse_body() const {
   return std::string_view(sse_).substr(sse_body_pos_);
 }
 
+namespace {
+std::string push_payload(std::string_view json, std::string_view cursor) {
+  std::string p;
+  p.reserve(json.size() + cursor.size() + 24);
+  p += "{\"push\":";
+  p += json.substr(0, json.size() - 1);
+  p += ",\"cursor\":\"";
+  p += cursor;
+  p += "\"}}";
+  return p;
+}
+}  // namespace
+
+std::string_view message::ws_frame(bool deflated) const {
+  if (!deflated) {
+    std::call_once(ws_once_, [this] { ws_ = protocol::ws_frame(ws_opcode::text, push_payload(json_, cursor_)); });
+    return ws_;
+  }
+  std::call_once(ws_deflated_once_, [this] {
+    ws_deflated_ = protocol::ws_frame(ws_opcode::text, deflate_message(push_payload(json_, cursor_)), true);
+  });
+  return ws_deflated_;
+}
+
 std::size_t message::footprint() const noexcept {
   return sizeof(message) + channel_.capacity() + event_.capacity() + json_.capacity() +
-         cursor_.capacity() + sse_.capacity();
+         cursor_.capacity() + sse_.capacity() + ws_.capacity() + ws_deflated_.capacity();
 }
 
 }  // namespace herald::protocol

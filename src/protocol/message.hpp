@@ -40,6 +40,10 @@ class message {
   /// several channels (they write their own id line before it).
   std::string_view sse_body() const;
 
+  /// The WebSocket push frame, {"push":{...message fields...,"cursor":".."}}, whole and
+  /// unmasked; `deflated`: its permessage-deflate form (compressed once, shared).
+  std::string_view ws_frame(bool deflated) const;
+
   /// Approximate bytes held by this message (history accounting).
   std::size_t footprint() const noexcept;
 
@@ -57,6 +61,10 @@ class message {
   mutable std::once_flag sse_once_;
   mutable std::string sse_;
   mutable std::uint32_t sse_body_pos_ = 0;
+  mutable std::once_flag ws_once_;
+  mutable std::string ws_;
+  mutable std::once_flag ws_deflated_once_;
+  mutable std::string ws_deflated_;
 };
 
 using message_ptr = std::shared_ptr<const message>;

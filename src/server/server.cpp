@@ -37,7 +37,7 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   hub_->set_broker(broker_.get());
   core_ = std::make_unique<core::context>(core::context{*hub_, *broker_, cfg_.namespaces});
   api_ = std::make_unique<api::handlers>(*core_, cfg_.api);
-  shared_ = std::make_unique<transport::shared_state>(transport::shared_state{*core_, *api_, cfg_.transport});
+  shared_ = std::make_unique<transport::shared_state>(transport::shared_state{*core_, *api_, cfg_.transport, cfg_.api});
   timers_ = std::make_unique<timers>(threads_[0]->ioc());
 
   auto* b = broker_.get();

@@ -12,6 +12,8 @@
 #include "transport/longpoll_request.hpp"
 #include "transport/sse_session.hpp"
 #include "transport/subscribe_request.hpp"
+#include "transport/ws_handshake.hpp"
+#include "transport/ws_session.hpp"
 
 namespace herald::transport {
 
@@ -89,8 +91,21 @@ void http_session::handle_request() {
     }
     return;
   }
-  if (path == "/ws")
-    return send_error({501, "not_implemented", "the WebSocket transport is not available yet"});
+  if (path == "/ws") {
+    auto hs = ws_handshake(req, st_.opts);
+    if (auto* refusal = std::get_if<ws_refusal>(&hs)) {
+      auto r = api::error_response(refusal->error);
+      r.headers = std::move(refusal->headers);
+      return send_api_response(std::move(r));
+    }
+    auto& accept = std::get<ws_accept>(hs);
+    const auto early = buffer_.data();
+    std::string leftover(static_cast<const char*>(early.data()), early.size());
+    stream_.expires_never();
+    auto ws = std::make_shared<ws_session>(stream_.release_socket(), tc_, st_, accept.deflate);
+    ws->start(accept.response, std::move(leftover));
+    return;
+  }
 
   api::request areq;
   areq.method = req.method_string();
@@ -100,11 +115,7 @@ void http_session::handle_request() {
   areq.body = req.body();
   const auto t = tc_.index();
   st_.api.handle(areq, [self = shared_from_this(), t](api::response r) {
-    if (core::hub::current_thread() == static_cast<int>(t))
-      return self->send_api_response(std::move(r));
-    net::post(self->tc_.ioc(), [self, r = std::move(r)]() mutable {
-      self->send_api_response(std::move(r));
-    });
+    self->st_.core.hubs.run_on(t, [self, r = std::move(r)]() mutable { self->send_api_response(std::move(r)); });
   });
 }
 

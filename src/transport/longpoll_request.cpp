@@ -47,7 +47,7 @@ void longpoll_request::on_synced() {
   tc_.add_tickable(this);
 }
 
-void longpoll_request::on_error(const util::api_error& e) {
+void longpoll_request::on_error(const std::string&, const util::api_error& e) {
   if (done_) return;
   done_ = true;
   pause();

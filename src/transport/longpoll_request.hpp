@@ -27,7 +27,7 @@ class longpoll_request final : public core::subscriber_session, public tickable 
   void on_reset(std::span<const std::string> channels) override;
   bool on_message(const protocol::message_ptr& m, bool single) override;
   void on_synced() override;
-  void on_error(const util::api_error& e) override;
+  void on_error(const std::string& channel, const util::api_error& e) override;
   void on_tick(std::int64_t now_s) override;
 
   std::shared_ptr<longpoll_request> self();

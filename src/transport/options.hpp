@@ -2,6 +2,8 @@
 // Limits and timings of the HTTP-facing transports (documented in docs/config.md).
 #include <chrono>
 #include <cstddef>
+#include <string>
+#include <vector>
 
 namespace herald::transport {
 
@@ -19,6 +21,13 @@ struct options {
   std::size_t replay_limit = 10000;            // messages replayed per channel on resume
   std::size_t max_queued_bytes = 1024 * 1024;  // per connection; past it: slow reader, cut
   std::size_t max_channels_per_connection = 64;
+
+  // WebSocket
+  std::size_t ws_max_message = 128 * 1024;      // bytes of one client message (after inflate)
+  std::chrono::seconds ws_ping_interval{25};    // ping a connection silent for this long
+  std::chrono::seconds ws_pong_timeout{10};     // close it if nothing comes back within this
+  bool ws_deflate = false;                      // negotiate permessage-deflate
+  std::vector<std::string> allowed_origins;     // empty: any Origin (browsers send one)
 };
 
 }  // namespace herald::transport

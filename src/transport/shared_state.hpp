@@ -10,6 +10,7 @@ struct shared_state {
   core::context& core;
   api::handlers& api;
   const options& opts;
+  const api::options& api_opts;
 };
 
 }  // namespace herald::transport

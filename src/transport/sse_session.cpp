@@ -75,7 +75,7 @@ void sse_session::on_synced() {
   tc_.want_flush(self());
 }
 
-void sse_session::on_error(const util::api_error& e) {
+void sse_session::on_error(const std::string&, const util::api_error& e) {
   if (head_sent_) {
     // Mid-stream (a failed re-sync): end the stream; EventSource reconnects and resumes.
     closing_ = true;

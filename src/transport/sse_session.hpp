@@ -30,7 +30,7 @@ class sse_session final : public core::subscriber_session, public tickable, publ
   void on_reset(std::span<const std::string> channels) override;
   bool on_message(const protocol::message_ptr& m, bool single) override;
   void on_synced() override;
-  void on_error(const util::api_error& e) override;
+  void on_error(const std::string& channel, const util::api_error& e) override;
   void on_tick(std::int64_t now_s) override;
   void flush() override;
 

@@ -48,7 +48,7 @@ class thread_context {
   /// Seconds on a steady clock, updated each tick.
   std::int64_t now_s() const noexcept { return now_s_; }
   /// A buffer for bytes read only to be discarded (close detection).
-  std::array<char, 2048>& scratch() noexcept { return scratch_; }
+  std::array<char, 65536>& scratch() noexcept { return scratch_; }
 
   void add_tickable(tickable* t);
   void remove_tickable(tickable* t);
@@ -72,7 +72,7 @@ class thread_context {
   std::vector<std::shared_ptr<flushable>> to_flush_;
   bool flush_posted_ = false;
   bool stopped_ = false;
-  std::array<char, 2048> scratch_{};
+  std::array<char, 65536> scratch_{};
 };
 
 }  // namespace herald::transport

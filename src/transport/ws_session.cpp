@@ -1,0 +1,338 @@
+#include "transport/ws_session.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include "protocol/cursor.hpp"
+#include "protocol/deflate.hpp"
+
+namespace herald::transport {
+
+namespace ws_close = protocol::ws_close;
+using protocol::ws_opcode;
+
+ws_session::ws_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st, bool deflate)
+    : core::subscriber_session(st.core, tc.index(), core::transport::ws),
+      socket_(std::move(socket)),
+      tc_(tc),
+      st_(st),
+      reader_(st.opts.ws_max_message, deflate),
+      deflate_(deflate),
+      last_read_s_(tc.now_s()) {}
+
+ws_session::~ws_session() { tc_.remove_tickable(this); }
+
+std::shared_ptr<ws_session> ws_session::self() {
+  return std::static_pointer_cast<ws_session>(shared_from_this());
+}
+
+void ws_session::start(const std::string& response_head, std::string early) {
+  out_.push_copy(response_head);
+  tc_.add_tickable(this);
+  boost::system::error_code ec;
+  socket_.non_blocking(true, ec);
+  flush();
+  if (!early.empty()) feed(early.data(), early.size());
+  if (state_ != state::closed) do_read();
+}
+
+// ---------------------------------------------------------------------------
+// Reading
+
+void ws_session::do_read() {
+  socket_.async_wait(net::ip::tcp::socket::wait_read, [s = self()](const boost::system::error_code& ec) {
+    if (s->state_ == state::closed) return;
+    if (ec) return s->terminate();
+    // Drain what is there (bounded, to stay fair to the other connections of the loop).
+    for (int i = 0; i < 16; ++i) {
+      boost::system::error_code rec;
+      std::size_t n = s->socket_.read_some(net::buffer(s->tc_.scratch()), rec);
+      if (rec == net::error::would_block) break;
+      if (rec || n == 0) return s->terminate();
+      metrics::add(metrics::counter::bytes_in, n);
+      s->feed(s->tc_.scratch().data(), n);
+      if (s->state_ == state::closed || n < s->tc_.scratch().size()) break;
+    }
+    if (s->state_ != state::closed) s->do_read();
+  });
+}
+
+void ws_session::feed(char* data, std::size_t n) {
+  last_read_s_ = tc_.now_s();
+  ping_sent_s_ = 0;
+  if (!reader_.feed(data, n, *this)) {
+    metrics::add(metrics::counter::bad_connections);
+    close_with(reader_.error_code(), reader_.error_reason(), false);
+  }
+}
+
+void ws_session::on_ws_message(bool, std::string_view payload) {
+  if (state_ != state::open) return;
+  auto parsed = protocol::parse_ws_command(payload, st_.api_opts.max_data_bytes);
+  if (auto* err = std::get_if<protocol::ws_command_error>(&parsed)) return reply_error(err->id, err->error);
+  handle(std::move(std::get<protocol::ws_command>(parsed)));
+}
+
+void ws_session::on_ws_ping(std::string_view payload) {
+  if (state_ != state::open) return;
+  out_.push_copy(protocol::ws_frame(ws_opcode::pong, payload));
+  tc_.want_flush(self());
+}
+
+void ws_session::on_ws_pong(std::string_view) {}
+
+void ws_session::on_ws_close(std::uint16_t code, std::string_view) {
+  if (state_ == state::open) {
+    // Echo the peer's code (RFC 6455 5.5.1), then close the TCP connection.
+    close_with(code == ws_close::no_status ? ws_close::normal : code, "", false);
+  } else {
+    close_after_write_ = true;
+    if (!out_.writing()) terminate();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Commands
+
+void ws_session::handle(protocol::ws_command cmd) {
+  using protocol::ws_method;
+  switch (cmd.method) {
+    case ws_method::ping:
+      return reply(cmd.id, "{}");
+    case ws_method::subscribe:
+      return subscribe_command(cmd);
+    case ws_method::unsubscribe: {
+      if (!subscribed(cmd.channel))
+        return reply_error(cmd.id, {400, "not_subscribed", "not subscribed to " + cmd.channel});
+      auto it = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
+                             [&](auto& p) { return p.first == cmd.channel; });
+      if (it != pending_subscribes_.end()) {
+        reply_error(it->second, {409, "unsubscribed", "unsubscribed before the subscription completed"});
+        pending_subscribes_.erase(it);
+      }
+      unsubscribe(cmd.channel);
+      return reply(cmd.id, "{}");
+    }
+    case ws_method::publish:
+      return publish_command(cmd);
+    case ws_method::history:
+      return history_command(cmd);
+  }
+}
+
+void ws_session::subscribe_command(protocol::ws_command& cmd) {
+  if (subscribed(cmd.channel))
+    return reply_error(cmd.id, {400, "already_subscribed", "already subscribed to " + cmd.channel});
+  if (channel_count() >= st_.opts.max_channels_per_connection)
+    return reply_error(cmd.id, {400, "too_many_channels",
+                                "at most " + std::to_string(st_.opts.max_channels_per_connection) +
+                                    " channels per connection"});
+  std::vector<protocol::cursor_entry> since;
+  if (!cmd.since.empty()) {
+    auto entries = protocol::decode_cursor(cmd.since);
+    if (!entries) return reply_error(cmd.id, {400, "bad_cursor", "since is not a valid cursor"});
+    since = std::move(*entries);
+  }
+  pending_subscribes_.emplace_back(cmd.channel, cmd.id);
+  std::string channels[] = {cmd.channel};
+  subscribe(channels, since, st_.opts.replay_limit);
+}
+
+void ws_session::history_command(protocol::ws_command& cmd) {
+  core::history_query q{cmd.channel, std::nullopt, std::min<std::size_t>(cmd.limit, st_.opts.poll_limit_max)};
+  const auto tag = protocol::channel_tag(cmd.channel);
+  if (!cmd.since.empty()) {
+    auto entries = protocol::decode_cursor(cmd.since);
+    auto it = entries ? std::find_if(entries->begin(), entries->end(), [&](auto& e) { return e.tag == tag; })
+                      : std::vector<protocol::cursor_entry>::iterator{};
+    if (!entries || it == entries->end())
+      return reply_error(cmd.id, {400, "bad_cursor", "since is not a valid cursor for " + cmd.channel});
+    q.since = core::position{it->epoch, it->offset};
+  }
+  auto since = q.since;
+  st_.core.brokers.history(std::move(q), [s = self(), id = cmd.id, since, tag](core::broker::history_result r) {
+    s->st_.core.hubs.run_on(s->thread(), [s, id, since, tag, r = std::move(r)] {
+      if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
+      auto& reply = std::get<core::history_reply>(r);
+      protocol::cursor_entry pos{tag, reply.epoch, reply.top};
+      if (!reply.messages.empty())
+        pos.offset = reply.messages.back()->offset();
+      else if (since && reply.recovered)
+        pos.offset = since->offset;
+      std::string body = "{\"messages\":[";
+      for (std::size_t i = 0; i < reply.messages.size(); ++i) {
+        if (i) body += ',';
+        body += reply.messages[i]->json();
+      }
+      body += "],\"cursor\":\"" + protocol::encode_cursor({&pos, 1}) + "\",\"recovered\":";
+      body += reply.recovered ? "true}" : "false}";
+      s->reply(id, body);
+    });
+  });
+}
+
+void ws_session::publish_command(protocol::ws_command& cmd) {
+  if (!st_.core.namespaces.for_channel(cmd.channel).client_publish) {
+    metrics::add(metrics::counter::publish_errors);
+    return reply_error(cmd.id, {403, "forbidden",
+                                "client publishing is not allowed in the namespace of channel " + cmd.channel});
+  }
+  st_.core.brokers.publish({cmd.channel, cmd.event, std::move(cmd.data_json)},
+                           [s = self(), id = cmd.id](core::broker::publish_result r) {
+                             s->st_.core.hubs.run_on(s->thread(), [s, id, r = std::move(r)] {
+                               if (auto* err = std::get_if<util::api_error>(&r)) {
+                                 metrics::add(metrics::counter::publish_errors);
+                                 return s->reply_error(id, *err);
+                               }
+                               metrics::add(metrics::counter::publishes);
+                               auto& m = std::get<protocol::message_ptr>(r);
+                               s->reply(id, "{\"offset\":" + std::to_string(m->offset()) + ",\"cursor\":\"" +
+                                                m->cursor() + "\"}");
+                             });
+                           });
+}
+
+// ---------------------------------------------------------------------------
+// Subscription hooks
+
+void ws_session::reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor) {
+  auto it = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
+                         [&](auto& p) { return p.first == channel; });
+  if (it == pending_subscribes_.end()) return;
+  std::string id = std::move(it->second);
+  pending_subscribes_.erase(it);
+  reply(id, "{\"channel\":\"" + channel + "\",\"recovered\":" + (recovered ? "true" : "false") +
+                ",\"cursor\":\"" + cursor + "\"}");
+}
+
+void ws_session::on_reset(std::span<const std::string> channels) {
+  for (const auto& ch : channels) {
+    bool pending = std::any_of(pending_subscribes_.begin(), pending_subscribes_.end(),
+                               [&](auto& p) { return p.first == ch; });
+    if (pending)
+      reply_subscribed(ch, false, cursor_of(ch));
+    else
+      send_text("{\"reset\":{\"channel\":\"" + ch + "\",\"cursor\":\"" + cursor_of(ch) + "\"}}");
+  }
+}
+
+bool ws_session::on_message(const protocol::message_ptr& m, bool) {
+  if (state_ != state::open) {
+    metrics::add(metrics::counter::drops);
+    return true;
+  }
+  if (!pending_subscribes_.empty()) {
+    // The first replayed message of a channel comes after any reset of it: recovered.
+    protocol::cursor_entry before{protocol::channel_tag(m->channel()), m->epoch(), m->offset() - 1};
+    reply_subscribed(m->channel(), true, protocol::encode_cursor({&before, 1}));
+  }
+  out_.push_shared(m->ws_frame(deflate_), m);
+  metrics::add(metrics::counter::deliveries_ws);
+  if (out_.queued_bytes() > st_.opts.max_queued_bytes) {
+    metrics::add(metrics::counter::slow_disconnects);
+    out_.clear();
+    close_with(ws_close::slow_consumer, "slow consumer: outbound queue over its cap", false);
+    return true;
+  }
+  tc_.want_flush(self());
+  return true;
+}
+
+void ws_session::on_synced() {
+  while (!pending_subscribes_.empty()) {
+    auto ch = pending_subscribes_.front().first;
+    if (!subscribed(ch)) {
+      pending_subscribes_.erase(pending_subscribes_.begin());
+      continue;
+    }
+    reply_subscribed(ch, true, cursor_of(ch));
+  }
+}
+
+void ws_session::on_error(const std::string& channel, const util::api_error& e) {
+  auto it = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
+                         [&](auto& p) { return p.first == channel; });
+  if (it != pending_subscribes_.end()) {
+    reply_error(it->second, e);
+    pending_subscribes_.erase(it);
+  } else {
+    send_text("{\"reset\":{\"channel\":\"" + channel + "\",\"cursor\":\"" + cursor_of(channel) + "\"}}");
+  }
+  // Leave the channel outside the hook (the session may be mid-sync).
+  net::post(tc_.ioc(), [s = self(), channel] { s->unsubscribe(channel); });
+}
+
+// ---------------------------------------------------------------------------
+// Writing
+
+void ws_session::reply(std::string_view id, std::string_view result_json) {
+  send_text(protocol::ws_reply(id, result_json));
+}
+
+void ws_session::reply_error(std::string_view id, const util::api_error& e) {
+  send_text(protocol::ws_error_reply(id, e));
+}
+
+void ws_session::send_text(std::string_view json) {
+  if (state_ != state::open) return;
+  if (deflate_)
+    out_.push_copy(protocol::ws_frame(ws_opcode::text, protocol::deflate_message(json), true));
+  else
+    out_.push_copy(protocol::ws_frame(ws_opcode::text, json));
+  tc_.want_flush(self());
+}
+
+void ws_session::close_with(std::uint16_t code, std::string_view reason, bool wait_for_peer) {
+  if (state_ != state::open) return;
+  state_ = state::closing;
+  close_sent_s_ = tc_.now_s();
+  close_after_write_ = !wait_for_peer;
+  out_.push_copy(protocol::ws_close_frame(code, reason));
+  tc_.want_flush(self());
+}
+
+void ws_session::flush() {
+  if (state_ == state::closed || out_.writing() || out_.empty()) return;
+  net::async_write(socket_, out_.start(),
+                   [s = self()](const boost::system::error_code& ec, std::size_t n) { s->on_write(ec, n); });
+}
+
+void ws_session::on_write(const boost::system::error_code& ec, std::size_t bytes) {
+  metrics::add(metrics::counter::bytes_out, bytes);
+  out_.done();
+  if (ec) return terminate();
+  if (!out_.empty()) return flush();
+  if (close_after_write_ && state_ == state::closing) terminate();
+}
+
+void ws_session::on_tick(std::int64_t now_s) {
+  if (state_ == state::closing) {
+    if (now_s - close_sent_s_ >= 5) terminate();  // the peer never completed the close
+    return;
+  }
+  if (state_ != state::open) return;
+  if (ping_sent_s_) {
+    if (now_s - ping_sent_s_ >= st_.opts.ws_pong_timeout.count())
+      close_with(ws_close::no_pong, "no answer to ping", false);
+    return;
+  }
+  if (now_s - last_read_s_ >= st_.opts.ws_ping_interval.count()) {
+    ping_sent_s_ = now_s;
+    out_.push_copy(protocol::ws_frame(ws_opcode::ping, ""));
+    flush();
+  }
+}
+
+void ws_session::terminate() {
+  if (state_ == state::closed) return;
+  state_ = state::closed;
+  unsubscribe_all();
+  pending_subscribes_.clear();
+  tc_.remove_tickable(this);
+  out_.clear();
+  boost::system::error_code ignored;
+  socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+}  // namespace herald::transport

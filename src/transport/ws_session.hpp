@@ -1,0 +1,90 @@
+#pragma once
+// GET /ws after the upgrade: one WebSocket connection speaking the JSON command
+// protocol (docs/protocol.md).
+//
+// Frames are parsed by protocol::ws_reader and written by hand rather than through
+// Beast's websocket::stream: pushes are framed once per message and shared by every
+// subscriber (compressed once too, with permessage-deflate), and what queues while a
+// write is in flight leaves in one gather write; Beast writes one frame per call from
+// its own buffers (docs/adr/0004-own-websocket-framing.md).
+//
+// Liveness: a connection silent for ws_ping_interval gets a ping; silent for
+// ws_pong_timeout more, it is closed (4001). A reader that falls behind past
+// max_queued_bytes is closed with 4000 and counted. No read buffer is held while idle.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "core/subscriber_session.hpp"
+#include "metrics/metrics.hpp"
+#include "protocol/ws_frame.hpp"
+#include "protocol/ws_protocol.hpp"
+#include "transport/shared_state.hpp"
+#include "transport/thread_context.hpp"
+#include "transport/write_queue.hpp"
+
+namespace herald::transport {
+
+class ws_session final : public core::subscriber_session,
+                         public tickable,
+                         public flushable,
+                         private protocol::ws_reader::handler {
+ public:
+  ws_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st, bool deflate);
+  ~ws_session();
+
+  /// Writes the 101 response, then handles `early` (bytes the client sent right after
+  /// its handshake) and reads on.
+  void start(const std::string& response_head, std::string early);
+
+ private:
+  enum class state { open, closing, closed };
+
+  // core::subscriber_session
+  void on_reset(std::span<const std::string> channels) override;
+  bool on_message(const protocol::message_ptr& m, bool single) override;
+  void on_synced() override;
+  void on_error(const std::string& channel, const util::api_error& e) override;
+  // protocol::ws_reader::handler
+  void on_ws_message(bool text, std::string_view payload) override;
+  void on_ws_ping(std::string_view payload) override;
+  void on_ws_pong(std::string_view payload) override;
+  void on_ws_close(std::uint16_t code, std::string_view reason) override;
+  // tickable, flushable
+  void on_tick(std::int64_t now_s) override;
+  void flush() override;
+
+  std::shared_ptr<ws_session> self();
+  void handle(protocol::ws_command cmd);
+  void subscribe_command(protocol::ws_command& cmd);
+  void history_command(protocol::ws_command& cmd);
+  void publish_command(protocol::ws_command& cmd);
+  void reply(std::string_view id, std::string_view result_json);
+  void reply_error(std::string_view id, const util::api_error& e);
+  void reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor);
+  void send_text(std::string_view json);
+  void close_with(std::uint16_t code, std::string_view reason, bool wait_for_peer);
+  void feed(char* data, std::size_t n);
+  void do_read();
+  void on_write(const boost::system::error_code& ec, std::size_t bytes);
+  void terminate();
+
+  net::ip::tcp::socket socket_;
+  thread_context& tc_;
+  shared_state& st_;
+  write_queue out_;
+  protocol::ws_reader reader_;
+  const bool deflate_;
+  state state_ = state::open;
+  bool close_after_write_ = false;
+  std::int64_t last_read_s_;
+  std::int64_t ping_sent_s_ = 0;
+  std::int64_t close_sent_s_ = 0;
+  // Subscribe commands waiting for their channel's sync: (channel, request id).
+  std::vector<std::pair<std::string, std::string>> pending_subscribes_;
+  metrics::gauge_guard gauge_{metrics::gauge::connections_ws};
+};
+
+}  // namespace herald::transport
