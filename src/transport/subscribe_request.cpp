@@ -26,7 +26,7 @@ std::variant<subscribe_request, api_error> parse_subscribe_request(
   subscribe_request r;
   r.timeout = opts.poll_timeout;
   r.limit = opts.poll_limit;
-  std::string since;
+  std::vector<std::string> since;
   for (auto p : params) {
     if (p.key == "channel") {
       if (!protocol::valid_channel_name(p.value))
@@ -39,7 +39,8 @@ std::variant<subscribe_request, api_error> parse_subscribe_request(
                              " channels per connection"};
       r.channels.push_back(p.value);
     } else if (p.key == "since") {
-      since = p.value;
+      // Repeatable: cursors of single channels (e.g. from WebSocket pushes) combine.
+      if (!p.value.empty()) since.push_back(p.value);
     } else if (p.key == "timeout") {
       auto v = parse_int(p.value);
       if (!v) return bad_request("bad_request", "timeout must be a non-negative integer (seconds)");
@@ -52,11 +53,19 @@ std::variant<subscribe_request, api_error> parse_subscribe_request(
   }
   if (r.channels.empty())
     return bad_request("bad_request", "at least one channel parameter is required");
-  if (!last_event_id.empty()) since = last_event_id;
-  if (!since.empty()) {
-    auto entries = protocol::decode_cursor(since);
+  if (!last_event_id.empty()) since = {std::string(last_event_id)};
+  if (since.size() > opts.max_channels_per_connection)
+    return bad_request("bad_cursor", "too many since parameters");
+  for (const auto& token : since) {
+    auto entries = protocol::decode_cursor(token);
     if (!entries) return bad_request("bad_cursor", "since / Last-Event-ID is not a valid cursor");
-    r.since = std::move(*entries);
+    for (const auto& e : *entries) {
+      auto same = std::find_if(r.since.begin(), r.since.end(), [&](auto& x) { return x.tag == e.tag; });
+      if (same != r.since.end())
+        *same = e;
+      else
+        r.since.push_back(e);
+    }
   }
   return r;
 }

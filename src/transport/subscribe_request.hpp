@@ -1,6 +1,7 @@
 #pragma once
 // The subscription parameters shared by GET /sse and GET /poll:
-// channel=A&channel=B (repeatable), since=CURSOR or the Last-Event-ID header,
+// channel=A&channel=B (repeatable), since=CURSOR (repeatable: the cursors combine, a
+// later one winning for the same channel) or the Last-Event-ID header,
 // and for long polling timeout=S and limit=N.
 #include <chrono>
 #include <string>

@@ -30,7 +30,7 @@ struct recording_session final : core::subscriber_session {
     return true;
   }
   void on_synced() override { log.push_back("synced"); }
-  void on_error(const util::api_error& e) override { log.push_back("error:" + e.code); }
+  void on_error(const std::string&, const util::api_error& e) override { log.push_back("error:" + e.code); }
 
   std::vector<std::uint64_t> offsets(const std::string& channel) const {
     std::vector<std::uint64_t> out;
