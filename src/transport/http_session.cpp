@@ -135,6 +135,11 @@ void http_session::send_error(const util::api_error& e, bool close_after) {
   send_api_response(api::error_response(e));
 }
 
+void http_session::release_request() {
+  parser_.reset();
+  if (buffer_.size() == 0) buffer_.shrink_to_fit();
+}
+
 void http_session::send() {
   stream_.expires_after(st_.opts.request_timeout);
   net::async_write(stream_, out_.start(),

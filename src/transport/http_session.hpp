@@ -43,6 +43,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   /// Writes an error response (JSON body of the contract).
   void send_error(const util::api_error& e, bool close = false);
   bool keep_alive() const noexcept { return keep_alive_; }
+  /// Frees the parsed request and the read buffer (a held long poll needs neither).
+  void release_request();
 
  private:
   void do_read();

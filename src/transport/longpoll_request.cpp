@@ -42,7 +42,8 @@ void longpoll_request::on_synced() {
   if (done_ || synced_once_) return;
   synced_once_ = true;
   if (!messages_.empty() || !resets_.empty() || deadline_s_ <= tc_.now_s()) return schedule_reply();
-  // Nothing yet: hold.
+  // Nothing yet: hold, keeping nothing of the request.
+  http_->release_request();
   held_.emplace(metrics::gauge::connections_poll);
   tc_.add_tickable(this);
 }

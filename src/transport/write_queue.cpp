@@ -47,6 +47,12 @@ const std::vector<boost::asio::const_buffer>& write_queue::start() {
 void write_queue::done() {
   writing_ = false;
   inflight_bytes_ = 0;
+  if (pieces_.empty()) {
+    // Nothing queued behind this write: the connection goes idle, and an idle
+    // connection keeps no buffers (busy ones, with writes queued, reuse theirs).
+    clear();
+    return;
+  }
   release_if_large(bufs_, keep_capacity / sizeof(boost::asio::const_buffer));
   release_if_large(arena_inflight_, keep_capacity);
   release_if_large(keep_inflight_, keep_capacity / sizeof(protocol::message_ptr));
