@@ -19,11 +19,12 @@ int main(int argc, char** argv) {
       std::cout << parsed.output;
       return 0;
     }
+    const std::string broker = parsed.cfg->broker;
     herald::server::server srv(std::move(*parsed.cfg));
     srv.start();
     auto ep = srv.endpoint();
-    std::printf("herald listening on http://%s:%u (broker: memory)\n", ep.address().to_string().c_str(),
-                static_cast<unsigned>(ep.port()));
+    std::printf("herald listening on http://%s:%u (broker: %s)\n", ep.address().to_string().c_str(),
+                static_cast<unsigned>(ep.port()), broker.c_str());
     std::fflush(stdout);
     srv.run();
     return 0;

@@ -51,6 +51,7 @@ po::options_description describe() {
     ("max-channels", po::value<std::size_t>()->default_value(1000000), "channels the memory broker holds at most")
     ("channel-idle-ttl", po::value<unsigned>()->default_value(60), "seconds before an empty, unsubscribed channel is reclaimed")
     ("sweep-interval", po::value<unsigned>()->default_value(5), "seconds between history expiry sweeps")
+    ("redis-meta-ttl", po::value<unsigned>()->default_value(86400), "seconds a channel's epoch and offset survive in Redis without publishes (0: forever)")
     ("ws-max-message", po::value<std::size_t>()->default_value(131072), "max bytes of one WebSocket client message (after inflate)")
     ("ws-ping-interval", po::value<unsigned>()->default_value(25), "seconds of silence before the server pings a WebSocket")
     ("ws-pong-timeout", po::value<unsigned>()->default_value(10), "seconds to answer a ping before the connection is closed (4001)")
@@ -189,7 +190,14 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
   require(c.threads <= 64, "threads", "at most 64");
   c.broker = get<std::string>(vm, "broker");
-  require(c.broker == "memory", "broker", "only \"memory\" is available in this build, got \"" + c.broker + "\"");
+  if (c.broker != "memory") {
+    try {
+      c.redis.shards = broker::parse_redis_urls(c.broker);
+    } catch (const std::invalid_argument& e) {
+      throw config_error(std::string("invalid broker: ") + e.what() + " (memory | redis://HOST:PORT[,redis://...])");
+    }
+    c.redis.meta_ttl = std::chrono::seconds(get<unsigned>(vm, "redis-meta-ttl"));
+  }
 
   core::namespace_options defaults;
   defaults.history_size = get<std::size_t>(vm, "history-size");

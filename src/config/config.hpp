@@ -9,6 +9,7 @@
 
 #include "api/options.hpp"
 #include "broker/memory/memory_broker_options.hpp"
+#include "broker/redis/redis_broker_options.hpp"
 #include "core/namespace_options.hpp"
 #include "transport/options.hpp"
 
@@ -28,6 +29,7 @@ struct config {
   transport::options transport;
   api::options api;
   broker::memory_broker_options memory;
+  broker::redis_broker_options redis;  // used when broker != "memory"
 };
 
 struct parse_result {

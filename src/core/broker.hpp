@@ -32,6 +32,9 @@ class publication_listener {
  public:
   /// Called in offset order per channel, from any thread.
   virtual void on_publication(const message_ptr& m) = 0;
+  /// Live delivery of `channel` may have missed publications (e.g. the broker's
+  /// Pub/Sub connection was lost and restored): subscribers re-read from history.
+  virtual void on_resync(const std::string& channel) = 0;
 
  protected:
   ~publication_listener() = default;

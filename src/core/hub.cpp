@@ -23,15 +23,28 @@ hub::registry_shard& hub::shard_for(std::string_view channel) const {
   return shards_[string_hash{}(channel) % shard_count];
 }
 
-void hub::on_publication(const message_ptr& m) {
-  std::uint64_t mask;
-  {
-    auto& sh = shard_for(m->channel());
-    std::lock_guard lock(sh.m);
-    auto it = sh.channels.find(m->channel());
-    if (it == sh.channels.end()) return;
-    mask = it->second.thread_mask;
+std::uint64_t hub::thread_mask(std::string_view channel) const {
+  auto& sh = shard_for(channel);
+  std::lock_guard lock(sh.m);
+  auto it = sh.channels.find(channel);
+  return it == sh.channels.end() ? 0 : it->second.thread_mask;
+}
+
+void hub::on_resync(const std::string& channel) {
+  for (std::uint64_t mask = thread_mask(channel); mask; mask &= mask - 1) {
+    unsigned t = static_cast<unsigned>(std::countr_zero(mask));
+    threads_[t]([this, t, channel] {
+      auto it = locals_[t]->channels.find(channel);
+      if (it == locals_[t]->channels.end()) return;
+      auto subs = it->second.subs;  // a re-sync may (un)subscribe: walk a copy
+      for (subscriber* s : subs)
+        if (s) s->resync_hint(channel);
+    });
   }
+}
+
+void hub::on_publication(const message_ptr& m) {
+  std::uint64_t mask = thread_mask(m->channel());
   while (mask) {
     unsigned t = static_cast<unsigned>(std::countr_zero(mask));
     mask &= mask - 1;

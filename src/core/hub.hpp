@@ -44,6 +44,7 @@ class hub final : public publication_listener {
   void set_broker(broker* b) noexcept { broker_ = b; }
 
   void on_publication(const message_ptr& m) override;
+  void on_resync(const std::string& channel) override;
 
   /// Registers / removes `s` for `channel`; call on thread `t` only.
   void subscribe(unsigned t, const std::string& channel, subscriber* s);
@@ -91,6 +92,7 @@ class hub final : public publication_listener {
   static constexpr std::size_t shard_count = 64;
 
   registry_shard& shard_for(std::string_view channel) const;
+  std::uint64_t thread_mask(std::string_view channel) const;
   void deliver_local(unsigned t, const message_ptr& m);
 
   std::vector<poster> threads_;

@@ -18,6 +18,8 @@ class subscriber {
   /// unsubscribe synchronously from another subscriber's registration.
   virtual void deliver(const protocol::message_ptr& m) = 0;
   virtual transport kind() const noexcept = 0;
+  /// Live delivery of `channel` may have had a gap: re-read history from the position.
+  virtual void resync_hint(const std::string& channel) = 0;
 
  protected:
   ~subscriber() = default;

@@ -197,6 +197,11 @@ void subscriber_session::resync(channel_state& c) {
   request_history(c, position{c.epoch, c.offset}, max_pending);
 }
 
+void subscriber_session::resync_hint(const std::string& channel) {
+  if (paused_) return;
+  if (auto* c = find(channel); c && c->synced) resync(*c);
+}
+
 void subscriber_session::deliver(const protocol::message_ptr& m) {
   if (paused_) return;
   const std::uint32_t tag = protocol::channel_tag(m->channel());

@@ -94,6 +94,7 @@ class subscriber_session : public subscriber,
   static constexpr std::size_t max_pending = 4096;
 
   void deliver(const protocol::message_ptr& m) final;
+  void resync_hint(const std::string& channel) final;
   void request_history(channel_state& c, std::optional<position> since, std::size_t limit);
   void apply_history(const std::string& channel, std::uint64_t sync_id, broker::history_result r);
   channel_state* find(std::string_view channel) noexcept;

@@ -6,6 +6,7 @@
 
 #include "api/api_handlers.hpp"
 #include "broker/memory/memory_broker.hpp"
+#include "broker/redis/redis_broker.hpp"
 #include "core/hub.hpp"
 #include "metrics/metrics.hpp"
 #include "transport/listener.hpp"
@@ -31,8 +32,16 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
     });
   }
   hub_ = std::make_unique<core::hub>(std::move(posters));
-  broker_ = std::make_unique<broker::memory_broker>(
-      cfg_.namespaces, cfg_.memory, [h = hub_.get()](std::string_view c) { return h->has_subscribers(c); });
+  if (cfg_.broker == "memory") {
+    auto m = std::make_unique<broker::memory_broker>(
+        cfg_.namespaces, cfg_.memory, [h = hub_.get()](std::string_view c) { return h->has_subscribers(c); });
+    memory_ = m.get();
+    broker_ = std::move(m);
+  } else {
+    auto r = std::make_unique<broker::redis_broker>(cfg_.namespaces, cfg_.redis);
+    redis_ = r.get();
+    broker_ = std::move(r);
+  }
   broker_->set_listener(hub_.get());
   hub_->set_broker(broker_.get());
   core_ = std::make_unique<core::context>(core::context{*hub_, *broker_, cfg_.namespaces});
@@ -53,6 +62,7 @@ server::~server() {
   // Connections die with their loops and unregister from the hub: loops go first.
   timers_.reset();
   listeners_.clear();
+  if (redis_) redis_->stop();  // no more callbacks into the loops
   threads_.clear();
 }
 
@@ -76,12 +86,13 @@ void server::schedule_sweep() {
   timers_->sweep.expires_after(cfg_.sweep_interval);
   timers_->sweep.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
-    broker_->sweep();
+    if (memory_) memory_->sweep();
     schedule_sweep();
   });
 }
 
 void server::run() {
+  if (redis_) redis_->start();
   for (auto& l : listeners_) l->run();
   for (auto& t : threads_) t->start();
   schedule_sweep();

@@ -11,9 +11,11 @@
 
 namespace herald::broker {
 class memory_broker;
-}
+class redis_broker;
+}  // namespace herald::broker
 namespace herald::core {
 class hub;
+class broker;
 struct context;
 }  // namespace herald::core
 namespace herald::api {
@@ -46,7 +48,9 @@ class server {
   config::config cfg_;
   std::vector<std::unique_ptr<transport::thread_context>> threads_;
   std::unique_ptr<core::hub> hub_;
-  std::unique_ptr<broker::memory_broker> broker_;
+  std::unique_ptr<core::broker> broker_;
+  broker::memory_broker* memory_ = nullptr;  // the broker, when it is the memory one
+  broker::redis_broker* redis_ = nullptr;    // the broker, when it is Redis
   std::unique_ptr<core::context> core_;
   std::unique_ptr<api::handlers> api_;
   std::unique_ptr<transport::shared_state> shared_;

@@ -28,6 +28,7 @@ struct collecting_listener final : core::publication_listener {
     std::lock_guard lock(m);
     got.push_back(msg);
   }
+  void on_resync(const std::string&) override {}
 };
 
 class BrokerContract : public ::testing::TestWithParam<broker_factory> {

@@ -19,6 +19,8 @@ struct recorder final : core::subscriber {
     if (on_deliver) on_deliver();
   }
   core::transport kind() const noexcept override { return kind_; }
+  std::vector<std::string> resyncs;
+  void resync_hint(const std::string& channel) override { resyncs.push_back(channel); }
 };
 
 message_ptr msg(const std::string& channel, std::uint64_t offset) {

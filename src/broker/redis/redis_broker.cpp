@@ -1,0 +1,343 @@
+#include "broker/redis/redis_broker.hpp"
+
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <charconv>
+#include <future>
+#include <stdexcept>
+
+#include "broker/redis/redis_connection.hpp"
+#include "broker/redis/redis_scripts.hpp"
+#include "protocol/cursor.hpp"
+#include "util/clock.hpp"
+
+namespace herald::broker {
+
+namespace net = boost::asio;
+using util::api_error;
+
+namespace {
+
+constexpr int publish_script = 0;
+constexpr int history_script = 1;
+const char* const scripts[2] = {redis_scripts::publish, redis_scripts::history};
+
+std::string sha1_hex(std::string_view s) {
+  unsigned char d[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : d) {
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  }
+  return out;
+}
+
+std::string meta_key(const std::string& c) { return "herald:{" + c + "}:m"; }
+std::string list_key(const std::string& c) { return "herald:{" + c + "}:h"; }
+std::string pubsub_name(const std::string& c) { return "herald:p:" + c; }
+constexpr std::string_view pubsub_prefix = "herald:p:";
+
+api_error unavailable() { return {503, "unavailable", "the broker (Redis) is not reachable"}; }
+
+std::string_view str(const redisReply* r) { return {r->str, r->len}; }
+
+template <class T>
+bool to_number(std::string_view s, T& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && p == s.data() + s.size();
+}
+
+// Splits `s` into N fields at its first N-1 spaces (the last field keeps its spaces).
+template <std::size_t N>
+bool split_fields(std::string_view s, std::string_view (&out)[N]) {
+  for (std::size_t i = 0; i + 1 < N; ++i) {
+    auto sp = s.find(' ');
+    if (sp == std::string_view::npos) return false;
+    out[i] = s.substr(0, sp);
+    s.remove_prefix(sp + 1);
+  }
+  out[N - 1] = s;
+  return true;
+}
+
+// A history entry "<offset> <time> <event|.> <data>" of `channel` in `epoch`.
+protocol::message_ptr entry_message(const std::string& channel, std::uint32_t epoch, std::string_view entry) {
+  std::string_view f[4];
+  std::uint64_t offset;
+  std::int64_t time;
+  if (!split_fields(entry, f) || !to_number(f[0], offset) || !to_number(f[1], time)) return nullptr;
+  return std::make_shared<protocol::message>(channel, offset, epoch, time, f[2] == "." ? "" : std::string(f[2]),
+                                             f[3]);
+}
+
+}  // namespace
+
+struct redis_broker::watched {
+  bool confirmed = false;
+  std::vector<std::function<void()>> waiting;  // history reads waiting for the SUBSCRIBE
+};
+
+struct redis_broker::shard {
+  std::unique_ptr<redis_connection> cmd;
+  std::unique_ptr<redis_connection> sub;
+  std::unordered_map<std::string, watched> channels;
+  std::unordered_map<std::string, int> acks_pending;  // SUBSCRIBEs sent, not yet confirmed
+  bool cmd_up = false, sub_up = false, resubscribing = false;
+};
+
+redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker_options opts)
+    : namespaces_(namespaces), opts_(std::move(opts)) {
+  for (int i = 0; i < 2; ++i) script_sha_[i] = sha1_hex(scripts[i]);
+  for (std::size_t i = 0; i < opts_.shards.size(); ++i) {
+    auto s = std::make_unique<shard>();
+    const auto& ep = opts_.shards[i];
+    s->cmd = std::make_unique<redis_connection>(ioc_, ep.host, ep.port, "cmd");
+    s->sub = std::make_unique<redis_connection>(ioc_, ep.host, ep.port, "sub");
+    shard* sp = s.get();
+    auto update_ready = [this] {
+      std::size_t n = 0;
+      for (auto& sh : shards_) n += sh->cmd_up && sh->sub_up;
+      ready_shards_ = n;
+    };
+    s->cmd->on_up = [sp, update_ready] { sp->cmd_up = true; update_ready(); };
+    s->cmd->on_down = [sp, update_ready] { sp->cmd_up = false; update_ready(); };
+    s->sub->on_up = [this, sp, update_ready] {
+      sp->sub_up = true;
+      update_ready();
+      on_pubsub_up(*sp);
+    };
+    s->sub->on_down = [this, sp, update_ready] {
+      sp->sub_up = false;
+      sp->acks_pending.clear();
+      update_ready();
+      // Reads waiting for a SUBSCRIBE go ahead (and fail fast if Redis is gone);
+      // live delivery is re-synced once the subscriptions are back.
+      for (auto& [_, w] : sp->channels) {
+        w.confirmed = false;
+        auto waiting = std::move(w.waiting);
+        w.waiting.clear();
+        for (auto& fn : waiting) net::post(ioc_, std::move(fn));
+      }
+    };
+    shards_.push_back(std::move(s));
+  }
+}
+
+redis_broker::~redis_broker() { stop(); }
+
+void redis_broker::start() {
+  work_ = std::make_unique<net::executor_work_guard<net::io_context::executor_type>>(ioc_.get_executor());
+  net::post(ioc_, [this] {
+    for (auto& s : shards_) {
+      s->cmd->start();
+      s->sub->start();
+    }
+  });
+  thread_ = std::thread([this] { ioc_.run(); });
+}
+
+void redis_broker::stop() {
+  if (!thread_.joinable()) return;
+  net::post(ioc_, [this] {
+    for (auto& s : shards_) {
+      s->cmd.reset();  // fails what is in flight (callbacks with nullptr)
+      s->sub.reset();
+    }
+    work_.reset();
+  });
+  thread_.join();
+}
+
+bool redis_broker::ready() const { return ready_shards_.load() == shards_.size(); }
+
+redis_broker::shard& redis_broker::shard_for(const std::string& channel) {
+  return *shards_[protocol::channel_tag(channel) % shards_.size()];
+}
+
+std::string redis_broker::epoch_candidate() {
+  std::uint32_t e;
+  do e = static_cast<std::uint32_t>(rng_()); while (e == 0);
+  return std::to_string(e);
+}
+
+void redis_broker::eval(shard& s, int script, std::vector<std::string> args, std::function<void(redisReply*)> fn) {
+  // EVALSHA, falling back to EVAL (which caches the script) after a Redis restart.
+  std::vector<std::string> cmd{"EVALSHA", script_sha_[script], "2"};
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  s.cmd->command(cmd, [this, &s, script, args = std::move(args), fn = std::move(fn)](redisReply* r) mutable {
+    if (r && r->type == REDIS_REPLY_ERROR && str(r).starts_with("NOSCRIPT")) {
+      std::vector<std::string> full{"EVAL", scripts[script], "2"};
+      full.insert(full.end(), args.begin(), args.end());
+      if (!s.cmd) return fn(nullptr);
+      s.cmd->command(full, std::move(fn));
+      return;
+    }
+    fn(r);
+  });
+}
+
+void redis_broker::publish(core::publish_request req, std::function<void(publish_result)> done) {
+  net::post(ioc_, [this, req = std::move(req), done = std::move(done)]() mutable {
+    auto& s = shard_for(req.channel);
+    if (!s.cmd || !s.cmd->connected()) return done(unavailable());
+    const auto& ns = namespaces_.for_channel(req.channel);
+    const auto ttl_ms = std::chrono::milliseconds(ns.history_ttl).count();
+    const auto meta_ttl = opts_.meta_ttl.count() == 0 ? 0 : std::max<long long>(opts_.meta_ttl.count(), ns.history_ttl.count());
+    const auto now = util::unix_ms();
+    std::string event = req.event.empty() ? "." : req.event;
+    // Arguments first: the callback below takes `req` over.
+    std::vector<std::string> args{meta_key(req.channel), list_key(req.channel), pubsub_name(req.channel),
+                                  req.data_json, event, std::to_string(ns.history_size), std::to_string(ttl_ms),
+                                  std::to_string(meta_ttl), epoch_candidate(), std::to_string(now)};
+    eval(s, publish_script, std::move(args),
+         [req = std::move(req), now, done = std::move(done)](redisReply* r) {
+           std::uint32_t epoch = 0;
+           if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+               !to_number(str(r->element[0]), epoch) || r->element[1]->type != REDIS_REPLY_INTEGER)
+             return done(unavailable());
+           auto offset = static_cast<std::uint64_t>(r->element[1]->integer);
+           done(std::make_shared<protocol::message>(req.channel, offset, epoch, now, req.event, req.data_json));
+         });
+  });
+}
+
+void redis_broker::history(core::history_query q, std::function<void(history_result)> done) {
+  net::post(ioc_, [this, q = std::move(q), done = std::move(done)]() mutable {
+    auto& s = shard_for(q.channel);
+    auto it = s.channels.find(q.channel);
+    if (it != s.channels.end() && !it->second.confirmed && s.sub_up) {
+      // Watched but not yet subscribed in Redis: read once the SUBSCRIBE is confirmed.
+      it->second.waiting.push_back([this, q = std::move(q), done = std::move(done)]() mutable {
+        run_history(std::move(q), std::move(done));
+      });
+      return;
+    }
+    run_history(std::move(q), std::move(done));
+  });
+}
+
+void redis_broker::run_history(core::history_query q, std::function<void(history_result)> done) {
+  auto& s = shard_for(q.channel);
+  if (!s.cmd || !s.cmd->connected()) return done(unavailable());
+  const auto& ns = namespaces_.for_channel(q.channel);
+  const auto meta_ttl = opts_.meta_ttl.count() == 0 ? 0 : std::max<long long>(opts_.meta_ttl.count(), ns.history_ttl.count());
+  std::vector<std::string> args{meta_key(q.channel), list_key(q.channel), q.since ? "since" : "latest",
+                                q.since ? std::to_string(q.since->epoch) : "0",
+                                q.since ? std::to_string(q.since->offset) : "0", std::to_string(q.limit),
+                                std::to_string(std::chrono::milliseconds(ns.history_ttl).count()),
+                                std::to_string(util::unix_ms()), epoch_candidate(), std::to_string(meta_ttl)};
+  eval(s, history_script, std::move(args), [q = std::move(q), done = std::move(done)](redisReply* r) {
+    std::uint32_t epoch = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING ||
+        !to_number(str(r->element[0]), epoch) || r->element[1]->type != REDIS_REPLY_INTEGER ||
+        r->element[2]->type != REDIS_REPLY_STRING)
+      return done(unavailable());
+    core::history_reply reply;
+    reply.epoch = epoch;
+    reply.top = static_cast<std::uint64_t>(r->element[1]->integer);
+    const auto status = str(r->element[2]);
+    if (status == "ahead") return done(api_error{400, "bad_cursor", "cursor is ahead of channel " + q.channel});
+    reply.recovered = status == "ok";
+    for (std::size_t i = 3; i < r->elements; ++i) {
+      if (r->element[i]->type != REDIS_REPLY_STRING) continue;
+      if (auto m = entry_message(q.channel, epoch, str(r->element[i]))) reply.messages.push_back(std::move(m));
+    }
+    done(std::move(reply));
+  });
+}
+
+void redis_broker::watch(const std::string& channel) {
+  net::post(ioc_, [this, channel] {
+    auto& s = shard_for(channel);
+    if (s.channels.count(channel)) return;
+    s.channels[channel];
+    ++watched_count_;
+    if (s.sub_up) subscribe_on(s, channel);
+  });
+}
+
+void redis_broker::unwatch(const std::string& channel) {
+  net::post(ioc_, [this, channel] {
+    auto& s = shard_for(channel);
+    auto it = s.channels.find(channel);
+    if (it == s.channels.end()) return;
+    auto waiting = std::move(it->second.waiting);
+    s.channels.erase(it);
+    --watched_count_;
+    if (s.sub_up) s.sub->command({"UNSUBSCRIBE", pubsub_name(channel)}, [](redisReply*) {});
+    for (auto& w : waiting) w();
+  });
+}
+
+void redis_broker::subscribe_on(shard& s, const std::string& channel) {
+  ++s.acks_pending[channel];
+  s.sub->command({"SUBSCRIBE", pubsub_name(channel)}, [this, &s](redisReply* r) { on_pubsub(s, r); }, true);
+}
+
+void redis_broker::on_pubsub_up(shard& s) {
+  // (Re)subscribe everything watched; publications missed while down are recovered by
+  // a re-sync of each channel once its SUBSCRIBE is confirmed.
+  s.resubscribing = !s.channels.empty();
+  for (auto& [name, w] : s.channels) subscribe_on(s, name);
+}
+
+void redis_broker::on_pubsub(shard& s, redisReply* r) {
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING ||
+      r->element[1]->type != REDIS_REPLY_STRING)
+    return;
+  const auto kind = str(r->element[0]);
+  auto name = str(r->element[1]);
+  if (!name.starts_with(pubsub_prefix)) return;
+  name.remove_prefix(pubsub_prefix.size());
+  const std::string channel(name);
+  if (kind == "subscribe") {
+    auto pending = s.acks_pending.find(channel);
+    if (pending != s.acks_pending.end() && --pending->second <= 0) s.acks_pending.erase(pending);
+    auto it = s.channels.find(channel);
+    if (it == s.channels.end() || s.acks_pending.count(channel)) return;
+    bool was_confirmed = it->second.confirmed;
+    it->second.confirmed = true;
+    auto waiting = std::move(it->second.waiting);
+    for (auto& w : waiting) w();
+    if (!was_confirmed && s.resubscribing && listener_) listener_->on_resync(channel);
+    return;
+  }
+  if (kind != "message" || r->element[2]->type != REDIS_REPLY_STRING || !listener_) return;
+  // "<epoch> <offset> <time> <event|.> <data>"
+  std::string_view f[5];
+  std::uint32_t epoch;
+  std::uint64_t offset;
+  std::int64_t time;
+  if (!split_fields(str(r->element[2]), f) || !to_number(f[0], epoch) || !to_number(f[1], offset) ||
+      !to_number(f[2], time))
+    return;
+  listener_->on_publication(std::make_shared<protocol::message>(
+      channel, offset, epoch, time, f[3] == "." ? "" : std::string(f[3]), f[4]));
+}
+
+std::vector<core::channel_summary> redis_broker::channels() const {
+  // The channels this node watches (Redis holds the rest; listing them would scan it).
+  auto p = std::make_shared<std::promise<std::vector<core::channel_summary>>>();
+  auto f = p->get_future();
+  net::post(const_cast<net::io_context&>(ioc_), [this, p] {
+    std::vector<core::channel_summary> out;
+    for (auto& s : shards_)
+      for (auto& [name, _] : s->channels) out.push_back({name, 0, 0, 0});
+    p->set_value(std::move(out));
+  });
+  if (f.wait_for(std::chrono::seconds(2)) != std::future_status::ready) return {};
+  return f.get();
+}
+
+core::broker_stats redis_broker::stats() const {
+  core::broker_stats st;
+  st.channels = watched_count_.load();
+  return st;
+}
+
+}  // namespace herald::broker

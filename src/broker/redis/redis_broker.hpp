@@ -1,0 +1,79 @@
+#pragma once
+// The Redis broker: offsets, epochs and history live in Redis, so any node can resume
+// any cursor; publications reach every node through Redis Pub/Sub.
+//
+// - A publish is one Lua script (offset, history append and trim, PUBLISH), so it is
+//   atomic; it is answered 503 at once when Redis is unreachable.
+// - A node SUBSCRIBEs to a channel only while it has local subscribers (watch/unwatch),
+//   on a connection of its own per shard; commands are pipelined by hiredis.
+// - History reads for a channel wait until its SUBSCRIBE is confirmed, so a publication
+//   is either in the read or delivered live (the resume race stays closed across nodes).
+// - After a lost Pub/Sub connection the node resubscribes and tells the hub to re-sync
+//   every watched channel from history; a gap history cannot cover becomes a reset.
+// - Channels are spread over shards by a stable hash of the name.
+//
+// All Redis I/O runs on one broker thread with its own io_context.
+#include <atomic>
+#include <memory>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <boost/asio/io_context.hpp>
+
+#include "broker/redis/redis_broker_options.hpp"
+#include "core/broker.hpp"
+#include "core/namespace_options.hpp"
+
+struct redisReply;
+
+namespace herald::broker {
+
+class redis_connection;
+
+class redis_broker final : public core::broker {
+ public:
+  redis_broker(const core::namespace_table& namespaces, redis_broker_options opts);
+  ~redis_broker() override;
+
+  /// Starts the broker thread and the connections (they retry until Redis answers).
+  void start();
+  void stop();
+
+  void set_listener(core::publication_listener* listener) override { listener_ = listener; }
+  void publish(core::publish_request req, std::function<void(publish_result)> done) override;
+  void history(core::history_query q, std::function<void(history_result)> done) override;
+  void watch(const std::string& channel) override;
+  void unwatch(const std::string& channel) override;
+  bool ready() const override;
+  std::vector<core::channel_summary> channels() const override;
+  core::broker_stats stats() const override;
+
+ private:
+  struct shard;
+  struct watched;
+
+  shard& shard_for(const std::string& channel);
+  void eval(shard& s, int script, std::vector<std::string> args,
+            std::function<void(::redisReply*)> fn);
+  void run_history(core::history_query q, std::function<void(history_result)> done);
+  void subscribe_on(shard& s, const std::string& channel);
+  void on_pubsub(shard& s, ::redisReply* r);
+  void on_pubsub_up(shard& s);
+  std::string epoch_candidate();
+
+  const core::namespace_table& namespaces_;
+  redis_broker_options opts_;
+  core::publication_listener* listener_ = nullptr;
+  boost::asio::io_context ioc_{1};
+  std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  std::vector<std::unique_ptr<shard>> shards_;
+  std::mt19937 rng_{std::random_device{}()};
+  std::string script_sha_[2];
+  std::atomic<std::size_t> ready_shards_{0};
+  std::atomic<std::size_t> watched_count_{0};
+};
+
+}  // namespace herald::broker

@@ -1,0 +1,184 @@
+#include "broker/redis/redis_connection.hpp"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <cstdio>
+#include <string_view>
+
+namespace herald::broker {
+
+// Callback state of one command; persistent ones live as long as the connection.
+struct redis_connection::pending {
+  reply_fn fn;
+  bool persistent;
+};
+
+redis_connection::redis_connection(net::io_context& ioc, std::string host, int port, std::string name)
+    : ioc_(ioc), host_(std::move(host)), port_(port), name_(std::move(name)), retry_timer_(ioc) {}
+
+redis_connection::~redis_connection() {
+  *alive_ = false;
+  stopped_ = true;
+  retry_timer_.cancel();
+  if (ac_) {
+    auto* ac = ac_;
+    redisAsyncFree(ac);  // calls pending callbacks with nullptr, then ev_cleanup
+  }
+}
+
+void redis_connection::start() {
+  stopped_ = false;
+  connect();
+}
+
+void redis_connection::stop() {
+  stopped_ = true;
+  retry_timer_.cancel();
+  if (ac_) redisAsyncDisconnect(ac_);
+}
+
+void redis_connection::connect() {
+  if (stopped_ || ac_) return;
+  redisAsyncContext* ac = redisAsyncConnect(host_.c_str(), port_);
+  if (!ac || ac->err) {
+    if (ac) redisAsyncFree(ac);
+    return schedule_reconnect();
+  }
+  ac_ = ac;
+  ac->data = this;
+  ac->ev.data = this;
+  ac->ev.addRead = ev_add_read;
+  ac->ev.delRead = ev_del_read;
+  ac->ev.addWrite = ev_add_write;
+  ac->ev.delWrite = ev_del_write;
+  ac->ev.cleanup = ev_cleanup;
+  fd_ = std::make_unique<net::posix::stream_descriptor>(ioc_, ac->c.fd);
+  redisAsyncSetConnectCallback(ac, on_connect);
+  redisAsyncSetDisconnectCallback(ac, on_disconnect);
+  // hiredis asks for write readiness to learn when the non-blocking connect completes.
+}
+
+void redis_connection::schedule_reconnect() {
+  if (stopped_) return;
+  retry_timer_.expires_after(backoff_);
+  backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(5000));
+  std::weak_ptr<bool> alive = alive_;
+  retry_timer_.async_wait([this, alive](const boost::system::error_code& ec) {
+    if (ec || alive.expired()) return;
+    connect();
+  });
+}
+
+void redis_connection::on_connect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<redis_connection*>(ac->data);
+  if (status != REDIS_OK) return;  // on_disconnect/cleanup follow; reconnect there
+  self->connected_ = true;
+  self->backoff_ = std::chrono::milliseconds(100);
+  if (self->on_up) self->on_up();
+}
+
+void redis_connection::on_disconnect(const redisAsyncContext* ac, int) {
+  auto* self = static_cast<redis_connection*>(ac->data);
+  (void)self;  // handled in ev_cleanup, which always follows
+}
+
+void redis_connection::lost() {
+  bool was_up = connected_;
+  connected_ = false;
+  ac_ = nullptr;
+  if (fd_) {
+    fd_->cancel();
+    fd_->release();  // hiredis closes its socket itself
+    fd_.reset();
+  }
+  reading_ = writing_ = false;
+  if (was_up && on_down) on_down();
+  schedule_reconnect();
+}
+
+void redis_connection::ev_cleanup(void* p) { static_cast<redis_connection*>(p)->lost(); }
+
+void redis_connection::ev_add_read(void* p) {
+  auto* self = static_cast<redis_connection*>(p);
+  self->reading_ = true;
+  self->wait_read();
+}
+void redis_connection::ev_del_read(void* p) { static_cast<redis_connection*>(p)->reading_ = false; }
+void redis_connection::ev_add_write(void* p) {
+  auto* self = static_cast<redis_connection*>(p);
+  self->writing_ = true;
+  self->wait_write();
+}
+void redis_connection::ev_del_write(void* p) { static_cast<redis_connection*>(p)->writing_ = false; }
+
+void redis_connection::wait_read() {
+  if (read_armed_ || !fd_) return;
+  read_armed_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  fd_->async_wait(net::posix::stream_descriptor::wait_read, [this, alive](const boost::system::error_code& ec) {
+    if (alive.expired()) return;
+    read_armed_ = false;
+    if (ec || !ac_) return;
+    redisAsyncHandleRead(ac_);  // may free the context (ev_cleanup)
+    if (ac_ && reading_) wait_read();
+  });
+}
+
+void redis_connection::wait_write() {
+  if (write_armed_ || !fd_) return;
+  write_armed_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  fd_->async_wait(net::posix::stream_descriptor::wait_write, [this, alive](const boost::system::error_code& ec) {
+    if (alive.expired()) return;
+    write_armed_ = false;
+    if (ec || !ac_) return;
+    redisAsyncHandleWrite(ac_);
+    if (ac_ && writing_) wait_write();
+  });
+}
+
+void redis_connection::on_reply(redisAsyncContext*, void* reply, void* privdata) {
+  auto* p = static_cast<pending*>(privdata);
+  auto* r = static_cast<redisReply*>(reply);
+  if (p->persistent) {
+    // hiredis keeps a subscription callback until the connection goes; it is called
+    // with nullptr when the connection is freed.
+    if (!r) {
+      delete p;
+      return;
+    }
+    p->fn(r);
+    // hiredis drops the callback after the "unsubscribe" reply of its channel.
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING &&
+        std::string_view(r->element[0]->str, r->element[0]->len) == "unsubscribe")
+      delete p;
+    return;
+  }
+  auto fn = std::move(p->fn);
+  delete p;
+  fn(r);
+}
+
+bool redis_connection::command(const std::vector<std::string>& args, reply_fn fn, bool persistent) {
+  if (!ac_ || !connected_) {
+    fn(nullptr);
+    return false;
+  }
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* p = new pending{std::move(fn), persistent};
+  if (redisAsyncCommandArgv(ac_, on_reply, p, static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK) {
+    auto f = std::move(p->fn);
+    delete p;
+    f(nullptr);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace herald::broker

@@ -1,0 +1,81 @@
+#pragma once
+// One hiredis asynchronous connection driven by an Asio io_context, with reconnection.
+//
+// hiredis (Debian's 0.14) speaks the protocol and pipelines commands; this adapter gives
+// it readiness events through a posix::stream_descriptor watching its socket, and
+// reconnects with exponential back-off (100 ms doubling to 5 s) when the connection
+// fails or drops. All calls and callbacks run on the io_context's thread.
+//
+// A command issued while disconnected fails at once (callback with nullptr): callers
+// turn that into a 503, so a publish never waits on a dead Redis.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+struct redisAsyncContext;
+struct redisReply;
+
+namespace herald::broker {
+
+namespace net = boost::asio;
+
+class redis_connection {
+ public:
+  /// Called with the reply (nullptr when the connection failed before it came).
+  using reply_fn = std::function<void(redisReply*)>;
+
+  redis_connection(net::io_context& ioc, std::string host, int port, std::string name);
+  ~redis_connection();
+  redis_connection(const redis_connection&) = delete;
+  redis_connection& operator=(const redis_connection&) = delete;
+
+  /// Connects (and reconnects after failures) until stop().
+  void start();
+  void stop();
+  bool connected() const noexcept { return connected_; }
+
+  /// Called (on the io thread) each time the connection is (re)established / lost.
+  std::function<void()> on_up;
+  std::function<void()> on_down;
+
+  /// Sends a command. `persistent` callbacks (SUBSCRIBE) stay registered and are called
+  /// for every message of the subscription.
+  bool command(const std::vector<std::string>& args, reply_fn fn, bool persistent = false);
+
+ private:
+  struct pending;
+  static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_connect(const redisAsyncContext* ac, int status);
+  static void on_disconnect(const redisAsyncContext* ac, int status);
+  static void ev_add_read(void* self);
+  static void ev_del_read(void* self);
+  static void ev_add_write(void* self);
+  static void ev_del_write(void* self);
+  static void ev_cleanup(void* self);
+
+  void connect();
+  void schedule_reconnect();
+  void wait_read();
+  void wait_write();
+  void lost();
+
+  net::io_context& ioc_;
+  std::string host_;
+  int port_;
+  std::string name_;
+  redisAsyncContext* ac_ = nullptr;
+  std::unique_ptr<net::posix::stream_descriptor> fd_;
+  net::steady_timer retry_timer_;
+  std::chrono::milliseconds backoff_{100};
+  bool reading_ = false, writing_ = false, read_armed_ = false, write_armed_ = false;
+  bool connected_ = false;
+  bool stopped_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace herald::broker

@@ -1,0 +1,90 @@
+#pragma once
+// The Lua scripts that make a publish atomic in Redis, and a history read consistent.
+//
+// Data model of channel C (docs/adr/0005-redis-data-model.md):
+//   herald:{C}:m  hash  e = epoch (random, set when the hash is created), t = top offset
+//   herald:{C}:h  list  history entries "<offset> <time ms> <event|.> <data json>"
+//   herald:p:C    pub/sub channel, payload "<epoch> <offset> <time ms> <event|.> <data>"
+// The meta hash expires `meta_ttl` after the last publish: when it goes, the next publish
+// draws a new epoch, so cursors of the lost life are answered "not recovered".
+namespace herald::broker::redis_scripts {
+
+// KEYS: meta, list. ARGV: pubsub channel, data, event, history size, ttl ms, meta ttl s,
+// epoch candidate, now ms. Returns {epoch, offset}.
+inline constexpr const char* publish = R"LUA(
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[7]
+  redis.call('HSET', KEYS[1], 'e', epoch, 't', 0)
+end
+local top = redis.call('HINCRBY', KEYS[1], 't', 1)
+local size = tonumber(ARGV[4])
+local ttl = tonumber(ARGV[5])
+local now = tonumber(ARGV[8])
+if size > 0 then
+  redis.call('RPUSH', KEYS[2], top .. ' ' .. ARGV[8] .. ' ' .. ARGV[3] .. ' ' .. ARGV[2])
+  redis.call('LTRIM', KEYS[2], -size, -1)
+  if ttl > 0 then
+    for i = 1, 1000 do
+      local head = redis.call('LINDEX', KEYS[2], 0)
+      if not head then break end
+      local t = tonumber(string.match(head, '^%d+ (%d+)'))
+      if t >= now - ttl then break end
+      redis.call('LPOP', KEYS[2])
+    end
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  end
+else
+  redis.call('DEL', KEYS[2])
+end
+local mttl = tonumber(ARGV[6])
+if mttl > 0 then redis.call('EXPIRE', KEYS[1], mttl) end
+redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. top .. ' ' .. ARGV[8] .. ' ' .. ARGV[3] .. ' ' .. ARGV[2])
+return {epoch, top}
+)LUA";
+
+// KEYS: meta, list. ARGV: mode (since|latest), since epoch, since offset, limit, ttl ms,
+// now ms, epoch candidate, meta ttl s. Returns {epoch, top, status, entries...} with
+// status ok | lost (other epoch, evicted or expired) | ahead (offset past the top).
+inline constexpr const char* history = R"LUA(
+local epoch = redis.call('HGET', KEYS[1], 'e')
+local top = 0
+if not epoch then
+  epoch = ARGV[7]
+  redis.call('HSET', KEYS[1], 'e', epoch, 't', 0)
+  local mttl = tonumber(ARGV[8])
+  if mttl > 0 then redis.call('EXPIRE', KEYS[1], mttl) end
+else
+  top = tonumber(redis.call('HGET', KEYS[1], 't'))
+end
+local limit = tonumber(ARGV[4])
+local ttl = tonumber(ARGV[5])
+local now = tonumber(ARGV[6])
+local function fresh(entry)
+  if ttl <= 0 then return true end
+  return tonumber(string.match(entry, '^%d+ (%d+)')) >= now - ttl
+end
+local out = {epoch, top, 'ok'}
+local len = redis.call('LLEN', KEYS[2])
+if ARGV[1] == 'latest' then
+  if limit > 0 and len > 0 then
+    for _, e in ipairs(redis.call('LRANGE', KEYS[2], -limit, -1)) do
+      if fresh(e) then table.insert(out, e) end
+    end
+  end
+  return out
+end
+if ARGV[2] ~= epoch then out[3] = 'lost' return out end
+local since = tonumber(ARGV[3])
+if since > top then out[3] = 'ahead' return out end
+if since == top then return out end
+local first = top - len + 1
+if len == 0 or since + 1 < first then out[3] = 'lost' return out end
+local start = since + 1 - first
+local items = redis.call('LRANGE', KEYS[2], start, start + limit - 1)
+if #items > 0 and not fresh(items[1]) then out[3] = 'lost' return out end
+for _, e in ipairs(items) do table.insert(out, e) end
+return out
+)LUA";
+
+}  // namespace herald::broker::redis_scripts
