@@ -146,6 +146,47 @@ describe('WebSocket JSON protocol', () => {
     c.assertClean();
   });
 
+  it('history since an evicted position: {"messages":[],"recovered":false}', async () => {
+    const c = await ws(h);
+    const first = await publish(h, 'small:h', 1);
+    for (let i = 2; i <= 5; i++) await publish(h, 'small:h', i);
+    const r = await c.request({ method: 'history', channel: 'small:h', since: first.cursor });
+    assert.deepEqual(r.result.messages, []);
+    assert.equal(r.result.recovered, false);
+    assert.match(r.result.cursor, CURSOR_RE);
+    const all = await c.request({ method: 'history', channel: 'small:h' });
+    assert.deepEqual(all.result.messages.map((m) => m.offset), [4, 5]);
+    c.assertClean();
+  });
+
+  it('subscribe and unsubscribe in one write: one reply each, no push after the unsubscribe reply', async () => {
+    const c = await ws(h);
+    const first = await publish(h, 'race:su', 0);
+    for (let i = 1; i <= 50; i++) await publish(h, 'race:su', i);
+    let over = false;
+    const late = [];
+    c.onJson = (j) => { if (j.id === 'u') over = true; };
+    c.onPush = (p) => { if (over) late.push(p.offset); };
+    const both = Buffer.concat([
+      textFrame(JSON.stringify({ id: 's', method: 'subscribe', channel: 'race:su', since: first.cursor })),
+      textFrame(JSON.stringify({ id: 'u', method: 'unsubscribe', channel: 'race:su' })),
+    ]);
+    const waits = ['s', 'u'].map((id) => new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no reply to ${id}`)), 5000);
+      c.pending.set(JSON.stringify(id), { resolve: (j) => { clearTimeout(t); resolve(j); }, wake: () => reject(new Error('closed')) });
+    }));
+    await c.conn.sendRaw(both);
+    const [rs, ru] = await Promise.all(waits);
+    assert.ok(rs.result || rs.error, JSON.stringify(rs));
+    assert.deepEqual(ru, { id: 'u', result: {} });
+    await publish(h, 'race:su', 'after');
+    await sleep(200);
+    assert.deepEqual(late, [], 'pushes after the unsubscribe reply');
+    assert.equal(c.replies.get('"s"'), 1);
+    assert.equal(c.replies.get('"u"'), 1);
+    c.assertClean();
+  });
+
   it('unsubscribe: {"id","result":{}} and no pushes afterwards', async () => {
     const c = await ws(h);
     await c.subscribe('unsub:a');
@@ -345,5 +386,26 @@ describe('slow consumer', () => {
     c.assertClean();
     fast.assertClean();
     console.log(`slow consumer (--max-queued-bytes 262144): cut after ${sent} published, ${offs.length} delivered before the 4000 close`);
+  });
+});
+
+describe('server shutdown', () => {
+  it('SIGTERM: open WebSockets get close 1001 (going away: reconnect) before the TCP connection ends', { timeout: 30000 }, async () => {
+    const h = await startHerald([]);
+    let c;
+    try {
+      c = await HeraldWs.open(h);
+      await c.subscribe('bye');
+      h.proc.kill('SIGTERM');
+      const deadline = Date.now() + 10000;
+      while (!c.conn.ended && Date.now() < deadline) await sleep(20);
+      assert.ok(c.conn.ended, 'the connection is still open 10 s after SIGTERM');
+      assert.ok(c.close, 'the TCP connection ended without a close frame');
+      assert.equal(c.close.code, 1001, `closed with ${c.close.code} "${c.close.reason}"`);
+      c.assertClean();
+    } finally {
+      c?.destroy();
+      await h.stop();
+    }
   });
 });
