@@ -85,7 +85,11 @@ void handlers::handle(const request& req, std::function<void(response)> done) {
 
   if (req.path.starts_with("/api/")) {
     api_error storage;
-    if (auto* err = check_api_key(req, storage)) return done(error_response(*err));
+    if (auto* err = check_api_key(req, storage)) {
+      auto r = error_response(*err);
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"herald\"");
+      return done(std::move(r));
+    }
     if (req.path == "/api/publish")
       return is_post ? publish(req, false, false, std::move(done)) : method_not_allowed("POST");
     if (req.path == "/api/broadcast")

@@ -23,8 +23,9 @@ int main(int argc, char** argv) {
     herald::server::server srv(std::move(*parsed.cfg));
     srv.start();
     auto ep = srv.endpoint();
-    std::printf("herald listening on http://%s:%u (broker: %s)\n", ep.address().to_string().c_str(),
-                static_cast<unsigned>(ep.port()), broker.c_str());
+    const auto host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+    std::printf("herald listening on http://%s:%u (broker: %s)\n", host.c_str(), static_cast<unsigned>(ep.port()),
+                broker.c_str());
     std::fflush(stdout);
     srv.run();
     return 0;

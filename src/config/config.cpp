@@ -1,10 +1,12 @@
 #include "config/config.hpp"
 
 #include <charconv>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 
 #include "protocol/channel_name.hpp"
@@ -31,7 +33,7 @@ po::options_description describe() {
     ("history-size", po::value<std::size_t>()->default_value(100), "messages kept per channel (default namespace)")
     ("history-ttl", po::value<unsigned>()->default_value(300), "seconds a message is kept (default namespace; 0: no age limit)")
     ("client-publish", po::value<bool>()->default_value(false), "allow POST /publish (default namespace)")
-    ("namespace", po::value<std::vector<std::string>>()->composing(),
+    ("namespace", po::value<std::vector<std::string>>(),
         "NAME:history_size=N,history_ttl=S,client_publish=true|false (repeatable)")
     ("max-message-size", po::value<std::size_t>()->default_value(65536), "max bytes of a message's data (compact JSON)")
     ("max-body-size", po::value<std::size_t>()->default_value(1048576), "max bytes of a request body")
@@ -47,16 +49,17 @@ po::options_description describe() {
     ("poll-limit-max", po::value<std::size_t>()->default_value(1000), "cap of the long-poll limit parameter")
     ("replay-limit", po::value<std::size_t>()->default_value(10000), "max messages replayed per channel on resume")
     ("max-queued-bytes", po::value<std::size_t>()->default_value(1048576), "per-connection outbound cap; past it the reader is cut as slow")
-    ("max-channels-per-connection", po::value<std::size_t>()->default_value(64), "channels one connection may subscribe to")
+    ("max-channels-per-connection", po::value<std::size_t>()->default_value(32), "channels one connection may subscribe to (max 40: a cursor stays within 1 KiB)")
     ("max-channels", po::value<std::size_t>()->default_value(1000000), "channels the memory broker holds at most")
     ("channel-idle-ttl", po::value<unsigned>()->default_value(60), "seconds before an empty, unsubscribed channel is reclaimed")
     ("sweep-interval", po::value<unsigned>()->default_value(5), "seconds between history expiry sweeps")
+    ("drain-seconds", po::value<double>()->default_value(5), "on SIGTERM, seconds over which clients are told to reconnect elsewhere (a second signal stops at once)")
     ("redis-meta-ttl", po::value<unsigned>()->default_value(86400), "seconds a channel's epoch and offset survive in Redis without publishes (0: forever)")
     ("ws-max-message", po::value<std::size_t>()->default_value(131072), "max bytes of one WebSocket client message (after inflate)")
     ("ws-ping-interval", po::value<unsigned>()->default_value(25), "seconds of silence before the server pings a WebSocket")
     ("ws-pong-timeout", po::value<unsigned>()->default_value(10), "seconds to answer a ping before the connection is closed (4001)")
     ("ws-deflate", po::value<bool>()->default_value(false), "negotiate permessage-deflate (no context takeover)")
-    ("allowed-origins", po::value<std::vector<std::string>>()->composing(),
+    ("allowed-origins", po::value<std::vector<std::string>>(),
         "Origin values allowed to open a WebSocket (repeatable; none: any)");
   // clang-format on
   return d;
@@ -129,8 +132,10 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
       if (!var.starts_with("HERALD_")) return "";
       std::string name = var.substr(7);
       for (auto& c : name) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (std::find(names.begin(), names.end(), name) == names.end())
-        throw config_error("unknown environment variable " + var);
+      if (std::find(names.begin(), names.end(), name) == names.end()) {
+        std::fprintf(stderr, "herald: ignoring unknown environment variable %s\n", var.c_str());
+        return "";
+      }
       return name;
     };
     {
@@ -182,8 +187,12 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
     require(colon != std::string::npos && colon > 0, "listen", "expected HOST:PORT, got \"" + listen + "\"");
     c.host = listen.substr(0, colon);
     if (c.host.size() > 2 && c.host.front() == '[' && c.host.back() == ']') c.host = c.host.substr(1, c.host.size() - 2);
+    if (c.host == "localhost") c.host = "127.0.0.1";
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(c.host, ec);
+    require(!ec, "listen", "host must be an IP address (or localhost), got \"" + c.host + "\"");
     auto port = parse_number(std::string_view(listen).substr(colon + 1), "listen port");
-    require(port > 0 && port < 65536, "listen", "port must be 1-65535");
+    require(port < 65536, "listen", "port must be 0-65535 (0: any free port)");
     c.port = static_cast<unsigned short>(port);
   }
   c.threads = get<unsigned>(vm, "threads");
@@ -233,7 +242,8 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
   require(t.poll_limit > 0 && t.poll_limit <= t.poll_limit_max, "poll-limit", "must be 1..poll-limit-max");
   require(t.poll_timeout <= t.poll_timeout_max, "poll-timeout", "must not exceed poll-timeout-max");
   require(t.max_queued_bytes >= 4096, "max-queued-bytes", "at least 4096");
-  require(t.max_channels_per_connection > 0, "max-channels-per-connection", "must be positive");
+  require(t.max_channels_per_connection > 0 && t.max_channels_per_connection <= 40, "max-channels-per-connection",
+          "must be 1..40 (a cursor of 40 channels fits the contract's 1 KiB)");
   t.ws_max_message = get<std::size_t>(vm, "ws-max-message");
   t.ws_ping_interval = std::chrono::seconds(get<unsigned>(vm, "ws-ping-interval"));
   t.ws_pong_timeout = std::chrono::seconds(get<unsigned>(vm, "ws-pong-timeout"));
@@ -253,6 +263,9 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
   c.memory.max_channels = get<std::size_t>(vm, "max-channels");
   c.memory.idle_ttl = std::chrono::seconds(get<unsigned>(vm, "channel-idle-ttl"));
   c.sweep_interval = std::chrono::seconds(get<unsigned>(vm, "sweep-interval"));
+  const double drain = get<double>(vm, "drain-seconds");
+  require(drain >= 0 && drain <= 3600, "drain-seconds", "must be 0..3600");
+  c.drain_window = std::chrono::milliseconds(static_cast<long long>(drain * 1000));
   require(c.sweep_interval.count() > 0, "sweep-interval", "must be positive");
   out.cfg = std::move(c);
   return out;

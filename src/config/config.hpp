@@ -2,6 +2,7 @@
 // herald's configuration: one declaration per option, read from (highest first) the
 // command line, HERALD_* environment variables and the --config file, onto each
 // component's own options struct. Errors name the setting.
+#include <chrono>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -25,6 +26,7 @@ struct config {
   unsigned threads = 0;  // 0: one per core
   std::string broker = "memory";
   std::chrono::seconds sweep_interval{5};
+  std::chrono::milliseconds drain_window{5000};  // graceful shutdown spreads reconnects over this
   core::namespace_table namespaces;
   transport::options transport;
   api::options api;

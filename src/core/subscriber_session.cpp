@@ -119,6 +119,7 @@ void subscriber_session::apply_history(const std::string& channel, std::uint64_t
     c.offset = reply.top;  // no cursor for this channel: start at "now"
   }
   c.epoch = reply.epoch;
+  c.top_seen = std::max(c.top_seen, reply.top);
   // Live messages that arrived meanwhile: keep those of the current epoch; consume()
   // skips the offsets the replay (or the reset) already covers.
   std::erase_if(c.pending, [&](const auto& m) { return m->epoch() != c.epoch; });
@@ -164,13 +165,18 @@ void subscriber_session::finish_sync() {
       if (!c.synced || c.pending.empty()) continue;
       auto pend = std::move(c.pending);
       c.pending.clear();
+      bool resynced = false;
       for (std::size_t k = 0; k < pend.size() && !paused_; ++k) {
         if (!consume(c, pend[k])) {
           c.pending.assign(pend.begin() + static_cast<std::ptrdiff_t>(k), pend.end());
           resync(c);
+          resynced = true;
           break;
         }
       }
+      // History held more than one read returns (replay limit), or live messages were
+      // dropped while syncing: read on now rather than at the next publication.
+      if (!resynced && !paused_ && c.synced && c.offset < c.top_seen) resync(c);
       if (channels_.empty()) break;  // the transport closed from a hook
     }
   } while (again && !channels_.empty());
@@ -197,6 +203,16 @@ void subscriber_session::resync(channel_state& c) {
   request_history(c, position{c.epoch, c.offset}, max_pending);
 }
 
+void subscriber_session::resume_consuming() {
+  if (!paused_) return;
+  paused_ = false;
+  for (auto& c : channels_)
+    if (c.synced) {
+      c.pending.clear();
+      resync(c);
+    }
+}
+
 void subscriber_session::resync_hint(const std::string& channel) {
   if (paused_) return;
   if (auto* c = find(channel); c && c->synced) resync(*c);
@@ -211,7 +227,10 @@ void subscriber_session::deliver(const protocol::message_ptr& m) {
     if (!c.synced) {
       // Bounded: past the cap the message is not kept, and the gap it leaves is
       // detected and re-read from history by the next message.
-      if (c.pending.size() < max_pending) c.pending.push_back(m);
+      if (c.pending.size() < max_pending)
+        c.pending.push_back(m);
+      else if (m->epoch() == c.epoch)
+        c.top_seen = std::max(c.top_seen, m->offset());
       return;
     }
     if (!consume(c, m)) {

@@ -62,8 +62,13 @@ class subscriber_session : public subscriber,
   transport kind() const noexcept final { return kind_; }
 
   /// Stops consuming: later messages are left for the next connection (long polling
-  /// after it has its reply).
+  /// after it has its reply), or for resume_consuming().
   void pause() noexcept { paused_ = true; }
+  bool paused() const noexcept { return paused_; }
+  /// Consumes again after a pause (a refused message): every channel re-reads history
+  /// from its position, so nothing refused or published meanwhile is lost. This is how
+  /// a replay larger than the connection's queue is paced by the writes.
+  void resume_consuming();
 
  protected:
   /// Channels whose gap history could not cover (other epoch, evicted, expired); they
@@ -88,6 +93,7 @@ class subscriber_session : public subscriber,
     std::uint32_t epoch = 0;
     std::uint64_t offset = 0;  // last offset consumed
     bool synced = false;
+    std::uint64_t top_seen = 0;  // newest offset known to exist (history top, dropped live)
     std::uint64_t sync_id = 0;  // matches a history reply to the request that asked it
     std::vector<protocol::message_ptr> pending;
   };

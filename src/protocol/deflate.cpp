@@ -44,36 +44,37 @@ std::string deflate_message(std::string_view payload) {
   return out;
 }
 
-std::optional<std::string> inflate_message(std::string_view compressed, std::size_t max_bytes) {
+inflate_error inflate_message(std::string_view compressed, std::size_t max_bytes, std::string& out) {
   thread_local inflater inf;
   inflateReset(&inf.z);
   static const unsigned char tail[4] = {0, 0, 0xff, 0xff};
-  std::string out;
+  out.clear();
   const std::size_t chunk = std::clamp<std::size_t>(compressed.size() * 4, 1024, max_bytes + 1);
   bool ended = false;  // the sender closed the deflate stream (BFINAL)
-  auto run = [&](const unsigned char* in, std::size_t n) -> bool {
+  auto run = [&](const unsigned char* in, std::size_t n) -> inflate_error {
     inf.z.next_in = const_cast<Bytef*>(in);
     inf.z.avail_in = static_cast<uInt>(n);
     for (;;) {
-      if (out.size() > max_bytes) return false;
+      if (out.size() > max_bytes) return inflate_error::too_big;
       const std::size_t have = out.size();
       out.resize(have + chunk);
       inf.z.next_out = reinterpret_cast<Bytef*>(out.data() + have);
       inf.z.avail_out = static_cast<uInt>(chunk);
       const int rc = inflate(&inf.z, Z_SYNC_FLUSH);
       out.resize(have + chunk - inf.z.avail_out);
+      if (out.size() > max_bytes) return inflate_error::too_big;
       if (rc == Z_STREAM_END) {
         ended = true;
-        return out.size() <= max_bytes;
+        return inflate_error::none;
       }
-      if (rc != Z_OK && rc != Z_BUF_ERROR) return false;
-      if (inf.z.avail_in == 0 && inf.z.avail_out != 0) return out.size() <= max_bytes;
-      if (rc == Z_BUF_ERROR && inf.z.avail_out != 0) return false;  // stuck: corrupt input
+      if (rc != Z_OK && rc != Z_BUF_ERROR) return inflate_error::corrupt;
+      if (inf.z.avail_in == 0 && inf.z.avail_out != 0) return inflate_error::none;
+      if (rc == Z_BUF_ERROR && inf.z.avail_out != 0) return inflate_error::corrupt;  // stuck
     }
   };
-  if (!run(reinterpret_cast<const unsigned char*>(compressed.data()), compressed.size())) return std::nullopt;
-  if (!ended && !run(tail, sizeof tail)) return std::nullopt;
-  return out;
+  auto e = run(reinterpret_cast<const unsigned char*>(compressed.data()), compressed.size());
+  if (e == inflate_error::none && !ended) e = run(tail, sizeof tail);
+  return e;
 }
 
 }  // namespace herald::protocol

@@ -12,8 +12,11 @@ namespace herald::protocol {
 /// Compresses a whole message payload (raw deflate, the trailing 00 00 FF FF removed).
 std::string deflate_message(std::string_view payload);
 
-/// Inflates a compressed message payload; nullopt when the data is not valid deflate
-/// or would inflate past `max_bytes` (a decompression bomb is stopped there).
-std::optional<std::string> inflate_message(std::string_view compressed, std::size_t max_bytes);
+enum class inflate_error { none, corrupt, too_big };
+
+/// Inflates a compressed message payload into `out`; `too_big` when it would inflate
+/// past `max_bytes` (a decompression bomb is stopped there), `corrupt` when it is not
+/// valid deflate data.
+inflate_error inflate_message(std::string_view compressed, std::size_t max_bytes, std::string& out);
 
 }  // namespace herald::protocol

@@ -1,5 +1,7 @@
 #include "protocol/json_fields.hpp"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include "protocol/channel_name.hpp"
@@ -10,7 +12,7 @@ using util::api_error;
 using util::bad_request;
 
 bool valid_event_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 64) return false;
+  if (name.empty() || name.size() > 64 || name == "reset") return false;  // "reset" is the server's signal
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '-';
@@ -48,7 +50,9 @@ std::variant<publish_fields, api_error> parse_publish(std::string_view body, boo
     if (!valid_channel_name(*s))
       return bad_request("invalid_channel",
                          "invalid channel name (1-255 bytes of [A-Za-z0-9_.:@/-])");
-    out.channels.emplace_back(s->data(), s->size());
+    // A channel named twice in a broadcast is published once.
+    if (std::find(out.channels.begin(), out.channels.end(), std::string_view(*s)) == out.channels.end())
+      out.channels.emplace_back(s->data(), s->size());
     return std::nullopt;
   };
   if (broadcast) {
@@ -80,7 +84,7 @@ std::variant<publish_fields, api_error> parse_publish(std::string_view body, boo
   if (const json::value* ev = obj->if_contains("event"); ev && !ev->is_null()) {
     const json::string* s = ev->if_string();
     if (!s || !valid_event_name(*s))
-      return bad_request("bad_request", "\"event\" must match [A-Za-z0-9_-]{1,64}");
+      return bad_request("bad_request", "\"event\" must match [A-Za-z0-9_-]{1,64} and not be \"reset\"");
     out.event.assign(s->data(), s->size());
   }
   return out;

@@ -181,9 +181,16 @@ bool ws_reader::on_frame(bool fin, bool rsv1, ws_opcode op, char* payload, std::
   std::string whole;
   whole.swap(message_);
   if (message_compressed_) {
-    auto inflated = inflate_message(whole, max_message_);
-    if (!inflated) return fail(ws_close::too_big, "compressed message is invalid or inflates past the limit");
-    whole = std::move(*inflated);
+    std::string inflated;
+    switch (inflate_message(whole, max_message_, inflated)) {
+      case inflate_error::too_big:
+        return fail(ws_close::too_big, "compressed message inflates past " + std::to_string(max_message_) + " bytes");
+      case inflate_error::corrupt:
+        return fail(ws_close::invalid_payload, "compressed message is not valid deflate data");
+      case inflate_error::none:
+        break;
+    }
+    whole = std::move(inflated);
     if (message_text_ && !valid_utf8(whole)) return fail(ws_close::invalid_payload, "text message is not UTF-8");
   } else if (message_text_ && !utf8_.complete()) {
     return fail(ws_close::invalid_payload, "text message ends inside a character");

@@ -35,6 +35,7 @@ inline constexpr std::uint16_t internal_error = 1011;
 // 4100-4199 permanent, do not reconnect without changing the request.
 inline constexpr std::uint16_t slow_consumer = 4000;
 inline constexpr std::uint16_t no_pong = 4001;
+inline constexpr std::uint16_t broker_unavailable = 4002;
 inline constexpr std::uint16_t bad_request = 4100;
 inline constexpr std::uint16_t forbidden = 4103;
 }  // namespace ws_close

@@ -1,5 +1,7 @@
 #include "server/server.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -12,6 +14,7 @@
 #include "transport/listener.hpp"
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"
+#include "util/clock.hpp"
 
 namespace herald::server {
 
@@ -19,8 +22,9 @@ namespace net = boost::asio;
 
 struct server::timers {
   net::steady_timer sweep;
+  net::steady_timer drain;
   net::signal_set signals;
-  explicit timers(net::io_context& ioc) : sweep(ioc), signals(ioc, SIGINT, SIGTERM) {}
+  explicit timers(net::io_context& ioc) : sweep(ioc), drain(ioc), signals(ioc, SIGINT, SIGTERM) {}
 };
 
 server::server(config::config cfg) : cfg_(std::move(cfg)) {
@@ -96,9 +100,7 @@ void server::run() {
   for (auto& l : listeners_) l->run();
   for (auto& t : threads_) t->start();
   schedule_sweep();
-  timers_->signals.async_wait([this](const boost::system::error_code& ec, int) {
-    if (!ec) stop();
-  });
+  wait_signal();
   std::vector<std::thread> workers;
   for (std::size_t i = 1; i < threads_.size(); ++i)
     workers.emplace_back([this, i] {
@@ -110,17 +112,51 @@ void server::run() {
   for (auto& w : workers) w.join();
 }
 
+void server::wait_signal() {
+  timers_->signals.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    stop();
+    wait_signal();  // a second signal stops at once
+  });
+}
+
 void server::stop() {
+  if (stops_.fetch_add(1) > 0) {
+    net::post(threads_[0]->ioc(), [this] { halt(); });
+    return;
+  }
+  const auto window = cfg_.drain_window;
+  for (std::size_t i = 0; i < threads_.size(); ++i)
+    net::post(threads_[i]->ioc(), [this, i, window] {
+      listeners_[i]->stop();
+      threads_[i]->start_drain(window);
+    });
+  net::post(threads_[0]->ioc(), [this, window] {
+    timers_->sweep.cancel();
+    // Connections get the window to go, plus a grace period for their last writes.
+    drain_deadline_ms_ = util::steady_ms() + window.count() + 2000;
+    check_drained();
+  });
+}
+
+void server::check_drained() {
+  bool all = std::all_of(threads_.begin(), threads_.end(), [](auto& t) { return t->drained(); });
+  if (all || util::steady_ms() >= drain_deadline_ms_) return halt();
+  timers_->drain.expires_after(std::chrono::milliseconds(100));
+  timers_->drain.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) check_drained();
+  });
+}
+
+void server::halt() {
+  timers_->drain.cancel();
+  timers_->signals.cancel();
   for (std::size_t i = 0; i < threads_.size(); ++i)
     net::post(threads_[i]->ioc(), [this, i] {
       listeners_[i]->stop();
       threads_[i]->stop();
       threads_[i]->ioc().stop();
     });
-  net::post(threads_[0]->ioc(), [this] {
-    timers_->sweep.cancel();
-    timers_->signals.cancel();
-  });
 }
 
 }  // namespace herald::server

@@ -1,6 +1,7 @@
 #pragma once
 // The composition root: builds the event-loop threads, the hub, the broker, the API and
 // the listeners from a config, and runs them. The only place that picks implementations.
+#include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -38,12 +39,19 @@ class server {
   void start();
   /// Runs the event loops on this thread and cfg.threads-1 others until stop().
   void run();
-  /// Stops accepting and ends the loops; safe from any thread.
+  /// Graceful drain: stops accepting, tells every client to go (WebSocket close 1001,
+  /// end of SSE streams, held polls answered) spread over the drain window, then ends
+  /// the loops. A second call stops at once. Safe from any thread.
   void stop();
   boost::asio::ip::tcp::endpoint endpoint() const;
 
  private:
   void schedule_sweep();
+  void check_drained();
+  void wait_signal();
+  void halt();
+  std::atomic<int> stops_{0};
+  std::int64_t drain_deadline_ms_ = 0;
 
   config::config cfg_;
   std::vector<std::unique_ptr<transport::thread_context>> threads_;

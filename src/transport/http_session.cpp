@@ -42,10 +42,10 @@ void http_session::on_read(beast::error_code ec, std::size_t bytes) {
       ec == net::error::operation_aborted || ec == net::error::connection_reset)
     return close();
   if (ec == beast::error::timeout) {
-    // Idle keep-alive connections just close; a request cut short gets a 408.
-    if (buffer_.size() == 0 && !parser_->got_some()) return close();
-    metrics::add(metrics::counter::bad_connections);
-    return send_error({408, "request_timeout", "the request was not received in time"}, true);
+    // The stream has closed the socket already: an idle keep-alive connection ends, a
+    // request cut short (slowloris) is counted.
+    if (buffer_.size() != 0 || parser_->got_some()) metrics::add(metrics::counter::bad_connections);
+    return;
   }
   if (ec) {
     metrics::add(metrics::counter::bad_connections);
@@ -70,11 +70,12 @@ void http_session::handle_request() {
   auto url = boost::urls::parse_origin_form(req.target());
   if (!url) return send_error({400, "bad_request", "malformed request target"}, true);
   const std::string_view path = url->encoded_path();
-  const bool is_get = req.method() == http::verb::get || head_only_;
 
   if (path == "/sse" || path == "/poll") {
-    if (!is_get) {
-      return send_error({405, "method_not_allowed", "use GET for " + std::string(path)});
+    if (req.method() != http::verb::get) {
+      auto r = api::error_response({405, "method_not_allowed", "use GET for " + std::string(path)});
+      r.headers.emplace_back("Allow", "GET");
+      return send_api_response(std::move(r));
     }
     std::string_view last_id;
     if (auto it = req.find("Last-Event-ID"); it != req.end()) last_id = it->value();

@@ -43,6 +43,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   /// Writes an error response (JSON body of the contract).
   void send_error(const util::api_error& e, bool close = false);
   bool keep_alive() const noexcept { return keep_alive_; }
+  void set_keep_alive(bool on) noexcept { keep_alive_ = on; }
   /// Frees the parsed request and the read buffer (a held long poll needs neither).
   void release_request();
 

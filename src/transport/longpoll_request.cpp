@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include "transport/http_response.hpp"
+#include "util/clock.hpp"
 #include "transport/http_session.hpp"
 
 namespace herald::transport {
@@ -20,7 +21,8 @@ std::shared_ptr<longpoll_request> longpoll_request::self() {
 
 void longpoll_request::start(subscribe_request req) {
   limit_ = req.limit;
-  deadline_s_ = tc_.now_s() + req.timeout.count();
+  // The tick runs every 250 ms: a hold ends at its timeout or at most that much later.
+  deadline_ms_ = util::steady_ms() + std::chrono::milliseconds(req.timeout).count();
   watch_close();  // also keeps this request alive while it waits for the broker
   subscribe(req.channels, req.since, req.limit);
 }
@@ -41,7 +43,7 @@ bool longpoll_request::on_message(const protocol::message_ptr& m, bool) {
 void longpoll_request::on_synced() {
   if (done_ || synced_once_) return;
   synced_once_ = true;
-  if (!messages_.empty() || !resets_.empty() || deadline_s_ <= tc_.now_s()) return schedule_reply();
+  if (!messages_.empty() || !resets_.empty() || deadline_ms_ <= util::steady_ms()) return schedule_reply();
   // Nothing yet: hold, keeping nothing of the request.
   http_->release_request();
   held_.emplace(metrics::gauge::connections_poll);
@@ -58,8 +60,15 @@ void longpoll_request::on_error(const std::string&, const util::api_error& e) {
   });
 }
 
-void longpoll_request::on_tick(std::int64_t now_s) {
-  if (now_s >= deadline_s_) schedule_reply();
+void longpoll_request::on_tick(std::int64_t now_ms) {
+  if (now_ms >= deadline_ms_) schedule_reply();
+}
+
+void longpoll_request::drain() {
+  // Answer now with the cursor; the connection then closes (no keep-alive while
+  // draining) and the next poll goes to another node.
+  http_->set_keep_alive(false);
+  schedule_reply();
 }
 
 void longpoll_request::schedule_reply() {

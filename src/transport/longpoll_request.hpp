@@ -28,7 +28,8 @@ class longpoll_request final : public core::subscriber_session, public tickable 
   bool on_message(const protocol::message_ptr& m, bool single) override;
   void on_synced() override;
   void on_error(const std::string& channel, const util::api_error& e) override;
-  void on_tick(std::int64_t now_s) override;
+  void on_tick(std::int64_t now_ms) override;
+  void drain() override;
 
   std::shared_ptr<longpoll_request> self();
   void schedule_reply();
@@ -41,7 +42,7 @@ class longpoll_request final : public core::subscriber_session, public tickable 
   std::vector<protocol::message_ptr> messages_;
   std::vector<std::string> resets_;
   std::size_t limit_ = 0;
-  std::int64_t deadline_s_ = 0;
+  std::int64_t deadline_ms_ = 0;
   bool synced_once_ = false;
   bool reply_scheduled_ = false;
   bool done_ = false;

@@ -20,7 +20,7 @@ struct options {
   std::size_t poll_limit_max = 1000;           // cap of the limit parameter
   std::size_t replay_limit = 10000;            // messages replayed per channel on resume
   std::size_t max_queued_bytes = 1024 * 1024;  // per connection; past it: slow reader, cut
-  std::size_t max_channels_per_connection = 64;
+  std::size_t max_channels_per_connection = 32;  // at most 40: cursors stay within 1 KiB
 
   // WebSocket
   std::size_t ws_max_message = 128 * 1024;      // bytes of one client message (after inflate)

@@ -38,7 +38,7 @@ void sse_session::send_head() {
 
 void sse_session::on_reset(std::span<const std::string> channels) {
   send_head();
-  std::string ev = "id: " + cursor() + "\nevent: reset\ndata: {\"channels\":[";
+  std::string ev = "id: " + cursor() + "\nevent: reset\ndata: {\"recovered\":false,\"channels\":[";
   for (std::size_t i = 0; i < channels.size(); ++i) {
     if (i) ev += ',';
     ev += '"' + channels[i] + '"';
@@ -53,6 +53,7 @@ bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
     metrics::add(metrics::counter::drops);
     return true;
   }
+  if (!live_ && out_.pending_bytes() >= st_.opts.max_queued_bytes) return false;  // pace the replay
   send_head();
   if (single) {
     out_.push_shared(m->sse_event(), m);
@@ -72,6 +73,7 @@ void sse_session::on_synced() {
   // Tell EventSource the position even when nothing was replayed: an `id:` field with
   // no data sets lastEventId without firing an event.
   out_.push_copy("id: " + cursor() + "\n\n");
+  if (!paused()) live_ = true;
   tc_.want_flush(self());
 }
 
@@ -92,7 +94,7 @@ void sse_session::on_error(const std::string&, const util::api_error& e) {
 }
 
 void sse_session::check_cap() {
-  if (out_.queued_bytes() <= st_.opts.max_queued_bytes) return;
+  if (out_.pending_bytes() <= st_.opts.max_queued_bytes) return;
   metrics::add(metrics::counter::slow_disconnects);
   closing_ = true;
   out_.clear();
@@ -110,16 +112,29 @@ void sse_session::on_write(const boost::system::error_code& ec, std::size_t byte
   metrics::add(metrics::counter::bytes_out, bytes);
   out_.done();
   if (ec) return close();
+  if (paused() && !closing_ && out_.pending_bytes() < st_.opts.max_queued_bytes / 2) resume_consuming();
   if (!out_.empty()) return flush();
   if (close_after_write_) close();
 }
 
-void sse_session::on_tick(std::int64_t now_s) {
+void sse_session::on_tick(std::int64_t now_ms) {
+  const std::int64_t now_s = now_ms / 1000;
   if (closing_ || !head_sent_) return;
   if (now_s - last_write_s_ < st_.opts.sse_heartbeat.count()) return;
   last_write_s_ = now_s;
   out_.push_copy(":\n\n");
   flush();
+}
+
+void sse_session::drain() {
+  // The stream ends after what is queued; EventSource reconnects (through the load
+  // balancer, to another node) and resumes with Last-Event-ID.
+  if (closing_) return;
+  close_after_write_ = true;
+  if (!out_.writing() && out_.empty()) {
+    closing_ = true;
+    net::post(tc_.ioc(), [s = self()] { s->close(); });
+  }
 }
 
 void sse_session::wait_readable() {

@@ -5,7 +5,9 @@
 // history could not cover, the replayed messages, an `id:` line with the position, and
 // live messages. Each event's `id:` is the cursor after it, so a reconnecting
 // EventSource resumes exactly through Last-Event-ID. Output is corked per loop pass
-// and capped per connection: a reader that falls behind past the cap is cut and counted.
+// and capped per connection: a replay larger than the cap is paced by the writes
+// (consuming pauses, then resumes from history); a live reader that falls behind past
+// the cap is cut and counted.
 #include <memory>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -31,7 +33,8 @@ class sse_session final : public core::subscriber_session, public tickable, publ
   bool on_message(const protocol::message_ptr& m, bool single) override;
   void on_synced() override;
   void on_error(const std::string& channel, const util::api_error& e) override;
-  void on_tick(std::int64_t now_s) override;
+  void on_tick(std::int64_t now_ms) override;
+  void drain() override;
   void flush() override;
 
   std::shared_ptr<sse_session> self();
@@ -47,6 +50,7 @@ class sse_session final : public core::subscriber_session, public tickable, publ
   write_queue out_;
   std::int64_t last_write_s_;
   bool head_sent_ = false;
+  bool live_ = false;  // replay done: past the cap now means a slow reader
   bool closing_ = false;
   bool close_after_write_ = false;
   metrics::gauge_guard gauge_{metrics::gauge::connections_sse};

@@ -34,7 +34,7 @@ std::variant<subscribe_request, api_error> parse_subscribe_request(
                            "invalid channel name (1-255 bytes of [A-Za-z0-9_.:@/-])");
       if (std::find(r.channels.begin(), r.channels.end(), p.value) != r.channels.end()) continue;
       if (r.channels.size() == opts.max_channels_per_connection)
-        return api_error{400, "too_many_channels",
+        return api_error{429, "too_many_channels",
                          "at most " + std::to_string(opts.max_channels_per_connection) +
                              " channels per connection"};
       r.channels.push_back(p.value);

@@ -1,18 +1,21 @@
 #include "transport/thread_context.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include <boost/asio/post.hpp>
 
 namespace herald::transport {
 
 namespace {
-std::int64_t steady_seconds() {
+std::int64_t steady_millis() {
   using namespace std::chrono;
-  return duration_cast<seconds>(steady_clock::now().time_since_epoch()).count();
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 }  // namespace
 
 thread_context::thread_context(unsigned index)
-    : index_(index), ioc_(std::make_unique<net::io_context>(1)), now_s_(steady_seconds()) {
+    : index_(index), ioc_(std::make_unique<net::io_context>(1)), now_ms_(steady_millis()) {
   tick_timer_.emplace(*ioc_);
 }
 
@@ -62,19 +65,48 @@ void thread_context::flush_all() {
 
 void thread_context::start() { schedule_tick(); }
 
+void thread_context::start_drain(std::chrono::milliseconds window) {
+  if (draining_) return;
+  draining_ = true;
+  drain_start_ms_ = steady_millis();
+  drain_window_ms_ = std::max<std::int64_t>(window.count(), 1);
+  drain_total_ = tickables_.size();
+  drain_step();
+}
+
+void thread_context::drain_step() {
+  const double done = std::min(1.0, static_cast<double>(steady_millis() - drain_start_ms_) / drain_window_ms_);
+  const auto target = static_cast<std::size_t>(std::ceil(done * static_cast<double>(drain_total_)));
+  // drain() may remove entries: walk backwards, skipping the ones already told.
+  for (std::size_t i = tickables_.size(); i-- > 0 && drain_sent_ < target;) {
+    if (i >= tickables_.size() || tickables_[i]->drained_) continue;
+    tickables_[i]->drained_ = true;
+    ++drain_sent_;
+    tickables_[i]->drain();
+  }
+  if (done >= 1.0)  // late arrivals (none: listeners are closed) and stragglers
+    for (std::size_t i = tickables_.size(); i-- > 0;)
+      if (i < tickables_.size() && !tickables_[i]->drained_) {
+        tickables_[i]->drained_ = true;
+        tickables_[i]->drain();
+      }
+  if (tickables_.empty()) drain_done_.store(true, std::memory_order_release);
+}
+
 void thread_context::stop() {
   stopped_ = true;
   tick_timer_->cancel();
 }
 
 void thread_context::schedule_tick() {
-  tick_timer_->expires_after(std::chrono::seconds(1));
+  tick_timer_->expires_after(std::chrono::milliseconds(250));
   tick_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopped_) return;
-    now_s_ = steady_seconds();
+    now_ms_ = steady_millis();
     // on_tick may remove the current entry (swap with the last): walk backwards.
     for (std::size_t i = tickables_.size(); i-- > 0;)
-      if (i < tickables_.size()) tickables_[i]->on_tick(now_s_);
+      if (i < tickables_.size()) tickables_[i]->on_tick(now_ms_);
+    if (draining_) drain_step();
     schedule_tick();
   });
 }

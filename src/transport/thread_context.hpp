@@ -1,9 +1,11 @@
 #pragma once
-// One event-loop thread: its io_context, its index in the hub, a one-second tick that
+// One event-loop thread: its io_context, its index in the hub, a quarter-second tick that
 // drives heartbeats and long-poll deadlines (one timer per thread, none per connection),
 // and write corking: connections that queued output during a pass of the loop are
 // flushed together at its end, so a burst of publications leaves in one write each.
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -19,8 +21,12 @@ namespace net = boost::asio;
 /// Something that wants a call every tick (about once a second).
 class tickable {
  public:
-  virtual void on_tick(std::int64_t now_s) = 0;
+  /// `now_ms`: steady clock, milliseconds.
+  virtual void on_tick(std::int64_t now_ms) = 0;
+  /// The server is shutting down: tell the client to go (and come back elsewhere).
+  virtual void drain() = 0;
   std::size_t tick_index_ = SIZE_MAX;  // position in the thread's list; owned by it
+  bool drained_ = false;
 
  protected:
   ~tickable() = default;
@@ -45,8 +51,9 @@ class thread_context {
 
   net::io_context& ioc() noexcept { return *ioc_; }
   unsigned index() const noexcept { return index_; }
-  /// Seconds on a steady clock, updated each tick.
-  std::int64_t now_s() const noexcept { return now_s_; }
+  /// Seconds on a steady clock, updated each tick (coarse: for heartbeats and pings).
+  std::int64_t now_s() const noexcept { return now_ms_ / 1000; }
+  std::int64_t now_ms() const noexcept { return now_ms_; }
   /// A buffer for bytes read only to be discarded (close detection).
   std::array<char, 65536>& scratch() noexcept { return scratch_; }
 
@@ -60,6 +67,12 @@ class thread_context {
   void start();
   void stop();
 
+  /// Graceful drain: every connection is told to go, spread evenly over `window` so
+  /// clients do not all reconnect to the other nodes at once. drained() turns true when
+  /// no connection is left (safe to read from any thread).
+  void start_drain(std::chrono::milliseconds window);
+  bool drained() const noexcept { return drain_done_.load(std::memory_order_acquire); }
+
  private:
   void schedule_tick();
   void flush_all();
@@ -67,8 +80,15 @@ class thread_context {
   unsigned index_;
   std::unique_ptr<net::io_context> ioc_;
   std::optional<net::steady_timer> tick_timer_;
-  std::int64_t now_s_ = 0;
+  std::int64_t now_ms_ = 0;
+  void drain_step();
+
   std::vector<tickable*> tickables_;
+  bool draining_ = false;
+  std::int64_t drain_start_ms_ = 0;
+  std::int64_t drain_window_ms_ = 0;
+  std::size_t drain_total_ = 0, drain_sent_ = 0;
+  std::atomic<bool> drain_done_{false};
   std::vector<std::shared_ptr<flushable>> to_flush_;
   bool flush_posted_ = false;
   bool stopped_ = false;

@@ -4,7 +4,7 @@
 //
 // Message bytes are not copied: a piece refers into a shared, immutable message (kept
 // alive by the queue). Small per-connection bytes (HTTP heads, id lines) are copied
-// into an arena. queued_bytes() counts pending and in-flight bytes, which is what the
+// into an arena. pending_bytes() (what waits behind the write in flight) is what the
 // per-connection cap (slow reader) is checked against.
 #include <cstddef>
 #include <string>
@@ -27,6 +27,8 @@ class write_queue {
   bool empty() const noexcept { return pieces_.empty(); }
   bool writing() const noexcept { return writing_; }
   std::size_t queued_bytes() const noexcept { return pending_bytes_ + inflight_bytes_; }
+  /// Bytes waiting behind the write in flight: a reader's backlog.
+  std::size_t pending_bytes() const noexcept { return pending_bytes_; }
 
   /// Moves everything pending into flight and returns its buffers; the caller writes
   /// them all, then calls done(). Precondition: !writing() && !empty().

@@ -124,7 +124,7 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
   if (subscribed(cmd.channel))
     return reply_error(cmd.id, {400, "already_subscribed", "already subscribed to " + cmd.channel});
   if (channel_count() >= st_.opts.max_channels_per_connection)
-    return reply_error(cmd.id, {400, "too_many_channels",
+    return reply_error(cmd.id, {429, "too_many_channels",
                                 "at most " + std::to_string(st_.opts.max_channels_per_connection) +
                                     " channels per connection"});
   std::vector<protocol::cursor_entry> since;
@@ -134,6 +134,7 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
     since = std::move(*entries);
   }
   pending_subscribes_.emplace_back(cmd.channel, cmd.id);
+  live_ = false;
   std::string channels[] = {cmd.channel};
   subscribe(channels, since, st_.opts.replay_limit);
 }
@@ -221,6 +222,7 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
     metrics::add(metrics::counter::drops);
     return true;
   }
+  if (!live_ && out_.pending_bytes() >= st_.opts.max_queued_bytes) return false;  // pace the replay
   if (!pending_subscribes_.empty()) {
     // The first replayed message of a channel comes after any reset of it: recovered.
     protocol::cursor_entry before{protocol::channel_tag(m->channel()), m->epoch(), m->offset() - 1};
@@ -228,7 +230,7 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
   }
   out_.push_shared(m->ws_frame(deflate_), m);
   metrics::add(metrics::counter::deliveries_ws);
-  if (out_.queued_bytes() > st_.opts.max_queued_bytes) {
+  if (out_.pending_bytes() > st_.opts.max_queued_bytes) {
     metrics::add(metrics::counter::slow_disconnects);
     out_.clear();
     close_with(ws_close::slow_consumer, "slow consumer: outbound queue over its cap", false);
@@ -239,6 +241,7 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
 }
 
 void ws_session::on_synced() {
+  if (!paused()) live_ = true;
   while (!pending_subscribes_.empty()) {
     auto ch = pending_subscribes_.front().first;
     if (!subscribed(ch)) {
@@ -252,12 +255,14 @@ void ws_session::on_synced() {
 void ws_session::on_error(const std::string& channel, const util::api_error& e) {
   auto it = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
                          [&](auto& p) { return p.first == channel; });
-  if (it != pending_subscribes_.end()) {
-    reply_error(it->second, e);
-    pending_subscribes_.erase(it);
-  } else {
-    send_text("{\"reset\":{\"channel\":\"" + channel + "\",\"cursor\":\"" + cursor_of(channel) + "\"}}");
+  if (it == pending_subscribes_.end()) {
+    // A re-sync failed mid-stream (broker unreachable): the client reconnects and
+    // resumes from its cursors.
+    close_with(ws_close::broker_unavailable, "broker unavailable, reconnect and resume", false);
+    return;
   }
+  reply_error(it->second, e);
+  pending_subscribes_.erase(it);
   // Leave the channel outside the hook (the session may be mid-sync).
   net::post(tc_.ioc(), [s = self(), channel] { s->unsubscribe(channel); });
 }
@@ -301,11 +306,13 @@ void ws_session::on_write(const boost::system::error_code& ec, std::size_t bytes
   metrics::add(metrics::counter::bytes_out, bytes);
   out_.done();
   if (ec) return terminate();
+  if (paused() && state_ == state::open && out_.pending_bytes() < st_.opts.max_queued_bytes / 2) resume_consuming();
   if (!out_.empty()) return flush();
   if (close_after_write_ && state_ == state::closing) terminate();
 }
 
-void ws_session::on_tick(std::int64_t now_s) {
+void ws_session::on_tick(std::int64_t now_ms) {
+  const std::int64_t now_s = now_ms / 1000;
   if (state_ == state::closing) {
     if (now_s - close_sent_s_ >= 5) terminate();  // the peer never completed the close
     return;
@@ -322,6 +329,8 @@ void ws_session::on_tick(std::int64_t now_s) {
     flush();
   }
 }
+
+void ws_session::drain() { close_with(ws_close::going_away, "server shutting down, reconnect", true); }
 
 void ws_session::terminate() {
   if (state_ == state::closed) return;

@@ -53,7 +53,8 @@ class ws_session final : public core::subscriber_session,
   void on_ws_pong(std::string_view payload) override;
   void on_ws_close(std::uint16_t code, std::string_view reason) override;
   // tickable, flushable
-  void on_tick(std::int64_t now_s) override;
+  void on_tick(std::int64_t now_ms) override;
+  void drain() override;
   void flush() override;
 
   std::shared_ptr<ws_session> self();
@@ -79,6 +80,7 @@ class ws_session final : public core::subscriber_session,
   const bool deflate_;
   state state_ = state::open;
   bool close_after_write_ = false;
+  bool live_ = false;  // no replay in progress: past the cap now means a slow reader
   std::int64_t last_read_s_;
   std::int64_t ping_sent_s_ = 0;
   std::int64_t close_sent_s_ = 0;

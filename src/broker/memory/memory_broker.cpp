@@ -54,7 +54,7 @@ std::shared_ptr<memory_broker::channel> memory_broker::find_or_create(const std:
   auto it = sh.map.find(name);
   if (it != sh.map.end()) return it->second;
   if (channel_count_.load(std::memory_order_relaxed) >= opts_.max_channels) {
-    err = {503, "too_many_channels",
+    err = {429, "too_many_channels",
            "the broker holds the maximum number of channels (" +
                std::to_string(opts_.max_channels) + ")"};
     return nullptr;

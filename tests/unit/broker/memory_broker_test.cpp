@@ -64,14 +64,14 @@ TEST_F(memory_fixture, ChannelsWithSubscribersOrHistoryAreKept) {
   EXPECT_EQ(b2->sweep(), 0u);
 }
 
-TEST_F(memory_fixture, MaxChannelsIsEnforcedWithA503) {
+TEST_F(memory_fixture, MaxChannelsIsEnforcedWithA429) {
   opts.max_channels = 2;
   auto b = make();
   publish(*b, "a");
   publish(*b, "b");
   util::api_error err;
   b->publish({"c", "", "1"}, [&](auto r) { err = std::get<util::api_error>(r); });
-  EXPECT_EQ(err.status, 503);
+  EXPECT_EQ(err.status, 429);
   EXPECT_EQ(err.code, "too_many_channels");
 }
 
