@@ -94,7 +94,8 @@ void sse_session::on_error(const std::string&, const util::api_error& e) {
 }
 
 void sse_session::check_cap() {
-  if (out_.pending_bytes() <= st_.opts.max_queued_bytes) return;
+  // During a replay the queue is paced instead (on_message refuses past the cap).
+  if (!live_ || out_.pending_bytes() <= st_.opts.max_queued_bytes) return;
   metrics::add(metrics::counter::slow_disconnects);
   closing_ = true;
   out_.clear();

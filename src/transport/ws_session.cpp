@@ -230,7 +230,7 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
   }
   out_.push_shared(m->ws_frame(deflate_), m);
   metrics::add(metrics::counter::deliveries_ws);
-  if (out_.pending_bytes() > st_.opts.max_queued_bytes) {
+  if (live_ && out_.pending_bytes() > st_.opts.max_queued_bytes) {
     metrics::add(metrics::counter::slow_disconnects);
     out_.clear();
     close_with(ws_close::slow_consumer, "slow consumer: outbound queue over its cap", false);

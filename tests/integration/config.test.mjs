@@ -34,7 +34,7 @@ test('--help exits 0 and lists the options', async () => {
 
 test('--listen 127.0.0.1:0 listens on a port chosen by the kernel and reports it', async () => {
   const r = await H.launch(['--listen', '127.0.0.1:0']);
-  assert.ok(r.herald, `herald --listen 127.0.0.1:0 exited with code ${r.code}: ${r.stderr.trim()}`);
+  assert.ok(r.herald, `herald --listen 127.0.0.1:0 exited with code ${r.code}: ${r.stderr?.trim()}`);
   try {
     assert.ok(r.herald.port > 0 && r.herald.port < 65536);
     assert.equal((await H.get(r.herald, '/healthz')).status, 200);
