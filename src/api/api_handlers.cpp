@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "api/demo_page.hpp"
+#include "core/history_json.hpp"
 #include "metrics/metrics.hpp"
 #include "protocol/channel_name.hpp"
 #include "protocol/cursor.hpp"
@@ -37,16 +38,6 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   unsigned char diff = 0;
   for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
-}
-
-// The messages array of a history or poll reply: the shared JSON element of each message.
-void append_messages(std::string& out, const std::vector<protocol::message_ptr>& msgs) {
-  out += "{\"messages\":[";
-  for (std::size_t i = 0; i < msgs.size(); ++i) {
-    if (i) out += ',';
-    out += msgs[i]->json();
-  }
-  out += ']';
 }
 
 }  // namespace
@@ -211,30 +202,14 @@ void handlers::history_async(const request& req, std::function<void(response)> d
     q.limit = std::min<std::size_t>(static_cast<std::size_t>(n), opts_.history_limit_max);
   }
   if (auto since = get("since")) {
-    auto entries = protocol::decode_cursor(*since);
-    if (!entries) return done(error_response(bad_request("bad_cursor", "since is not a valid cursor")));
-    const auto tag = protocol::channel_tag(*channel);
-    auto it = std::find_if(entries->begin(), entries->end(), [&](auto& e) { return e.tag == tag; });
-    if (it == entries->end())
-      return done(error_response(
-          bad_request("bad_cursor", "the cursor does not cover channel " + *channel)));
-    q.since = core::position{it->epoch, it->offset};
+    auto pos = core::cursor_position(*since, *channel);
+    if (auto* err = std::get_if<api_error>(&pos)) return done(error_response(*err));
+    q.since = std::get<core::position>(pos);
   }
   auto since = q.since;
-  auto tag = protocol::channel_tag(*channel);
-  ctx_.brokers.history(std::move(q), [done = std::move(done), since, tag](core::broker::history_result r) {
+  ctx_.brokers.history(std::move(q), [done = std::move(done), since, channel = *channel](core::broker::history_result r) {
     if (auto* err = std::get_if<api_error>(&r)) return done(error_response(*err));
-    auto& reply = std::get<core::history_reply>(r);
-    protocol::cursor_entry pos{tag, reply.epoch, reply.top};
-    if (!reply.messages.empty())
-      pos.offset = reply.messages.back()->offset();
-    else if (since && reply.recovered)
-      pos.offset = since->offset;
-    std::string body;
-    append_messages(body, reply.messages);
-    body += ",\"cursor\":\"" + protocol::encode_cursor({&pos, 1}) + "\",\"recovered\":";
-    body += reply.recovered ? "true}" : "false}";
-    done(json_response(std::move(body)));
+    done(json_response(core::history_json(channel, std::get<core::history_reply>(r), since)));
   });
 }
 

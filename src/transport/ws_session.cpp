@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "core/history_json.hpp"
 #include "protocol/cursor.hpp"
 #include "protocol/deflate.hpp"
 
@@ -141,33 +142,17 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
 
 void ws_session::history_command(protocol::ws_command& cmd) {
   core::history_query q{cmd.channel, std::nullopt, std::min<std::size_t>(cmd.limit, st_.opts.poll_limit_max)};
-  const auto tag = protocol::channel_tag(cmd.channel);
   if (!cmd.since.empty()) {
-    auto entries = protocol::decode_cursor(cmd.since);
-    auto it = entries ? std::find_if(entries->begin(), entries->end(), [&](auto& e) { return e.tag == tag; })
-                      : std::vector<protocol::cursor_entry>::iterator{};
-    if (!entries || it == entries->end())
-      return reply_error(cmd.id, {400, "bad_cursor", "since is not a valid cursor for " + cmd.channel});
-    q.since = core::position{it->epoch, it->offset};
+    auto pos = core::cursor_position(cmd.since, cmd.channel);
+    if (auto* err = std::get_if<util::api_error>(&pos)) return reply_error(cmd.id, *err);
+    q.since = std::get<core::position>(pos);
   }
   auto since = q.since;
-  st_.core.brokers.history(std::move(q), [s = self(), id = cmd.id, since, tag](core::broker::history_result r) {
-    s->st_.core.hubs.run_on(s->thread(), [s, id, since, tag, r = std::move(r)] {
+  st_.core.brokers.history(std::move(q), [s = self(), id = cmd.id, channel = cmd.channel,
+                                          since](core::broker::history_result r) {
+    s->st_.core.hubs.run_on(s->thread(), [s, id, channel, since, r = std::move(r)] {
       if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
-      auto& reply = std::get<core::history_reply>(r);
-      protocol::cursor_entry pos{tag, reply.epoch, reply.top};
-      if (!reply.messages.empty())
-        pos.offset = reply.messages.back()->offset();
-      else if (since && reply.recovered)
-        pos.offset = since->offset;
-      std::string body = "{\"messages\":[";
-      for (std::size_t i = 0; i < reply.messages.size(); ++i) {
-        if (i) body += ',';
-        body += reply.messages[i]->json();
-      }
-      body += "],\"cursor\":\"" + protocol::encode_cursor({&pos, 1}) + "\",\"recovered\":";
-      body += reply.recovered ? "true}" : "false}";
-      s->reply(id, body);
+      s->reply(id, core::history_json(channel, std::get<core::history_reply>(r), since));
     });
   });
 }

@@ -136,37 +136,33 @@ void memory_broker::history(history_query q, std::function<void(history_result)>
   done(std::move(reply));
 }
 
+std::vector<std::shared_ptr<memory_broker::channel>> memory_broker::snapshot(std::size_t i) const {
+  std::lock_guard lock(shards_[i].m);
+  std::vector<std::shared_ptr<channel>> list;
+  list.reserve(shards_[i].map.size());
+  for (auto& [_, c] : shards_[i].map) list.push_back(c);
+  return list;
+}
+
 std::vector<core::channel_summary> memory_broker::channels() const {
   std::vector<core::channel_summary> out;
-  for (std::size_t i = 0; i < shard_count; ++i) {
-    std::vector<std::shared_ptr<channel>> list;
-    {
-      std::lock_guard lock(shards_[i].m);
-      for (auto& [_, c] : shards_[i].map) list.push_back(c);
-    }
-    for (auto& c : list) {
+  for (std::size_t i = 0; i < shard_count; ++i)
+    for (auto& c : snapshot(i)) {
       std::lock_guard lock(c->m);
       if (!c->dead) out.push_back({c->name, c->epoch, c->top, c->hist.size()});
     }
-  }
   return out;
 }
 
 core::broker_stats memory_broker::stats() const {
   core::broker_stats s;
-  for (std::size_t i = 0; i < shard_count; ++i) {
-    std::vector<std::shared_ptr<channel>> list;
-    {
-      std::lock_guard lock(shards_[i].m);
-      for (auto& [_, c] : shards_[i].map) list.push_back(c);
-    }
-    for (auto& c : list) {
+  for (std::size_t i = 0; i < shard_count; ++i)
+    for (auto& c : snapshot(i)) {
       std::lock_guard lock(c->m);
       ++s.channels;
       s.history_messages += c->hist.size();
       s.history_bytes += c->hist.bytes();
     }
-  }
   return s;
 }
 
@@ -176,12 +172,7 @@ std::size_t memory_broker::sweep() {
   std::size_t reclaimed = 0;
   for (std::size_t i = 0; i < shard_count; ++i) {
     auto& sh = shards_[i];
-    std::vector<std::shared_ptr<channel>> list;
-    {
-      std::lock_guard lock(sh.m);
-      for (auto& [_, c] : sh.map) list.push_back(c);
-    }
-    for (auto& c : list) {
+    for (auto& c : snapshot(i)) {
       bool idle;
       {
         std::lock_guard lock(c->m);
