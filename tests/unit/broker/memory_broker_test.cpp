@@ -13,7 +13,8 @@ INSTANTIATE_TEST_SUITE_P(Memory, BrokerContract,
                                                      ns, broker::memory_broker_options{},
                                                      [](std::string_view) { return false; }),
                                                  nullptr};
-                         }));
+                         }),
+                         [](const auto&) { return std::string("memory"); });
 }  // namespace herald::test
 
 namespace {
