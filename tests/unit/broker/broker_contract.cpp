@@ -25,13 +25,11 @@ TEST_P(BrokerContract, EpochIsNonZeroAndStableWithinALife) {
 }
 
 TEST_P(BrokerContract, ListenerSeesEveryPublicationInOffsetOrder) {
+  watch("ordered");
   for (int i = 0; i < 20; ++i) publish("ordered", std::to_string(i));
-  std::lock_guard lock(listener_.m);
-  std::vector<std::uint64_t> seen;
-  for (auto& m : listener_.got)
-    if (m->channel() == "ordered") seen.push_back(m->offset());
-  ASSERT_EQ(seen.size(), 20u);
-  for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], i + 1);
+  auto got = seen("ordered", 20);
+  ASSERT_EQ(got.size(), 20u);
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i + 1);
 }
 
 TEST_P(BrokerContract, MessageCarriesDataAndEvent) {
@@ -108,6 +106,7 @@ TEST_P(BrokerContract, UnknownChannelHasAnEpochBeforeItsFirstMessage) {
 
 TEST_P(BrokerContract, ConcurrentPublishersGetDistinctGapFreeOffsets) {
   constexpr int per_thread = 500;
+  watch("conc");
   std::vector<std::thread> ts;
   std::mutex m;
   std::vector<std::uint64_t> all;
@@ -123,13 +122,9 @@ TEST_P(BrokerContract, ConcurrentPublishersGetDistinctGapFreeOffsets) {
   std::sort(all.begin(), all.end());
   ASSERT_EQ(all.size(), 4u * per_thread);
   for (std::size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i], i + 1);
-  std::lock_guard lock(listener_.m);
-  std::uint64_t last = 0;
-  for (auto& msg : listener_.got)
-    if (msg->channel() == "conc") {
-      ASSERT_EQ(msg->offset(), last + 1) << "listener saw the channel out of order";
-      last = msg->offset();
-    }
+  auto got = seen("conc", all.size());
+  ASSERT_EQ(got.size(), all.size());
+  for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], i + 1) << "listener saw the channel out of order";
 }
 
 }  // namespace herald::test
