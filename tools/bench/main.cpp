@@ -1,0 +1,205 @@
+// herald-bench: drives subscribers over ws, sse or long polling and a publisher against
+// a herald it starts itself (or any server given by address), checks every delivery
+// for loss, duplication and order, and reports delivered msgs/s, publish-to-receive
+// latency, bytes on the wire per delivered message, server CPU per delivered message
+// and server memory. Black box: it speaks HTTP and WebSocket only.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "clients.hpp"
+
+namespace po = boost::program_options;
+using namespace herald::bench;
+
+namespace {
+
+struct server_process {
+  pid_t pid = -1;
+  int port = 0;
+  ~server_process() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+// Starts `binary --listen 127.0.0.1:0 args...` and reads the port it reports.
+void start_server(server_process& s, const std::string& binary, const std::vector<std::string>& args) {
+  int out[2];
+  if (pipe(out) != 0) throw std::runtime_error("pipe failed");
+  s.pid = fork();
+  if (s.pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    std::vector<std::string> all{binary, "--listen", "127.0.0.1:0"};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  std::string line;
+  char c;
+  while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
+  auto p = line.find("127.0.0.1:");
+  if (p == std::string::npos) throw std::runtime_error("server did not report its port: " + line);
+  s.port = std::stoi(line.substr(p + 10));
+}
+
+// Runs the loop until `done()` or `timeout` without progress in `progress()`.
+void run_until(net::io_context& ioc, const std::function<bool()>& done, const std::function<std::uint64_t()>& progress,
+               std::chrono::milliseconds idle_timeout) {
+  auto last = progress();
+  auto last_change = std::chrono::steady_clock::now();
+  while (!done()) {
+    ioc.run_for(std::chrono::milliseconds(20));
+    auto p = progress();
+    if (p != last) {
+      last = p;
+      last_change = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_change > idle_timeout) {
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description d("herald-bench options");
+  // clang-format off
+  d.add_options()
+    ("help,h", "print this help")
+    ("server", po::value<std::string>()->default_value("build/src/herald"), "herald binary to start (ignored with --connect)")
+    ("server-arg", po::value<std::vector<std::string>>(), "extra argument for the started server (repeatable)")
+    ("connect", po::value<std::string>(), "HOST:PORT of a running server instead of starting one")
+    ("server-pid", po::value<int>()->default_value(0), "PID of the --connect server, for CPU and memory figures")
+    ("scenario", po::value<std::string>()->default_value("fanout"), "fanout | channels | idle | connect")
+    ("transport", po::value<std::string>()->default_value("ws"), "ws | sse | poll")
+    ("subscribers", po::value<std::size_t>()->default_value(1000), "subscriber connections (this process: at most 15000)")
+    ("messages", po::value<std::size_t>()->default_value(100), "messages to publish")
+    ("size", po::value<std::size_t>()->default_value(100), "bytes of each message's data")
+    ("rate", po::value<double>()->default_value(0), "publishes per second (0: as fast as the window allows)")
+    ("window", po::value<std::size_t>()->default_value(1), "publish requests in flight (1: one message per write)")
+    ("label", po::value<std::string>()->default_value("herald"), "name of the server in the report");
+  // clang-format on
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, d), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "herald-bench: " << e.what() << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << "herald-bench: load and measure a push server (WebSocket, SSE, long polling)\n\n" << d
+              << "\nPrints one Markdown table row per run; docs/benchmarks.md has the standard set.\n";
+    return 0;
+  }
+  const auto scenario = vm["scenario"].as<std::string>();
+  const auto t = parse_transport(vm["transport"].as<std::string>());
+  const auto n = vm["subscribers"].as<std::size_t>();
+  const auto messages = vm["messages"].as<std::size_t>();
+  if (n > 15000) {
+    std::cerr << "herald-bench: at most 15000 subscribers per process (the open-file limit is 20000)\n";
+    return 2;
+  }
+
+  server_process srv;
+  tcp::endpoint server;
+  int pid = vm["server-pid"].as<int>();
+  if (vm.count("connect")) {
+    auto hp = vm["connect"].as<std::string>();
+    auto colon = hp.rfind(':');
+    server = {net::ip::make_address(hp.substr(0, colon)), static_cast<unsigned short>(std::stoi(hp.substr(colon + 1)))};
+  } else {
+    std::vector<std::string> args;
+    if (vm.count("server-arg")) args = vm["server-arg"].as<std::vector<std::string>>();
+    start_server(srv, vm["server"].as<std::string>(), args);
+    pid = srv.pid;
+    server = {net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(srv.port)};
+  }
+
+  net::io_context ioc(1);
+  delivery_totals totals;
+  std::vector<std::shared_ptr<subscriber>> subs;
+  const auto rss0 = pid ? sample_process(pid).rss_bytes : 0;
+  const auto t_connect = now_ns();
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string ch = scenario == "channels" || scenario == "idle" ? "bench:" + std::to_string(i) : "bench";
+    subs.push_back(std::make_shared<subscriber>(ioc, t, server, ch, totals, nullptr));
+    subs.back()->start();
+    if (i % 256 == 255) ioc.poll();
+  }
+  run_until(ioc, [&] { return totals.connected >= n; }, [&] { return totals.connected; }, std::chrono::seconds(10));
+  const double connect_s = static_cast<double>(now_ns() - t_connect) / 1e9;
+  ioc.run_for(std::chrono::milliseconds(300));  // let subscriptions settle
+
+  const auto server0 = pid ? sample_process(pid) : proc_sample{};
+  const auto self0 = sample_process(0);
+  std::printf("| %s | %s | %s | %zu subs | connected %llu in %.2f s",
+              vm["label"].as<std::string>().c_str(), scenario.c_str(), name(t), n,
+              static_cast<unsigned long long>(totals.connected), connect_s);
+
+  if (scenario == "idle") {
+    std::printf(" | server RSS +%.0f B/conn |\n", pid ? double(server0.rss_bytes - rss0) / double(n) : 0.0);
+    return totals.connected == n ? 0 : 1;
+  }
+  if (scenario == "connect") {
+    std::printf(" | %.0f connections/s |\n", double(totals.connected) / connect_s);
+    return totals.connected == n ? 0 : 1;
+  }
+
+  std::vector<std::string> channels;
+  if (scenario == "channels")
+    for (std::size_t i = 0; i < n; ++i) channels.push_back("bench:" + std::to_string(i));
+  else
+    channels.push_back("bench");
+  const std::size_t expected = scenario == "channels" ? messages : messages * n;
+  const auto bytes_in0 = totals.bytes_in, bytes_out0 = totals.bytes_out;
+  bool published = false;
+  auto pub = std::make_shared<publisher>(ioc, server, channels, messages, vm["size"].as<std::size_t>(),
+                                         vm["window"].as<std::size_t>(), vm["rate"].as<double>(),
+                                         [&] { published = true; });
+  const auto t0 = now_ns();
+  pub->start();
+  std::int64_t t_last = t0;
+  std::uint64_t seen = 0;
+  run_until(ioc, [&] { return published && totals.delivered >= expected; },
+            [&] {
+              if (totals.delivered != seen) {
+                seen = totals.delivered;
+                t_last = now_ns();
+              }
+              return totals.delivered + pub->acknowledged();
+            },
+            std::chrono::seconds(5));
+  const double secs = static_cast<double>(t_last - t0) / 1e9;
+  const auto server1 = pid ? sample_process(pid) : proc_sample{};
+  const auto self1 = sample_process(0);
+  const double per_msg_in = totals.delivered ? double(totals.bytes_in - bytes_in0) / double(totals.delivered) : 0;
+  const double per_msg_out = totals.delivered ? double(totals.bytes_out - bytes_out0) / double(totals.delivered) : 0;
+  std::printf(" | %zu msgs x %zu B | delivered %llu/%zu, lost %llu, dup %llu | %.0f msgs/s | p50 %.0f us, p99 %.0f us, "
+              "p99.9 %.0f us, max %.0f us | %.1f B in + %.1f B out per msg | server %.2f us CPU/msg, RSS %.1f MiB | "
+              "bench CPU %.0f%% |\n",
+              messages, vm["size"].as<std::size_t>(), static_cast<unsigned long long>(totals.delivered), expected,
+              static_cast<unsigned long long>(totals.lost), static_cast<unsigned long long>(totals.duplicated),
+              secs > 0 ? double(totals.delivered) / secs : 0.0, totals.latency.percentile_us(0.5),
+              totals.latency.percentile_us(0.99), totals.latency.percentile_us(0.999), totals.latency.max_us(),
+              per_msg_in, per_msg_out,
+              totals.delivered ? (server1.cpu_seconds - server0.cpu_seconds) * 1e6 / double(totals.delivered) : 0.0,
+              double(server1.rss_bytes) / 1048576.0,
+              secs > 0 ? 100.0 * (self1.cpu_seconds - self0.cpu_seconds) / secs : 0.0);
+  for (auto& s : subs) s->stop();
+  return totals.delivered == expected && totals.lost == 0 && totals.duplicated == 0 ? 0 : 1;
+}

@@ -1,0 +1,34 @@
+#pragma once
+// Latency samples and their percentiles; process CPU and RSS from /proc.
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace herald::bench {
+
+class latency_stats {
+ public:
+  void add(std::int64_t ns) { samples_.push_back(ns); }
+  std::size_t count() const { return samples_.size(); }
+  /// The q-quantile (0..1) in microseconds; sorts on first use.
+  double percentile_us(double q);
+  double max_us();
+
+ private:
+  std::vector<std::int64_t> samples_;
+  bool sorted_ = false;
+};
+
+struct proc_sample {
+  double cpu_seconds = 0;  // user + system
+  std::uint64_t rss_bytes = 0;
+};
+
+/// CPU time and resident memory of process `pid` (0: this process).
+proc_sample sample_process(int pid);
+
+/// Monotonic nanoseconds (the one clock of publisher and subscribers: same process).
+std::int64_t now_ns();
+
+}  // namespace herald::bench
