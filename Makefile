@@ -7,7 +7,7 @@ ARGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: run test build configure deps test-deps clean
+.PHONY: run test build configure deps test-deps bench clean
 
 run: build
 	$(BUILD)/src/herald $(ARGS)
@@ -26,6 +26,9 @@ deps:
 
 test-deps:
 	@scripts/setup.sh test
+
+bench: build
+	bench/standard.sh
 
 clean:
 	rm -rf $(BUILD)

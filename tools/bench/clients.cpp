@@ -113,6 +113,12 @@ void subscriber::do_read() {
   });
 }
 
+void subscriber::on_reset() {
+  // The server said it skipped ahead: the next offset starts a new count, not a loss.
+  ++totals_.resets;
+  next_offset_ = 0;
+}
+
 void subscriber::on_payload(std::string_view json) {
   const auto offset = number_after(json, "\"offset\":");
   const auto t = static_cast<std::int64_t>(number_after(json, "\"t\":"));
@@ -153,6 +159,7 @@ void subscriber::parse() {
       if (in_.size() - pos < head + len) break;
       std::string_view payload(in_.data() + pos + head, len);
       if (payload.starts_with("{\"push\"")) on_payload(payload);
+      else if (payload.starts_with("{\"reset\"")) on_reset();
       else if (payload.starts_with("{\"id\":1,\"result\"")) ++totals_.connected;
       pos += head + len;
     }
@@ -172,7 +179,8 @@ void subscriber::parse() {
       auto nl = in_.find('\n', pos);
       if (nl == std::string::npos) break;
       std::string_view line(in_.data() + pos, nl - pos);
-      if (line.starts_with("data: ")) on_payload(line.substr(6));
+      if (line == "event: reset") on_reset();
+      else if (line.starts_with("data: ")) on_payload(line.substr(6));
       pos = nl + 1;
     }
     in_.erase(0, pos);
@@ -193,6 +201,7 @@ void subscriber::parse() {
       connected_once_ = true;
       ++totals_.connected;
     }
+    if (body.find("\"recovered\":false") != std::string_view::npos) on_reset();
     for (std::size_t p = body.find("{\"channel\""); p != std::string_view::npos; p = body.find("{\"channel\"", p + 1))
       on_payload(body.substr(p, body.find("}}", p) - p));
     auto c = body.rfind("\"cursor\":\"");

@@ -26,6 +26,7 @@ struct delivery_totals {
   std::uint64_t delivered = 0;
   std::uint64_t lost = 0;        // offsets skipped
   std::uint64_t duplicated = 0;  // offsets seen twice or going back
+  std::uint64_t resets = 0;      // explicit "history could not cover the gap" signals
   std::uint64_t bytes_in = 0;    // bytes read by subscribers (framing and headers counted)
   std::uint64_t bytes_out = 0;   // bytes sent by subscribers (requests, handshakes)
   std::uint64_t connected = 0;   // subscriptions acknowledged / streams open
@@ -46,6 +47,7 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
   void do_read();
   void parse();
   void on_payload(std::string_view json);
+  void on_reset();
   void send_poll();
 
   net::io_context& ioc_;
