@@ -9,7 +9,7 @@ what=${1:-build}
 build_pkgs=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json1.81-dev
   libboost-url1.81-dev libboost-program-options1.81-dev libhiredis-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
-test_pkgs=(curl nodejs npm python3 python3-websockets chromium redis-server)
+test_pkgs=(curl nodejs npm python3 python3-websockets chromium redis-server nginx haproxy)
 
 pkgs=("${build_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
