@@ -8,7 +8,7 @@
 //
 // Real redis-server processes on free loopback ports, no persistence, temp directories;
 // every process started here is stopped in after() (and killed at exit).
-import { test as nodeTest, describe, before, after } from 'node:test';
+import { test as nodeTest, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import * as H from './lib/herald.mjs';
 import { HeraldWs } from './lib/ws-client.mjs';
@@ -31,6 +31,14 @@ describe('three nodes on one Redis', () => {
     for (const f of followers) await f.stop();
     await c?.stop();
   });
+  // A test that fails midway leaves Redis and the nodes running for the next one.
+  afterEach(async () => {
+    for (const f of followers.splice(0)) await f.stop();
+    if (!c) return;
+    for (let i = 0; i < c.redis.length; i++) if (!c.redis[i].alive()) await c.startRedisAgain(i);
+    for (let i = 0; i < c.nodes.length; i++) if (!C.alive(c.nodes[i])) await c.restartNode(i);
+  });
+  const allAlive = () => { for (const [i, n] of c.nodes.entries()) assert.ok(C.alive(n), `node ${i + 1}: ${C.deathNote(n)}`); };
 
   test('a message published on node 1 reaches subscribers on nodes 2 and 3 over SSE, long polling and WebSocket', async () => {
     const [n1, n2, n3] = c.nodes;
@@ -48,13 +56,13 @@ describe('three nodes on one Redis', () => {
     const acks = [];
     for (let i = 1; i <= 50; i++) acks.push(await H.publish(n1, ch, { i }));
     assert.deepEqual(acks.map((a) => a.offset), Array.from({ length: 50 }, (_, i) => i + 1));
-    for (const f of fs) await f.untilOffset(50);
+    assert.deepEqual(await C.allReach(fs, 50), []);
     for (const f of fs) assert.equal(C.exactSequence(f, 50), null);
     for (const f of fs) assert.deepEqual(f.messages.map((m) => m.data.i), Array.from({ length: 50 }, (_, i) => i + 1));
     // The WebSocket pushes carry the same cursors as the publish replies on node 1.
     const wsf = fs.find((f) => f.name === 'ws@3');
     assert.equal(wsf.cursor, acks[49].cursor);
-    for (const f of fs) await f.stop();
+    allAlive();
   });
 
   test('cursors work on any node: SSE id from node 2 resumes a poll on node 3, a WebSocket cursor from node 3 an SSE stream on node 1', async () => {
@@ -90,6 +98,7 @@ describe('three nodes on one Redis', () => {
       await s1.until((x) => x.events.length >= 6);
       assert.deepEqual(s1.events.map((e) => e.offset), [26, 27, 28, 29, 30, 31]);
     } finally { s1.close(); }
+    allAlive();
   });
 
   test('Redis restarted empty: publishes 503 "unavailable", /readyz 503, subscribe refused while down; then resets on every transport and exact delivery', async (t) => {
@@ -102,7 +111,7 @@ describe('three nodes on one Redis', () => {
     for (const f of [sse, poll, ws]) await f.until((x) => x.connects > 0, 5000, 'connected');
     const acks = [];
     for (let i = 1; i <= 10; i++) acks.push(await H.publish(n1, ch, { i }));
-    for (const f of [sse, poll, ws]) await f.untilOffset(10);
+    assert.deepEqual(await C.allReach([sse, poll, ws], 10), []);
     const oldCursor = acks[9].cursor;
 
     await c.killRedis(0);
@@ -133,7 +142,7 @@ describe('three nodes on one Redis', () => {
     for (const n of c.nodes) await C.waitReady(n, 200, 15000);
     // Connected subscribers: SSE `event: reset` (or a reset on reconnect), poll
     // recovered:false with reset [ch], WebSocket {"reset":...} (or recovered:false).
-    for (const f of [sse, poll, ws]) await f.until((x) => x.resets.length > 0, 15000, 'a reset');
+    await C.allUntil([sse, poll, ws], (x) => x.resets.length > 0, 15000, 'a reset');
     t.diagnostic(`resets: sse ${JSON.stringify(sse.resets)} poll ${JSON.stringify(poll.resets)} ws ${JSON.stringify(ws.resets)}`);
     assert.deepEqual(sse.resets[0].channels, [ch]);
     assert.deepEqual(poll.resets[0], [ch]);
@@ -157,13 +166,12 @@ describe('three nodes on one Redis', () => {
     const after = [];
     for (let i = 1; i <= 10; i++) after.push(await H.publish(n1, ch, { i: `new${i}` }));
     assert.equal(after[0].offset, 1, 'an emptied Redis starts the channel over (new epoch)');
-    for (const f of [sse, poll, ws]) await f.untilOffset(10);
+    assert.deepEqual(await C.allReach([sse, poll, ws], 10), []);
     for (const f of [sse, poll, ws]) {
       assert.equal(C.exactSequence(f, 10, 0), null, 'before the restart');
       assert.equal(C.exactSequence(f, 10), null, 'after the reset');
     }
-    for (const [i, n] of c.nodes.entries()) assert.ok(C.alive(n), `node ${i}: ${C.deathNote(n)}`);
-    for (const f of [sse, poll, ws]) await f.stop();
+    allAlive();
   });
 });
 
@@ -171,6 +179,11 @@ describe('two Redis shards', () => {
   let c;
   before(async () => { c = await C.startCluster({ nodes: 3, shards: 2 }); });
   after(async () => { await c?.stop(); });
+  afterEach(async () => {
+    if (!c) return;
+    for (let i = 0; i < c.redis.length; i++) if (!c.redis[i].alive()) await c.startRedisAgain(i);
+    for (let i = 0; i < c.nodes.length; i++) if (!C.alive(c.nodes[i])) await c.restartNode(i);
+  });
 
   // Channels named so that they fall on both shards (checked, not assumed).
   const names = Array.from({ length: 24 }, (_, i) => `shard:c${i}`);
@@ -254,6 +267,7 @@ describe('two Redis shards', () => {
       const back = await H.publishRaw(n1, b, { back: true });
       assert.equal(back.status, 200, back.text);
       assert.equal(f.resets.length, 0, 'a channel of the healthy shard is not reset');
+      for (const [i, n] of c.nodes.entries()) assert.ok(C.alive(n), `node ${i + 1}: ${C.deathNote(n)}`);
     } finally {
       await f.stop();
     }

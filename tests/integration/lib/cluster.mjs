@@ -267,6 +267,7 @@ export function deathNote(h) {
 /** Waits until GET /readyz on `target` answers `status`. */
 export async function waitReady(target, status = 200, timeoutMs = 15000) {
   return H.waitFor(async () => {
+    if (target.proc && !alive(target)) throw new Error(`waiting for :${target.port}/readyz -> ${status}: the node ${deathNote(target)}`);
     try { return (await H.get(target, '/readyz', { timeoutMs: 2000 })).status === status; } catch { return false; }
   }, { timeoutMs, intervalMs: 100, what: `GET :${target.port}/readyz -> ${status}` });
 }
@@ -780,6 +781,22 @@ export function exactSequence(f, n, era = f.resetCount) {
     `; failures ${JSON.stringify(f.failures.slice(-5)).slice(0, 600)}`;
 }
 
+/**
+ * Waits, in parallel and within one deadline, until every follower holds offset `n`
+ * (in its current era); resolves with the error messages of those that did not.
+ */
+export async function allReach(followers, n, timeoutMs = 15000) {
+  const rs = await Promise.allSettled(followers.map((f) => f.untilOffset(n, timeoutMs)));
+  return rs.filter((r) => r.status === 'rejected').map((r) => r.reason.message);
+}
+
+/** Same for any condition. */
+export async function allUntil(followers, pred, timeoutMs, what) {
+  const rs = await Promise.allSettled(followers.map((f) => f.until(pred, timeoutMs, what)));
+  const errs = rs.filter((r) => r.status === 'rejected').map((r) => r.reason.message);
+  if (errs.length) throw new Error(errs.join('\n'));
+}
+
 /** Percentile (0..100) of a numeric array (nearest rank). */
 export function percentile(values, p) {
   if (!values.length) return NaN;
@@ -870,11 +887,23 @@ export async function defineBalancerSuite(kind, { extra } = {}) {
     await stopAll();
     const c = ctx.c;
     if (!c) return;
+    let restored = false;
+    for (let i = 0; i < c.redis.length; i++) {
+      if (c.redis[i].alive()) continue;
+      await c.startRedisAgain(i);
+      restored = true;
+    }
     for (let i = 0; i < c.nodes.length; i++) {
       if (alive(c.nodes[i])) continue;
       if (!c.nodes[i].expectedDown) unexpected.push(`node ${i} (:${c.nodes[i].port}) ${deathNote(c.nodes[i])}`);
       await c.restartNode(i);
+      restored = true;
     }
+    if (!restored) return;
+    // Every node ready, and back in the balancer's rotation (HAProxy: `rise 2` checks 1 s apart).
+    for (const n of c.nodes) await waitReady(n, 200, 15000);
+    if (c.lb) await waitReady(c.lb, 200, 10000);
+    if (c.lb?.kind === 'haproxy') await sleep(2500);
   };
 
   // Each test ends with every follower stopped and every node running again; a node that
@@ -882,7 +911,9 @@ export async function defineBalancerSuite(kind, { extra } = {}) {
   const test = (name, fn, timeout = 60000) => nodeTest(`${kind}: ${name}`, { timeout }, async (t) => {
     let err = null;
     try { await fn(t); } catch (e) { err = e; }
-    await tidy();
+    try { await tidy(); } catch (e) {
+      throw new Error(`could not restore the cluster after the test: ${e.stack ?? e}${err ? `\n(the test had failed: ${err.stack ?? err})` : ''}`);
+    }
     if (unexpected.length) {
       const msg = unexpected.splice(0).join('\n');
       throw new Error(`a herald node died unexpectedly:\n${msg}${err ? `\n(and the test failed: ${err.stack ?? err})` : ''}`);
@@ -930,7 +961,7 @@ export async function defineBalancerSuite(kind, { extra } = {}) {
     for (let i = 1; i <= 5; i++) await H.publish(c.nodes[0], ch, { i });
     for (let i = 6; i <= 10; i++) await H.publish(lb, ch, { i });
     const all = [...sse.map((s) => s.f), ...ws.map((s) => s.f), ...polls];
-    for (const f of all) await f.untilOffset(10, 10000);
+    assert.deepEqual(await allReach(all, 10, 10000), []);
     for (const f of all) assert.equal(exactSequence(f, 10), null);
     for (const f of all) assert.deepEqual(f.messages.map((m) => m.data.i), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     t.diagnostic(`WebSocket connections by node: ${ws.map((s) => s.node).join(',')}`);
@@ -1061,10 +1092,7 @@ export async function defineBalancerSuite(kind, { extra } = {}) {
     const hitResult = await hitDone;
     const top = Math.max(...acks.map((a) => a.offset));
     const all = [...sse.map((s) => s.result), ...ws.map((s) => s.result), ...polls];
-    const errors = [];
-    for (const f of all) {
-      try { await f.untilOffset(top, 20000); } catch (e) { errors.push(e.message); }
-    }
+    const errors = await allReach(all, top, 20000);
     for (const f of all) {
       const e = exactSequence(f, top, 0);
       if (e) errors.push(e);
@@ -1118,7 +1146,7 @@ export async function defineBalancerSuite(kind, { extra } = {}) {
     ];
     for (const f of fs_) await f.until((x) => x.connects > 0, 5000, 'connected');
     for (let i = 1; i <= 20; i++) await H.publish(lb, ch, { i });
-    for (const f of fs_) await f.untilOffset(20);
+    assert.deepEqual(await allReach(fs_, 20), []);
     await c.killRedis(0);
     const down = Date.now();
     // Publishing fails with 503 (herald's "unavailable", or the balancer's own 503 once
@@ -1128,6 +1156,7 @@ export async function defineBalancerSuite(kind, { extra } = {}) {
       return x.status === 503 ? x : (x.status === 200 ? assert.fail(`publish accepted with Redis down: ${x.text}`) : false);
     }, { timeoutMs: 5000, what: 'publish -> 503' });
     t.diagnostic(`publish with Redis down: ${r.status} ${r.text.slice(0, 120).replace(/\s+/g, ' ')}`);
+    assert.equal(r.json?.error?.code, 'unavailable', `a JSON error body: ${r.text}`);
     for (const n of c.nodes) await waitReady(n, 503, 5000);
     await waitReady(lb, 503, 5000);
     for (const n of c.nodes) assert.equal((await H.get(n, '/healthz')).status, 200, 'alive while Redis is down');
@@ -1139,11 +1168,10 @@ export async function defineBalancerSuite(kind, { extra } = {}) {
     await waitReady(lb, 200, 10000);
     t.diagnostic(`Redis down for ${Date.now() - down} ms (until every node is ready again)`);
     // Every subscriber is told that its position is gone (new epoch), then gets the new messages exactly.
-    for (const f of fs_) await f.until((x) => x.resets.length > 0, 15000, 'a reset');
+    await allUntil(fs_, (x) => x.resets.length > 0, 15000, 'a reset');
     for (let i = 1; i <= 10; i++) await H.publish(lb, ch, { i: `after${i}` });
-    const errors = [];
+    const errors = await allReach(fs_, 10, 10000);
     for (const f of fs_) {
-      try { await f.untilOffset(10, 10000); } catch (e) { errors.push(e.message); }
       const e1 = exactSequence(f, 20, 0);
       if (e1) errors.push(`before: ${e1}`);
       const e2 = exactSequence(f, 10);
@@ -1155,4 +1183,20 @@ export async function defineBalancerSuite(kind, { extra } = {}) {
   });
 
   if (extra) extra(ctx, { test, assert });
+
+  test('every node down: the balancer answers with herald\'s JSON error format, and recovers when they are back', async (t) => {
+    const { c } = ctx;
+    for (const n of c.nodes) { n.expectedDown = true; await n.kill(); }
+    const r = await H.publishRaw(c.lb, `x:${kind}:down`, 1);
+    t.diagnostic(`publish with every node down: ${r.status} ${r.text}`);
+    assert.ok(r.status === 502 || r.status === 503, `${r.status} ${r.text}`);
+    assert.ok(['bad_gateway', 'unavailable'].includes(r.json?.error?.code), `JSON error body: ${r.text}`);
+    const s = await H.get(c.lb, `/sse?channel=x:${kind}:down`);
+    assert.ok(s.status === 502 || s.status === 503, `${s.status} ${s.text}`);
+    assert.ok(s.json?.error?.code, `JSON error body: ${s.text}`);
+    for (let i = 0; i < c.nodes.length; i++) await c.restartNode(i);
+    await waitReady(c.lb, 200, 10000);
+    const ok = await H.publishRaw(c.lb, `x:${kind}:down`, 2);
+    assert.equal(ok.status, 200, ok.text);
+  });
 }
