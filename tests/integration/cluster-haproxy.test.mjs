@@ -31,5 +31,19 @@ await defineBalancerSuite('haproxy', {
       const after = await nodeMetric(c.nodes, 'herald_http_requests_total');
       for (let i = 0; i < 3; i++) assert.ok(after[i] - before[i] >= 3, `node ${i}: ${after[i] - before[i]} requests in 2.5 s`);
     });
+
+    test('proxy timeouts sit above herald\'s intervals (poll cap 120 s, SSE heartbeat 15 s, WebSocket ping 25 s + 10 s); a held poll comes back with its cursor', async () => {
+      const { c } = ctx;
+      const fs = await import('node:fs');
+      const conf = fs.readFileSync(`${c.lb.dir}/haproxy.cfg`, 'utf8');
+      const secs = (name) => Number(new RegExp(`^\\s*timeout ${name} (\\d+)s$`, 'm').exec(conf)?.[1]);
+      assert.ok(secs('server') > 120 && secs('client') > 120, 'client/server above --poll-timeout-max');
+      assert.ok(secs('tunnel') > 25 + 10, 'tunnel above ping + pong timeout');
+      assert.match(conf, /option httpchk GET \/readyz/);
+      const r = await H.poll(c.lb, 'x:haproxy:hold', { timeout: 3 });
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json.messages, []);
+      assert.ok(r.elapsed >= 1800, `held ${r.elapsed} ms`);
+    });
   },
 });

@@ -28,7 +28,7 @@ await defineBalancerSuite('nginx', {
       }
     });
 
-    test('a long poll held past the default proxy timeout (60 s) is not cut: proxy_read_timeout covers the 120 s cap', async () => {
+    test('proxy timeouts sit above herald\'s intervals (poll cap 120 s, SSE heartbeat 15 s, WebSocket ping 25 s + 10 s); a held poll comes back with its cursor', async () => {
       // Checked on the rendered configuration rather than by waiting two minutes.
       const { c } = ctx;
       const fs = await import('node:fs');

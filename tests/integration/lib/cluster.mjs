@@ -314,7 +314,8 @@ export async function startNginx(nodePorts, { port } = {}) {
   fs.mkdirSync(path.join(dir, 'temp'));
   const conf = path.join(dir, 'nginx.conf');
   fs.writeFileSync(conf, renderConfig('nginx.conf', { listenPort, nodePorts }));
-  const args = ['-c', conf, '-p', dir, '-g', 'daemon off;'];
+  // -e: the log of nginx's own start-up, before the configuration's error_log applies.
+  const args = ['-c', conf, '-p', dir, '-e', 'logs/error.log', '-g', 'daemon off;'];
   let lb;
   try {
     lb = await spawnTool('nginx', args, { what: 'nginx', treeKill: true, ready: () => balancerUp(listenPort) });
@@ -599,7 +600,7 @@ export class SseFollower extends Follower {
   }
 
   async _run() {
-    for (let attempt = 0; !this.stopped && attempt < 500; attempt++) {
+    for (let attempt = 0; !this.stopped && attempt < 2000; attempt++) {
       await this._once();
       if (this.stopped) break;
       await sleep(this.retryMs);
@@ -706,7 +707,7 @@ export class WsFollower extends Follower {
   }
 
   async _run() {
-    for (let attempt = 0; !this.stopped && attempt < 500; attempt++) {
+    for (let attempt = 0; !this.stopped && attempt < 2000; attempt++) {
       await this._once();
       if (this.stopped) break;
       await sleep(this.retryMs);
