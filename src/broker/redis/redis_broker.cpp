@@ -269,14 +269,14 @@ void redis_broker::unwatch(const std::string& channel) {
     auto waiting = std::move(it->second.waiting);
     s.channels.erase(it);
     --watched_count_;
-    if (s.sub_up) s.sub->command({"UNSUBSCRIBE", pubsub_name(channel)}, [](redisReply*) {});
+    if (s.sub_up) s.sub->unsubscribe(pubsub_name(channel));
     for (auto& w : waiting) w();
   });
 }
 
 void redis_broker::subscribe_on(shard& s, const std::string& channel) {
   ++s.acks_pending[channel];
-  s.sub->command({"SUBSCRIBE", pubsub_name(channel)}, [this, &s](redisReply* r) { on_pubsub(s, r); }, true);
+  s.sub->subscribe(pubsub_name(channel), [this, &s](redisReply* r) { on_pubsub(s, r); });
 }
 
 void redis_broker::on_pubsub_up(shard& s) {

@@ -142,17 +142,8 @@ void redis_connection::on_reply(redisAsyncContext*, void* reply, void* privdata)
   auto* p = static_cast<pending*>(privdata);
   auto* r = static_cast<redisReply*>(reply);
   if (p->persistent) {
-    // hiredis keeps a subscription callback until the connection goes; it is called
-    // with nullptr when the connection is freed.
-    if (!r) {
-      delete p;
-      return;
-    }
-    p->fn(r);
-    // hiredis drops the callback after the "unsubscribe" reply of its channel.
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING &&
-        std::string_view(r->element[0]->str, r->element[0]->len) == "unsubscribe")
-      delete p;
+    // Owned by subscriptions_; nullptr comes when hiredis frees the connection.
+    if (r) p->fn(r);
     return;
   }
   auto fn = std::move(p->fn);
@@ -160,25 +151,45 @@ void redis_connection::on_reply(redisAsyncContext*, void* reply, void* privdata)
   fn(r);
 }
 
-bool redis_connection::command(const std::vector<std::string>& args, reply_fn fn, bool persistent) {
-  if (!ac_ || !connected_) {
-    fn(nullptr);
-    return false;
-  }
+namespace {
+int send_argv(redisAsyncContext* ac, redisCallbackFn* cb, void* privdata, const std::vector<std::string>& args) {
   std::vector<const char*> argv;
   std::vector<std::size_t> lens;
   for (auto& a : args) {
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
-  auto* p = new pending{std::move(fn), persistent};
-  if (redisAsyncCommandArgv(ac_, on_reply, p, static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK) {
+  return redisAsyncCommandArgv(ac, cb, privdata, static_cast<int>(argv.size()), argv.data(), lens.data());
+}
+}  // namespace
+
+bool redis_connection::command(const std::vector<std::string>& args, reply_fn fn) {
+  if (!ac_ || !connected_) {
+    fn(nullptr);
+    return false;
+  }
+  auto* p = new pending{std::move(fn), false};
+  if (send_argv(ac_, on_reply, p, args) != REDIS_OK) {
     auto f = std::move(p->fn);
     delete p;
     f(nullptr);
     return false;
   }
   return true;
+}
+
+bool redis_connection::subscribe(const std::string& channel, reply_fn fn) {
+  auto& p = subscriptions_[channel];
+  if (!p) p = std::make_unique<pending>(pending{nullptr, true});
+  p->fn = std::move(fn);
+  if (!ac_ || !connected_) return false;
+  return send_argv(ac_, on_reply, p.get(), {"SUBSCRIBE", channel}) == REDIS_OK;
+}
+
+bool redis_connection::unsubscribe(const std::string& channel) {
+  if (!ac_ || !connected_) return false;
+  // No callback: hiredis routes the confirmation to the channel's SUBSCRIBE callback.
+  return send_argv(ac_, nullptr, nullptr, {"UNSUBSCRIBE", channel}) == REDIS_OK;
 }
 
 }  // namespace herald::broker

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -43,9 +44,15 @@ class redis_connection {
   std::function<void()> on_up;
   std::function<void()> on_down;
 
-  /// Sends a command. `persistent` callbacks (SUBSCRIBE) stay registered and are called
-  /// for every message of the subscription.
-  bool command(const std::vector<std::string>& args, reply_fn fn, bool persistent = false);
+  /// Sends a command; `fn` gets its reply.
+  bool command(const std::vector<std::string>& args, reply_fn fn);
+
+  /// SUBSCRIBE / UNSUBSCRIBE. `fn` is called for the confirmation and every message of
+  /// `channel`. The callback state is owned here, one per channel, reused by every
+  /// SUBSCRIBE of it and freed only with this object: hiredis 0.14 keeps (or replaces)
+  /// its pointer across UNSUBSCRIBE/SUBSCRIBE races, so it must never dangle.
+  bool subscribe(const std::string& channel, reply_fn fn);
+  bool unsubscribe(const std::string& channel);
 
  private:
   struct pending;
@@ -76,6 +83,7 @@ class redis_connection {
   bool connected_ = false;
   bool stopped_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::unordered_map<std::string, std::unique_ptr<pending>> subscriptions_;
 };
 
 }  // namespace herald::broker

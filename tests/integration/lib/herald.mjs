@@ -151,7 +151,7 @@ export function launch(args, { env = {}, timeoutMs = 10000 } = {}) {
     child.stdout.setEncoding('utf8').on('data', (d) => {
       stdout += d;
       if (settled) return;
-      const m = /herald listening on http:\/\/127\.0\.0\.1:(\d+) \(broker: (\w+)\)/.exec(stdout);
+      const m = /herald listening on http:\/\/127\.0\.0\.1:(\d+) \(broker: ([^)]+)\)/.exec(stdout);
       if (!m) return;
       settled = true;
       clearTimeout(timer);
