@@ -42,7 +42,9 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-handlers::handlers(core::context& ctx, options opts) : ctx_(ctx), opts_(std::move(opts)) {}
+handlers::handlers(core::context& ctx, options opts) : ctx_(ctx), opts_(std::move(opts)) {
+  if (!opts_.web_root.empty()) static_ = std::make_unique<static_files>(opts_.web_root);
+}
 
 bool handlers::serves(std::string_view path) noexcept {
   return path.starts_with("/api/") || path == "/publish" || path == "/metrics" ||
@@ -98,6 +100,15 @@ void handlers::handle(const request& req, std::function<void(response)> done) {
     if (!is_get) return method_not_allowed("GET");
     if (ctx_.brokers.ready()) return done(json_response(R"({"status":"ready"})"));
     return done(error_response({503, "unavailable", "the broker is not reachable"}));
+  } else if (static_) {
+    if (const auto* f = static_->find(req.path)) {
+      if (!is_get) return method_not_allowed("GET");
+      response r;
+      r.content_type = f->content_type;
+      r.body = f->body;
+      r.headers.emplace_back("Cache-Control", "no-cache");
+      return done(std::move(r));
+    }
   } else if (req.path == "/") {
     if (!is_get) return method_not_allowed("GET");
     response r;

@@ -4,6 +4,7 @@
 // and the demo page. Transport-neutral: the HTTP session parses the request and
 // writes whatever response comes back.
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,7 @@
 #include <boost/url/params_view.hpp>
 
 #include "api/options.hpp"
+#include "api/static_files.hpp"
 #include "core/context.hpp"
 
 namespace herald::api {
@@ -53,6 +55,7 @@ class handlers {
 
   core::context& ctx_;
   options opts_;
+  std::unique_ptr<static_files> static_;  // --web-root, when set
 };
 
 }  // namespace herald::api

@@ -11,6 +11,7 @@ struct options {
   std::size_t max_broadcast_channels = 1000;
   std::size_t history_limit_max = 1000;
   std::size_t channels_list_max = 10000;
+  std::string web_root;  // static files for GET (demo, browser client); empty: built-in demo page
 };
 
 }  // namespace herald::api

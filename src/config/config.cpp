@@ -30,6 +30,7 @@ po::options_description describe() {
     ("threads", po::value<unsigned>()->default_value(0), "event-loop threads (0: one per core, max 64)")
     ("broker", po::value<std::string>()->default_value("memory"), "memory | redis://HOST:PORT[,redis://...]")
     ("api-key", po::value<std::string>()->default_value(""), "require Authorization: Bearer KEY on /api/* (empty: open)")
+    ("web-root", po::value<std::string>()->default_value(""), "directory of static files served by GET, / being index.html (empty: the built-in demo page)")
     ("history-size", po::value<std::size_t>()->default_value(100), "messages kept per channel (default namespace)")
     ("history-ttl", po::value<unsigned>()->default_value(300), "seconds a message is kept (default namespace; 0: no age limit)")
     ("client-publish", po::value<bool>()->default_value(false), "allow POST /publish (default namespace)")
@@ -254,6 +255,7 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
   require(t.ws_pong_timeout.count() > 0, "ws-pong-timeout", "must be positive");
 
   c.api.api_key = get<std::string>(vm, "api-key");
+  c.api.web_root = get<std::string>(vm, "web-root");
   c.api.max_data_bytes = get<std::size_t>(vm, "max-message-size");
   c.api.max_broadcast_channels = get<std::size_t>(vm, "max-broadcast-channels");
   require(c.api.max_data_bytes + 4096 <= t.max_body_bytes, "max-message-size",
