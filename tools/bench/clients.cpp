@@ -35,9 +35,9 @@ constexpr std::string_view browser_headers =
 
 }  // namespace
 
-subscriber::subscriber(net::io_context& ioc, transport t, tcp::endpoint server, std::string channel,
+subscriber::subscriber(net::io_context& ioc, transport t, dialect d, tcp::endpoint server, std::string channel,
                        delivery_totals& totals, const tcp::endpoint* source)
-    : ioc_(ioc), t_(t), socket_(ioc), server_(server), channel_(std::move(channel)), totals_(totals), buf_(16384) {
+    : ioc_(ioc), t_(t), d_(d), socket_(ioc), server_(server), channel_(std::move(channel)), totals_(totals), buf_(16384) {
   if (source) {
     socket_.open(tcp::v4());
     socket_.bind(*source);
@@ -70,15 +70,19 @@ void subscriber::send(std::string bytes) {
 void subscriber::on_connect() {
   switch (t_) {
     case transport::ws: {
-      send("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      const std::string path = d_ == dialect::herald ? "/ws" : "/sub/" + channel_;
+      send("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-      std::string cmd = R"({"id":1,"method":"subscribe","channel":")" + channel_ + "\"}";
-      std::string frame{static_cast<char>(0x81), static_cast<char>(0x80 | cmd.size()), 0, 0, 0, 0};
-      send(frame + cmd);  // masked with a zero key
+      if (d_ == dialect::herald) {
+        std::string cmd = R"({"id":1,"method":"subscribe","channel":")" + channel_ + "\"}";
+        std::string frame{static_cast<char>(0x81), static_cast<char>(0x80 | cmd.size()), 0, 0, 0, 0};
+        send(frame + cmd);  // masked with a zero key
+      }
       break;
     }
     case transport::sse:
-      send("GET /sse?channel=" + channel_ + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n");
+      send("GET " + (d_ == dialect::herald ? "/sse?channel=" + channel_ : "/sub/" + channel_) +
+           " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n");
       break;
     case transport::poll:
       ++totals_.connected;  // a held poll has no reply to wait for
@@ -90,10 +94,17 @@ void subscriber::on_connect() {
 }
 
 void subscriber::send_poll() {
-  std::string req = "GET /poll?channel=" + channel_ + "&timeout=60&limit=1000";
-  if (!cursor_.empty()) req += "&since=" + cursor_;
-  req += " HTTP/1.1\r\n";
-  req += browser_headers;
+  std::string req;
+  if (d_ == dialect::herald) {
+    req = "GET /poll?channel=" + channel_ + "&timeout=60&limit=1000";
+    if (!cursor_.empty()) req += "&since=" + cursor_;
+    req += " HTTP/1.1\r\n";
+    req += browser_headers;
+  } else {
+    req = "GET /sub/" + channel_ + " HTTP/1.1\r\n";
+    req += browser_headers;
+    req += cursor_;  // Nchan's position: If-Modified-Since and If-None-Match
+  }
   req += "\r\n";
   headers_done_ = false;
   send(std::move(req));
@@ -120,7 +131,8 @@ void subscriber::on_reset() {
 }
 
 void subscriber::on_payload(std::string_view json) {
-  const auto offset = number_after(json, "\"offset\":");
+  // The publisher's sequence number: herald's offset, and what peers deliver too.
+  const auto offset = number_after(json, "\"n\":");
   const auto t = static_cast<std::int64_t>(number_after(json, "\"t\":"));
   if (!offset) return;
   if (next_offset_ && offset != next_offset_) {
@@ -140,6 +152,7 @@ void subscriber::parse() {
       auto end = in_.find("\r\n\r\n");
       if (end == std::string::npos) return;
       headers_done_ = true;
+      if (d_ == dialect::peer) ++totals_.connected;  // subscribed by the URL itself
       in_.erase(0, end + 4);
     }
     std::size_t pos = 0;
@@ -158,9 +171,9 @@ void subscriber::parse() {
       }
       if (in_.size() - pos < head + len) break;
       std::string_view payload(in_.data() + pos + head, len);
-      if (payload.starts_with("{\"push\"")) on_payload(payload);
-      else if (payload.starts_with("{\"reset\"")) on_reset();
+      if (payload.starts_with("{\"reset\"")) on_reset();
       else if (payload.starts_with("{\"id\":1,\"result\"")) ++totals_.connected;
+      else if (payload.find("\"t\":") != std::string_view::npos) on_payload(payload);
       pos += head + len;
     }
     in_.erase(0, pos);
@@ -191,7 +204,19 @@ void subscriber::parse() {
     if (!headers_done_) {
       auto end = in_.find("\r\n\r\n");
       if (end == std::string::npos) return;
-      body_left_ = number_after(std::string_view(in_).substr(0, end), "Content-Length: ");
+      std::string_view head(in_.data(), end);
+      body_left_ = number_after(head, "Content-Length: ");
+      if (d_ == dialect::peer) {
+        // Nchan long polling: the next request carries these two headers back.
+        auto header = [&](std::string_view name) {
+          auto p = head.find(name);
+          if (p == std::string_view::npos) return std::string_view{};
+          p += name.size();
+          return head.substr(p, head.find("\r\n", p) - p);
+        };
+        cursor_ = "If-Modified-Since: " + std::string(header("Last-Modified: ")) + "\r\nIf-None-Match: " +
+                  std::string(header("Etag: ")) + "\r\n";
+      }
       headers_done_ = true;
       in_.erase(0, end + 4);
     }
@@ -200,6 +225,12 @@ void subscriber::parse() {
     if (!connected_once_) {
       connected_once_ = true;
       ++totals_.connected;
+    }
+    if (d_ == dialect::peer) {
+      on_payload(body);  // one raw message per reply
+      in_.erase(0, body_left_);
+      if (!stopped_) send_poll();
+      continue;
     }
     if (body.find("\"recovered\":false") != std::string_view::npos) on_reset();
     for (std::size_t p = body.find("{\"channel\""); p != std::string_view::npos; p = body.find("{\"channel\"", p + 1))
@@ -214,9 +245,9 @@ void subscriber::parse() {
   }
 }
 
-publisher::publisher(net::io_context& ioc, tcp::endpoint server, std::vector<std::string> channels, std::size_t count,
-                     std::size_t size, std::size_t window, double rate, std::function<void()> done)
-    : ioc_(ioc), socket_(ioc), server_(server), channels_(std::move(channels)), count_(count), size_(size),
+publisher::publisher(net::io_context& ioc, dialect d, tcp::endpoint server, std::vector<std::string> channels,
+                     std::size_t count, std::size_t size, std::size_t window, double rate, std::function<void()> done)
+    : ioc_(ioc), d_(d), socket_(ioc), server_(server), channels_(std::move(channels)), count_(count), size_(size),
       window_(window), rate_(rate), done_(std::move(done)), buf_(65536), timer_(ioc) {}
 
 void publisher::start() {
@@ -244,10 +275,15 @@ void publisher::pump() {
   while (sent_ < count_ && sent_ - acked_ - failed_ < window_) {
     if (rate_ > 0 && static_cast<double>(sent_) >= rate_ * static_cast<double>(now_ns() - start_ns_) / 1e9) break;
     const auto& ch = channels_[sent_ % channels_.size()];
-    std::string body = R"({"channel":")" + ch + R"(","data":{"t":)" + std::to_string(now_ns()) + R"(,"p":")";
-    if (body.size() + 3 < size_) body.append(size_ - body.size() - 3, 'x');
-    body += "\"}}";
-    out_ += "POST /api/publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+    // data: {"t":<send time>,"n":<sequence in its channel>,"p":"xx..."} padded to `size` bytes
+    std::string data = R"({"t":)" + std::to_string(now_ns()) + R"(,"n":)" +
+                       std::to_string(sent_ / channels_.size() + 1) + R"(,"p":")";
+    if (data.size() + 2 < size_) data.append(size_ - data.size() - 2, 'x');
+    data += "\"}";
+    const bool herald = d_ == dialect::herald;
+    std::string body = herald ? R"({"channel":")" + ch + R"(","data":)" + data + "}" : data;
+    out_ += (herald ? std::string("POST /api/publish") : "POST /pub/" + ch) +
+            " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
             std::to_string(body.size()) + "\r\n\r\n" + body;
     ++sent_;
   }
@@ -280,7 +316,7 @@ void publisher::do_read() {
       if (end == std::string::npos) break;
       auto len = number_after(std::string_view(self->in_).substr(0, end), "Content-Length: ");
       if (self->in_.size() < end + 4 + len) break;
-      if (self->in_.starts_with("HTTP/1.1 200")) ++self->acked_;
+      if (self->in_.starts_with("HTTP/1.1 2")) ++self->acked_;
       else ++self->failed_;
       self->in_.erase(0, end + 4 + len);
     }

@@ -18,6 +18,8 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 enum class transport { ws, sse, poll };
+/// How a server names its endpoints: herald's API, or the peers' /sub/<ch> and /pub/<ch>.
+enum class dialect { herald, peer };
 transport parse_transport(const std::string& s);
 const char* name(transport t);
 
@@ -36,8 +38,8 @@ struct delivery_totals {
 
 class subscriber : public std::enable_shared_from_this<subscriber> {
  public:
-  subscriber(net::io_context& ioc, transport t, tcp::endpoint server, std::string channel, delivery_totals& totals,
-             const tcp::endpoint* source);
+  subscriber(net::io_context& ioc, transport t, dialect d, tcp::endpoint server, std::string channel,
+             delivery_totals& totals, const tcp::endpoint* source);
   void start();
   void stop();
 
@@ -52,13 +54,14 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
 
   net::io_context& ioc_;
   transport t_;
+  dialect d_;
   tcp::socket socket_;
   tcp::endpoint server_;
   std::string channel_;
   delivery_totals& totals_;
   std::string in_;
   std::vector<char> buf_;
-  std::string cursor_;
+  std::string cursor_;  // herald: the poll cursor; peer: If-Modified-Since + If-None-Match
   bool headers_done_ = false;
   bool connected_once_ = false;
   std::size_t body_left_ = 0;
@@ -70,8 +73,8 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
 /// keep-alive connection, `window` requests in flight, at most `rate` per second (0: no limit).
 class publisher : public std::enable_shared_from_this<publisher> {
  public:
-  publisher(net::io_context& ioc, tcp::endpoint server, std::vector<std::string> channels, std::size_t count,
-            std::size_t size, std::size_t window, double rate, std::function<void()> done);
+  publisher(net::io_context& ioc, dialect d, tcp::endpoint server, std::vector<std::string> channels,
+            std::size_t count, std::size_t size, std::size_t window, double rate, std::function<void()> done);
   void start();
   std::size_t acknowledged() const { return acked_; }
   std::size_t failed() const { return failed_; }
@@ -81,6 +84,7 @@ class publisher : public std::enable_shared_from_this<publisher> {
   void do_read();
 
   net::io_context& ioc_;
+  dialect d_;
   tcp::socket socket_;
   tcp::endpoint server_;
   std::vector<std::string> channels_;

@@ -10,6 +10,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <thread>
 
@@ -25,11 +27,64 @@ struct server_process {
   int port = 0;
   ~server_process() {
     if (pid > 0) {
+      ::kill(-pid, SIGKILL);  // a peer's process group (nginx workers)
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
     }
   }
 };
+
+int free_port() {
+  net::io_context ioc;
+  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+bool wait_listening(int port) {
+  for (int i = 0; i < 300; ++i) {
+    net::io_context ioc;
+    tcp::socket s(ioc);
+    boost::system::error_code ec;
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
+    if (!ec) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+// Starts a peer from bench/peers: "nchan" (nginx + Nchan) or "ws-node" (node ws server).
+void start_peer(server_process& s, const std::string& peer) {
+  s.port = free_port();
+  const std::string port = std::to_string(s.port);
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  if (peer == "nchan") {
+    char tmpl[] = "/tmp/herald-bench-nchan-XXXXXX";
+    const std::string prefix = mkdtemp(tmpl);
+    std::ifstream in("bench/peers/nchan.conf");
+    std::stringstream conf;
+    conf << in.rdbuf();
+    std::string text = conf.str();
+    for (auto [k, v] : {std::pair<std::string, std::string>{"@PORT@", port}, {"@PREFIX@", prefix}})
+      for (auto p = text.find(k); p != std::string::npos; p = text.find(k)) text.replace(p, k.size(), v);
+    std::ofstream(prefix + "/nginx.conf") << text;
+    argv = {"/usr/sbin/nginx", "-c", prefix + "/nginx.conf", "-p", prefix};
+  } else if (peer == "ws-node") {
+    argv = {"/usr/bin/env", "node", "bench/peers/ws-server.mjs", port};
+  } else {
+    throw std::invalid_argument("unknown peer " + peer + " (herald, nchan, ws-node)");
+  }
+  s.pid = fork();
+  if (s.pid == 0) {
+    setpgid(0, 0);  // its own group: the workers are stopped with it
+    std::vector<char*> a;
+    for (auto& x : argv) a.push_back(x.data());
+    a.push_back(nullptr);
+    execv(a[0], a.data());
+    _exit(127);
+  }
+  if (!wait_listening(s.port)) throw std::runtime_error(peer + " did not start listening");
+}
 
 // Starts `binary --listen 127.0.0.1:0 args...` and reads the port it reports.
 void start_server(server_process& s, const std::string& binary, const std::vector<std::string>& args) {
@@ -91,7 +146,7 @@ int main(int argc, char** argv) {
     ("size", po::value<std::size_t>()->default_value(100), "bytes of each message's data")
     ("rate", po::value<double>()->default_value(0), "publishes per second (0: as fast as the window allows)")
     ("window", po::value<std::size_t>()->default_value(1), "publish requests in flight (1: one message per write)")
-    ("label", po::value<std::string>()->default_value("herald"), "name of the server in the report");
+    ("peer", po::value<std::string>()->default_value("herald"), "herald | nchan | ws-node (configs in bench/peers; run from the repository root)");
   // clang-format on
   po::variables_map vm;
   try {
@@ -118,7 +173,17 @@ int main(int argc, char** argv) {
   server_process srv;
   tcp::endpoint server;
   int pid = vm["server-pid"].as<int>();
-  if (vm.count("connect")) {
+  const auto peer = vm["peer"].as<std::string>();
+  const dialect dia = peer == "herald" ? dialect::herald : dialect::peer;
+  if (peer != "herald") {
+    if (peer == "ws-node" && t != transport::ws) {
+      std::cerr << "herald-bench: the ws-node peer serves WebSocket only\n";
+      return 2;
+    }
+    start_peer(srv, peer);
+    pid = srv.pid;
+    server = {net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(srv.port)};
+  } else if (vm.count("connect")) {
     auto hp = vm["connect"].as<std::string>();
     auto colon = hp.rfind(':');
     server = {net::ip::make_address(hp.substr(0, colon)), static_cast<unsigned short>(std::stoi(hp.substr(colon + 1)))};
@@ -137,7 +202,7 @@ int main(int argc, char** argv) {
   const auto t_connect = now_ns();
   for (std::size_t i = 0; i < n; ++i) {
     std::string ch = scenario == "channels" || scenario == "idle" ? "bench:" + std::to_string(i) : "bench";
-    subs.push_back(std::make_shared<subscriber>(ioc, t, server, ch, totals, nullptr));
+    subs.push_back(std::make_shared<subscriber>(ioc, t, dia, server, ch, totals, nullptr));
     subs.back()->start();
     if (i % 256 == 255) ioc.poll();
   }
@@ -148,7 +213,7 @@ int main(int argc, char** argv) {
   const auto server0 = pid ? sample_process(pid) : proc_sample{};
   const auto self0 = sample_process(0);
   std::printf("| %s | %s | %s | %zu subs | connected %llu in %.2f s",
-              vm["label"].as<std::string>().c_str(), scenario.c_str(), name(t), n,
+              peer.c_str(), scenario.c_str(), name(t), n,
               static_cast<unsigned long long>(totals.connected), connect_s);
 
   if (scenario == "idle") {
@@ -168,7 +233,7 @@ int main(int argc, char** argv) {
   const std::size_t expected = scenario == "channels" ? messages : messages * n;
   const auto bytes_in0 = totals.bytes_in, bytes_out0 = totals.bytes_out;
   bool published = false;
-  auto pub = std::make_shared<publisher>(ioc, server, channels, messages, vm["size"].as<std::size_t>(),
+  auto pub = std::make_shared<publisher>(ioc, dia, server, channels, messages, vm["size"].as<std::size_t>(),
                                          vm["window"].as<std::size_t>(), vm["rate"].as<double>(),
                                          [&] { published = true; });
   const auto t0 = now_ns();

@@ -3,6 +3,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -20,7 +22,34 @@ double latency_stats::percentile_us(double q) {
 
 double latency_stats::max_us() { return percentile_us(1.0); }
 
+namespace {
+proc_sample sample_one(int pid);
+}
+
 proc_sample sample_process(int pid) {
+  proc_sample s = sample_one(pid);
+  if (!pid) return s;
+  // Children (nginx workers): every /proc/N/stat whose parent is `pid`.
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const auto name = e.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    std::istringstream in(line.substr(line.rfind(')') + 2));
+    std::string state;
+    int ppid = 0;
+    in >> state >> ppid;
+    if (ppid != pid) continue;
+    auto c = sample_one(std::stoi(name));
+    s.cpu_seconds += c.cpu_seconds;
+    s.rss_bytes += c.rss_bytes;
+  }
+  return s;
+}
+
+namespace {
+proc_sample sample_one(int pid) {
   proc_sample s;
   std::string base = pid ? "/proc/" + std::to_string(pid) : "/proc/self";
   std::ifstream stat(base + "/stat");
@@ -41,6 +70,7 @@ proc_sample sample_process(int pid) {
     if (line.rfind("VmRSS:", 0) == 0) s.rss_bytes = std::stoull(line.substr(6)) * 1024;
   return s;
 }
+}  // namespace
 
 std::int64_t now_ns() {
   timespec ts;

@@ -25,7 +25,8 @@ struct proc_sample {
   std::uint64_t rss_bytes = 0;
 };
 
-/// CPU time and resident memory of process `pid` (0: this process).
+/// CPU time and resident memory of process `pid` (0: this process) and its children
+/// (a peer's worker processes).
 proc_sample sample_process(int pid);
 
 /// Monotonic nanoseconds (the one clock of publisher and subscribers: same process).
