@@ -10,13 +10,14 @@ export CCACHE_NOHASHDIR := true
 .PHONY: run test build configure deps test-deps bench clean
 
 run: build
-	$(BUILD)/src/herald $(ARGS)
+	$(BUILD)/src/herald --web-root web --namespace demo:client_publish=true $(ARGS)
 
 test: test-deps build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600
 
 build: configure
 	ninja -C $(BUILD)
+	scripts/build-web.sh
 
 configure: deps
 	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja $(PRESET_FLAGS)
