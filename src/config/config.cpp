@@ -55,6 +55,7 @@ po::options_description describe() {
     ("channel-idle-ttl", po::value<unsigned>()->default_value(60), "seconds before an empty, unsubscribed channel is reclaimed")
     ("sweep-interval", po::value<unsigned>()->default_value(5), "seconds between history expiry sweeps")
     ("drain-seconds", po::value<double>()->default_value(5), "on SIGTERM, seconds over which clients are told to reconnect elsewhere (a second signal stops at once)")
+    ("redis-timeout", po::value<unsigned>()->default_value(2000), "ms a Redis command may go unanswered before the connection is dropped (503, not ready)")
     ("redis-meta-ttl", po::value<unsigned>()->default_value(86400), "seconds a channel's epoch and offset survive in Redis without publishes (0: forever)")
     ("ws-max-message", po::value<std::size_t>()->default_value(131072), "max bytes of one WebSocket client message (after inflate)")
     ("ws-ping-interval", po::value<unsigned>()->default_value(25), "seconds of silence before the server pings a WebSocket")
@@ -207,6 +208,8 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
       throw config_error(std::string("invalid broker: ") + e.what() + " (memory | redis://HOST:PORT[,redis://...])");
     }
     c.redis.meta_ttl = std::chrono::seconds(get<unsigned>(vm, "redis-meta-ttl"));
+    c.redis.command_timeout = std::chrono::milliseconds(get<unsigned>(vm, "redis-timeout"));
+    require(c.redis.command_timeout.count() >= 100, "redis-timeout", "at least 100 ms");
   }
 
   core::namespace_options defaults;

@@ -134,7 +134,7 @@ void redis_broker::start() {
   work_ = std::make_unique<net::executor_work_guard<net::io_context::executor_type>>(ioc_.get_executor());
   net::post(ioc_, [this] {
     for (auto& s : shards_) {
-      s->cmd->start();
+      s->cmd->start(opts_.command_timeout);
       s->sub->start();
     }
   });

@@ -15,7 +15,7 @@ struct redis_connection::pending {
 };
 
 redis_connection::redis_connection(net::io_context& ioc, std::string host, int port, std::string name)
-    : ioc_(ioc), host_(std::move(host)), port_(port), name_(std::move(name)), retry_timer_(ioc) {}
+    : ioc_(ioc), host_(std::move(host)), port_(port), name_(std::move(name)), retry_timer_(ioc), watchdog_timer_(ioc) {}
 
 redis_connection::~redis_connection() {
   *alive_ = false;
@@ -27,9 +27,27 @@ redis_connection::~redis_connection() {
   }
 }
 
-void redis_connection::start() {
+void redis_connection::start(std::chrono::milliseconds command_timeout) {
   stopped_ = false;
+  command_timeout_ = command_timeout;
   connect();
+  if (command_timeout_.count() > 0) watchdog();
+}
+
+void redis_connection::watchdog() {
+  watchdog_timer_.expires_after(std::max(command_timeout_ / 4, std::chrono::milliseconds(50)));
+  std::weak_ptr<bool> alive = alive_;
+  watchdog_timer_.async_wait([this, alive](const boost::system::error_code& ec) {
+    if (ec || alive.expired() || stopped_) return;
+    if (ac_ && !sent_.empty() && std::chrono::steady_clock::now() - sent_.front() > command_timeout_) {
+      std::fprintf(stderr, "herald: redis %s:%d (%s) did not answer within %lld ms; reconnecting\n", host_.c_str(),
+                   port_, name_.c_str(), static_cast<long long>(command_timeout_.count()));
+      // Not redisAsyncDisconnect, which waits for the replies: drop the connection now;
+      // pending callbacks get nullptr (503 to their callers) and the back-off reconnects.
+      redisAsyncFree(ac_);
+    }
+    watchdog();
+  });
 }
 
 void redis_connection::stop() {
@@ -93,6 +111,7 @@ void redis_connection::lost() {
     fd_.reset();
   }
   reading_ = writing_ = false;
+  sent_.clear();
   if (was_up && on_down) on_down();
   schedule_reconnect();
 }
@@ -138,8 +157,12 @@ void redis_connection::wait_write() {
   });
 }
 
-void redis_connection::on_reply(redisAsyncContext*, void* reply, void* privdata) {
+void redis_connection::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
   auto* p = static_cast<pending*>(privdata);
+  if (!p->persistent && ac && ac->data) {
+    auto* self = static_cast<redis_connection*>(ac->data);
+    if (!self->sent_.empty()) self->sent_.pop_front();
+  }
   auto* r = static_cast<redisReply*>(reply);
   if (p->persistent) {
     // Owned by subscriptions_; nullptr comes when hiredis frees the connection.
@@ -169,7 +192,9 @@ bool redis_connection::command(const std::vector<std::string>& args, reply_fn fn
     return false;
   }
   auto* p = new pending{std::move(fn), false};
+  sent_.push_back(std::chrono::steady_clock::now());
   if (send_argv(ac_, on_reply, p, args) != REDIS_OK) {
+    sent_.pop_back();
     auto f = std::move(p->fn);
     delete p;
     f(nullptr);

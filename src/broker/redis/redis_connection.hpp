@@ -8,6 +8,8 @@
 //
 // A command issued while disconnected fails at once (callback with nullptr): callers
 // turn that into a 503, so a publish never waits on a dead Redis.
+#include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,8 +37,10 @@ class redis_connection {
   redis_connection(const redis_connection&) = delete;
   redis_connection& operator=(const redis_connection&) = delete;
 
-  /// Connects (and reconnects after failures) until stop().
-  void start();
+  /// Connects (and reconnects after failures) until stop(). With a `command_timeout`,
+  /// a command left unanswered that long drops the connection: its callers get their
+  /// failure (503) and readiness goes false, rather than waiting on a stalled Redis.
+  void start(std::chrono::milliseconds command_timeout = std::chrono::milliseconds(0));
   void stop();
   bool connected() const noexcept { return connected_; }
 
@@ -70,6 +74,7 @@ class redis_connection {
   void wait_read();
   void wait_write();
   void lost();
+  void watchdog();
 
   net::io_context& ioc_;
   std::string host_;
@@ -78,6 +83,9 @@ class redis_connection {
   redisAsyncContext* ac_ = nullptr;
   std::unique_ptr<net::posix::stream_descriptor> fd_;
   net::steady_timer retry_timer_;
+  net::steady_timer watchdog_timer_;
+  std::chrono::milliseconds command_timeout_{0};
+  std::deque<std::chrono::steady_clock::time_point> sent_;  // commands awaiting replies, oldest first
   std::chrono::milliseconds backoff_{100};
   bool reading_ = false, writing_ = false, read_armed_ = false, write_armed_ = false;
   bool connected_ = false;

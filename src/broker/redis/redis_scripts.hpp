@@ -14,8 +14,10 @@ namespace herald::broker::redis_scripts {
 inline constexpr const char* publish = R"LUA(
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
+  -- A new life: whatever history an expired epoch left behind belongs to the old one.
   epoch = ARGV[7]
   redis.call('HSET', KEYS[1], 'e', epoch, 't', 0)
+  redis.call('DEL', KEYS[2])
 end
 local top = redis.call('HINCRBY', KEYS[1], 't', 1)
 local size = tonumber(ARGV[4])
@@ -52,6 +54,7 @@ local top = 0
 if not epoch then
   epoch = ARGV[7]
   redis.call('HSET', KEYS[1], 'e', epoch, 't', 0)
+  redis.call('DEL', KEYS[2])
   local mttl = tonumber(ARGV[8])
   if mttl > 0 then redis.call('EXPIRE', KEYS[1], mttl) end
 else
