@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { TESTS_DIR } from './herald.mjs';
+import { killTree } from './procs.mjs';
 
 export const CHROMIUM = process.env.HERALD_CHROMIUM || '/usr/bin/chromium';
 export const REPO_DIR = path.resolve(TESTS_DIR, '../..');
@@ -52,22 +53,6 @@ export async function launchBrowser() {
 // files in a temporary prefix directory; it and its workers are killed by PID).
 
 const nginxProcs = new Set();
-function childPids(pid) {
-  const out = [];
-  try {
-    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-      const s = fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
-      if (s) out.push(...s.split(/\s+/).map(Number));
-    }
-  } catch { /* gone */ }
-  return out;
-}
-function killTree(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const kids = childPids(child.pid);
-  try { child.kill('SIGKILL'); } catch { /* gone */ }
-  for (const k of kids) { try { process.kill(k, 'SIGKILL'); } catch { /* gone */ } }
-}
 process.on('exit', () => { for (const c of nginxProcs) killTree(c); });
 
 /** Starts nginx with tests/integration/browser/<confName>, proxying to herald at `heraldPort`. */

@@ -16,6 +16,7 @@ import http from 'node:http';
 import net from 'node:net';
 import * as H from './herald.mjs';
 import { HeraldWs } from './ws-client.mjs';
+import { childPids, killTree } from './procs.mjs';
 
 const { sleep, HOST } = H;
 export const REPO_DIR = path.resolve(H.TESTS_DIR, '../..');
@@ -26,23 +27,8 @@ export const DEPLOY_DIR = path.join(REPO_DIR, 'deploy');
 
 const procs = new Set();  // ChildProcess of redis-server, nginx, haproxy started here
 
-/** PIDs of the children of `pid` (Linux /proc), for nginx's worker processes. */
-function childPids(pid) {
-  const out = [];
-  try {
-    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-      const s = fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
-      if (s) out.push(...s.split(/\s+/).map(Number));
-    }
-  } catch { /* gone */ }
-  return out;
-}
-
 function killNow(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const kids = child.treeKill ? childPids(child.pid) : [];
-  try { child.kill('SIGKILL'); } catch { /* gone */ }
-  for (const k of kids) { try { process.kill(k, 'SIGKILL'); } catch { /* gone */ } }
+  killTree(child, Boolean(child.treeKill));
 }
 
 process.on('exit', () => { for (const c of procs) killNow(c); });
