@@ -19,7 +19,12 @@ struct broker_fixture {
   std::function<void()> teardown;
 };
 
-using broker_factory = std::function<broker_fixture(const core::namespace_table&)>;
+/// A broker under test: its name (in test names) and how to make one.
+struct broker_factory {
+  std::string name;
+  std::function<broker_fixture(const core::namespace_table&)> make;
+};
+inline void PrintTo(const broker_factory& f, std::ostream* os) { *os << f.name; }
 
 struct collecting_listener final : core::publication_listener {
   std::mutex m;
@@ -37,7 +42,7 @@ class BrokerContract : public ::testing::TestWithParam<broker_factory> {
     core::namespace_options small;
     small.history_size = 3;
     namespaces_.set("small", small);
-    fixture_ = GetParam()(namespaces_);
+    fixture_ = GetParam().make(namespaces_);
     if (!fixture_.broker) GTEST_SKIP() << "this broker's server is not available here (redis-server not installed?)";
     fixture_.broker->set_listener(&listener_);
   }

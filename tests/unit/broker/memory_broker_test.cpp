@@ -8,13 +8,13 @@ using namespace herald;
 
 namespace herald::test {
 INSTANTIATE_TEST_SUITE_P(Memory, BrokerContract,
-                         ::testing::Values([](const core::namespace_table& ns) {
+                         ::testing::Values(broker_factory{"memory", [](const core::namespace_table& ns) {
                            return broker_fixture{std::make_unique<broker::memory_broker>(
                                                      ns, broker::memory_broker_options{},
                                                      [](std::string_view) { return false; }),
                                                  nullptr};
-                         }),
-                         [](const auto&) { return std::string("memory"); });
+                         }}),
+                         [](const auto& info) { return info.param.name; });
 }  // namespace herald::test
 
 namespace {

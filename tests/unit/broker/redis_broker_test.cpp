@@ -84,7 +84,7 @@ broker_fixture make_redis_broker(const core::namespace_table& ns) {
 
 }  // namespace
 
-INSTANTIATE_TEST_SUITE_P(Redis, BrokerContract, ::testing::Values(make_redis_broker),
-                         [](const auto&) { return std::string("redis"); });
+INSTANTIATE_TEST_SUITE_P(Redis, BrokerContract, ::testing::Values(broker_factory{"redis", make_redis_broker}),
+                         [](const auto& info) { return info.param.name; });
 
 }  // namespace herald::test
