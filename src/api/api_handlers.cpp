@@ -46,11 +46,6 @@ handlers::handlers(core::context& ctx, options opts) : ctx_(ctx), opts_(std::mov
   if (!opts_.web_root.empty()) static_ = std::make_unique<static_files>(opts_.web_root);
 }
 
-bool handlers::serves(std::string_view path) noexcept {
-  return path.starts_with("/api/") || path == "/publish" || path == "/metrics" ||
-         path == "/healthz" || path == "/readyz" || path == "/";
-}
-
 api_error* handlers::check_api_key(const request& req, api_error& storage) const {
   if (opts_.api_key.empty()) return nullptr;
   constexpr std::string_view bearer = "Bearer ";

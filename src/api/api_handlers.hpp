@@ -39,9 +39,6 @@ class handlers {
  public:
   handlers(core::context& ctx, options opts);
 
-  /// True when `path` is served here (otherwise the transport routes it or answers 404).
-  static bool serves(std::string_view path) noexcept;
-
   /// Handles `req`; `done` is called exactly once, inline or from a broker thread.
   /// The request's views must stay valid until then.
   void handle(const request& req, std::function<void(response)> done);

@@ -220,7 +220,7 @@ void subscriber_session::resync_hint(const std::string& channel) {
 
 void subscriber_session::deliver(const protocol::message_ptr& m) {
   if (paused_) return;
-  const std::uint32_t tag = protocol::channel_tag(m->channel());
+  const std::uint32_t tag = m->channel_tag();  // no per-subscriber hashing
   for (std::size_t i = 0; i < channels_.size(); ++i) {
     auto& c = channels_[i];
     if (c.tag != tag || c.name != m->channel()) continue;

@@ -9,6 +9,7 @@ namespace herald::protocol {
 message::message(std::string channel, std::uint64_t offset, std::uint32_t epoch,
                  std::int64_t time_ms, std::string event, std::string_view data_json)
     : channel_(std::move(channel)),
+      tag_(protocol::channel_tag(channel_)),
       offset_(offset),
       epoch_(epoch),
       time_ms_(time_ms),
@@ -31,7 +32,7 @@ message::message(std::string channel, std::uint64_t offset, std::uint32_t epoch,
   json_ += data_json;
   json_ += '}';
 
-  cursor_entry e{channel_tag(channel_), epoch_, offset_};
+  cursor_entry e{tag_, epoch_, offset_};
   cursor_ = encode_cursor({&e, 1});
 }
 

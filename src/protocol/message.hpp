@@ -20,6 +20,8 @@ class message {
           std::string event, std::string_view data_json);
 
   const std::string& channel() const noexcept { return channel_; }
+  /// channel_tag(channel()), computed once (subscribers match channels by it).
+  std::uint32_t channel_tag() const noexcept { return tag_; }
   std::uint64_t offset() const noexcept { return offset_; }
   std::uint32_t epoch() const noexcept { return epoch_; }
   std::int64_t time_ms() const noexcept { return time_ms_; }
@@ -51,6 +53,7 @@ class message {
   void build_sse() const;
 
   std::string channel_;
+  std::uint32_t tag_;
   std::uint64_t offset_;
   std::uint32_t epoch_;
   std::int64_t time_ms_;

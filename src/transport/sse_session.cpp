@@ -45,7 +45,7 @@ void sse_session::on_reset(std::span<const std::string> channels) {
   }
   ev += "],\"cursor\":\"" + cursor() + "\"}\n\n";
   out_.push_copy(ev);
-  tc_.want_flush(self());
+  if (!flush_pending_) tc_.want_flush(self());
 }
 
 bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
@@ -64,7 +64,7 @@ bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
   }
   metrics::add(metrics::counter::deliveries_sse);
   check_cap();
-  if (!closing_) tc_.want_flush(self());
+  if (!closing_ && !flush_pending_) tc_.want_flush(self());
   return true;
 }
 
@@ -74,7 +74,7 @@ void sse_session::on_synced() {
   // no data sets lastEventId without firing an event.
   out_.push_copy("id: " + cursor() + "\n\n");
   if (!paused()) live_ = true;
-  tc_.want_flush(self());
+  if (!flush_pending_) tc_.want_flush(self());
 }
 
 void sse_session::on_error(const std::string&, const util::api_error& e) {
@@ -90,7 +90,7 @@ void sse_session::on_error(const std::string&, const util::api_error& e) {
   out_.push_copy(http_head(r.status, r.content_type, static_cast<long long>(r.body.size()), false));
   out_.push_copy(r.body);
   close_after_write_ = true;
-  tc_.want_flush(self());
+  if (!flush_pending_) tc_.want_flush(self());
 }
 
 void sse_session::check_cap() {

@@ -77,7 +77,7 @@ void ws_session::on_ws_message(bool, std::string_view payload) {
 void ws_session::on_ws_ping(std::string_view payload) {
   if (state_ != state::open) return;
   out_.push_copy(protocol::ws_frame(ws_opcode::pong, payload));
-  tc_.want_flush(self());
+  if (!flush_pending_) tc_.want_flush(self());
 }
 
 void ws_session::on_ws_pong(std::string_view) {}
@@ -210,7 +210,7 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
   if (!live_ && out_.pending_bytes() >= st_.opts.max_queued_bytes) return false;  // pace the replay
   if (!pending_subscribes_.empty()) {
     // The first replayed message of a channel comes after any reset of it: recovered.
-    protocol::cursor_entry before{protocol::channel_tag(m->channel()), m->epoch(), m->offset() - 1};
+    protocol::cursor_entry before{m->channel_tag(), m->epoch(), m->offset() - 1};
     reply_subscribed(m->channel(), true, protocol::encode_cursor({&before, 1}));
   }
   out_.push_shared(m->ws_frame(deflate_), m);
@@ -221,7 +221,7 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
     close_with(ws_close::slow_consumer, "slow consumer: outbound queue over its cap", false);
     return true;
   }
-  tc_.want_flush(self());
+  if (!flush_pending_) tc_.want_flush(self());
   return true;
 }
 
@@ -269,7 +269,7 @@ void ws_session::send_text(std::string_view json) {
     out_.push_copy(protocol::ws_frame(ws_opcode::text, protocol::deflate_message(json), true));
   else
     out_.push_copy(protocol::ws_frame(ws_opcode::text, json));
-  tc_.want_flush(self());
+  if (!flush_pending_) tc_.want_flush(self());
 }
 
 void ws_session::close_with(std::uint16_t code, std::string_view reason, bool wait_for_peer) {
@@ -278,7 +278,7 @@ void ws_session::close_with(std::uint16_t code, std::string_view reason, bool wa
   close_sent_s_ = tc_.now_s();
   close_after_write_ = !wait_for_peer;
   out_.push_copy(protocol::ws_close_frame(code, reason));
-  tc_.want_flush(self());
+  if (!flush_pending_) tc_.want_flush(self());
 }
 
 void ws_session::flush() {
