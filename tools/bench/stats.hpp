@@ -14,6 +14,11 @@ class latency_stats {
   /// The q-quantile (0..1) in microseconds; sorts on first use.
   double percentile_us(double q);
   double max_us();
+  const std::vector<std::int64_t>& samples() const { return samples_; }
+  void merge(const std::vector<std::int64_t>& more) {
+    samples_.insert(samples_.end(), more.begin(), more.end());
+    sorted_ = false;
+  }
 
  private:
   std::vector<std::int64_t> samples_;
