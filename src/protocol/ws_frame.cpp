@@ -44,27 +44,42 @@ bool ws_valid_close_code(std::uint16_t code) noexcept {
   }
 }
 
+ws_reader::buffers& ws_reader::buf() {
+  if (!b_) b_ = std::make_unique<buffers>();
+  return *b_;
+}
+
+void ws_reader::release_if_idle() {
+  if (b_ && !error_code_ && !in_message_ && b_->partial.empty()) b_.reset();
+}
+
+const std::string& ws_reader::error_reason() const noexcept {
+  static const std::string none;
+  return b_ ? b_->error_reason : none;
+}
+
 bool ws_reader::fail(std::uint16_t code, std::string reason) {
   error_code_ = code;
-  error_reason_ = std::move(reason);
+  buf().error_reason = std::move(reason);
   return false;
 }
 
 bool ws_reader::feed(char* data, std::size_t size, handler& h) {
   if (error_code_) return false;
   if (closed_) return true;
-  if (!partial_.empty()) {
-    // Complete the pending frame first (only the bytes it needs are copied).
-    partial_.append(data, size);
+  if (b_ && !b_->partial.empty()) {
+    // Complete the pending frame first.
+    auto& partial = b_->partial;
+    partial.append(data, size);
     std::size_t pos = 0;
-    while (pos < partial_.size() && !closed_) {
-      std::size_t used = parse_one(partial_.data() + pos, partial_.size() - pos, h);
+    while (pos < partial.size() && !closed_) {
+      std::size_t used = parse_one(partial.data() + pos, partial.size() - pos, h);
       if (used == SIZE_MAX) return false;
       if (used == 0) break;
       pos += used;
     }
-    partial_.erase(0, pos);
-    if (partial_.empty()) std::string().swap(partial_);
+    b_->partial.erase(0, pos);
+    release_if_idle();
     return true;
   }
   std::size_t pos = 0;
@@ -72,11 +87,12 @@ bool ws_reader::feed(char* data, std::size_t size, handler& h) {
     std::size_t used = parse_one(data + pos, size - pos, h);
     if (used == SIZE_MAX) return false;
     if (used == 0) {
-      partial_.assign(data + pos, size - pos);
+      buf().partial.assign(data + pos, size - pos);
       break;
     }
     pos += used;
   }
+  release_if_idle();
   return true;
 }
 
@@ -118,7 +134,7 @@ std::size_t ws_reader::parse_one(char* data, std::size_t size, handler& h) {
     head = 10;
   }
   // Refuse oversized data as soon as the header says so, before buffering it.
-  if (!control && len + (in_message_ ? message_.size() : 0) > max_message_)
+  if (!control && len + (in_message_ ? b_->message.size() : 0) > max_message_)
     return fail(ws_close::too_big, "message exceeds " + std::to_string(max_message_) + " bytes"), SIZE_MAX;
   if (size < head + 4 + len) return 0;
 
@@ -174,12 +190,12 @@ bool ws_reader::on_frame(bool fin, bool rsv1, ws_opcode op, char* payload, std::
   }
   if (message_text_ && !message_compressed_ && !utf8_.feed(p))
     return fail(ws_close::invalid_payload, "text message is not UTF-8");
-  message_.append(p);
+  buf().message.append(p);
   if (!fin) return true;
 
   in_message_ = false;
   std::string whole;
-  whole.swap(message_);
+  whole.swap(b_->message);
   if (message_compressed_) {
     std::string inflated;
     switch (inflate_message(whole, max_message_, inflated)) {

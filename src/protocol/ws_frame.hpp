@@ -12,6 +12,7 @@
 // close code and reason to send; nothing is reported after it.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -68,11 +69,11 @@ class ws_reader {
   bool feed(char* data, std::size_t size, handler& h);
 
   std::uint16_t error_code() const noexcept { return error_code_; }
-  const std::string& error_reason() const noexcept { return error_reason_; }
+  const std::string& error_reason() const noexcept;
   /// True when no partial frame or message is buffered.
-  bool idle() const noexcept { return partial_.empty() && !in_message_; }
+  bool idle() const noexcept { return !b_ || (b_->partial.empty() && !in_message_); }
   /// Bytes buffered for partial frames and messages.
-  std::size_t buffered() const noexcept { return partial_.capacity() + message_.capacity(); }
+  std::size_t buffered() const noexcept { return b_ ? b_->partial.capacity() + b_->message.capacity() : 0; }
 
  private:
   // Parses one frame at data[0..size); returns bytes used, 0 if incomplete, SIZE_MAX on error.
@@ -84,13 +85,20 @@ class ws_reader {
   bool deflate_;
   bool closed_ = false;  // a close frame was received: ignore the rest
   std::uint16_t error_code_ = 0;
-  std::string error_reason_;
-  std::string partial_;  // bytes of an incomplete frame
+  // Allocated only while something is buffered (or after an error): an idle reader
+  // holds one null pointer.
+  struct buffers {
+    std::string error_reason;
+    std::string partial;  // bytes of an incomplete frame
+    std::string message;  // the data message being assembled from fragments
+  };
+  buffers& buf();
+  void release_if_idle();
+  std::unique_ptr<buffers> b_;
   // The data message being assembled from fragments.
   bool in_message_ = false;
   bool message_text_ = false;
   bool message_compressed_ = false;
-  std::string message_;
   utf8_validator utf8_;
 };
 

@@ -14,60 +14,69 @@ void release_if_large(V& v, std::size_t limit) {
 }
 }  // namespace
 
+write_queue::buffers& write_queue::b() {
+  if (!b_) b_ = std::make_unique<buffers>();
+  return *b_;
+}
+
 void write_queue::push_shared(std::string_view bytes, const protocol::message_ptr& keep) {
-  pieces_.push_back({bytes.data(), 0, bytes.size()});
-  if (keep_.empty() || keep_.back() != keep) keep_.push_back(keep);
+  auto& q = b();
+  q.pieces.push_back({bytes.data(), 0, bytes.size()});
+  if (q.keep.empty() || q.keep.back() != keep) q.keep.push_back(keep);
   pending_bytes_ += bytes.size();
 }
 
 void write_queue::push_copy(std::string_view bytes) {
+  auto& q = b();
   // Adjacent copies merge into one piece.
-  if (!pieces_.empty() && !pieces_.back().data && pieces_.back().off + pieces_.back().len == arena_.size())
-    pieces_.back().len += bytes.size();
+  if (!q.pieces.empty() && !q.pieces.back().data && q.pieces.back().off + q.pieces.back().len == q.arena.size())
+    q.pieces.back().len += bytes.size();
   else
-    pieces_.push_back({nullptr, arena_.size(), bytes.size()});
-  arena_ += bytes;
+    q.pieces.push_back({nullptr, q.arena.size(), bytes.size()});
+  q.arena += bytes;
   pending_bytes_ += bytes.size();
 }
 
 const std::vector<boost::asio::const_buffer>& write_queue::start() {
+  auto& q = b();
   writing_ = true;
-  arena_inflight_.swap(arena_);
-  keep_inflight_.swap(keep_);
-  bufs_.clear();
-  bufs_.reserve(pieces_.size());
-  for (const auto& p : pieces_)
-    bufs_.emplace_back(p.data ? p.data : arena_inflight_.data() + p.off, p.len);
-  pieces_.clear();
+  q.arena_inflight.swap(q.arena);
+  q.keep_inflight.swap(q.keep);
+  q.bufs.clear();
+  q.bufs.reserve(q.pieces.size());
+  for (const auto& p : q.pieces) q.bufs.emplace_back(p.data ? p.data : q.arena_inflight.data() + p.off, p.len);
+  q.pieces.clear();
   inflight_bytes_ = pending_bytes_;
   pending_bytes_ = 0;
-  return bufs_;
+  return q.bufs;
 }
 
 void write_queue::done() {
   writing_ = false;
   inflight_bytes_ = 0;
-  if (pieces_.empty()) {
-    // Nothing queued behind this write: the connection goes idle, and an idle
-    // connection keeps no buffers (busy ones, with writes queued, reuse theirs).
-    clear();
+  if (!b_) return;
+  if (b_->pieces.empty()) {
+    // Nothing queued behind this write: the connection goes idle and keeps no buffers
+    // (busy ones, with writes queued, reuse theirs).
+    b_.reset();
     return;
   }
-  release_if_large(bufs_, keep_capacity / sizeof(boost::asio::const_buffer));
-  release_if_large(arena_inflight_, keep_capacity);
-  release_if_large(keep_inflight_, keep_capacity / sizeof(protocol::message_ptr));
+  release_if_large(b_->bufs, keep_capacity / sizeof(boost::asio::const_buffer));
+  release_if_large(b_->arena_inflight, keep_capacity);
+  release_if_large(b_->keep_inflight, keep_capacity / sizeof(protocol::message_ptr));
 }
 
 void write_queue::clear() {
-  pieces_ = {};
-  arena_ = {};
-  keep_ = {};
   pending_bytes_ = 0;
+  if (!b_) return;
   if (!writing_) {
-    bufs_ = {};
-    arena_inflight_ = {};
-    keep_inflight_ = {};
+    b_.reset();
+    return;
   }
+  // The write in flight still uses its buffers: drop only what waits behind it.
+  b_->pieces = {};
+  b_->arena = {};
+  b_->keep = {};
 }
 
 }  // namespace herald::transport

@@ -7,6 +7,7 @@
 // into an arena. pending_bytes() (what waits behind the write in flight) is what the
 // per-connection cap (slow reader) is checked against.
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,7 +25,7 @@ class write_queue {
   /// Queues a copy of `bytes`.
   void push_copy(std::string_view bytes);
 
-  bool empty() const noexcept { return pieces_.empty(); }
+  bool empty() const noexcept { return !b_ || b_->pieces.empty(); }
   bool writing() const noexcept { return writing_; }
   std::size_t queued_bytes() const noexcept { return pending_bytes_ + inflight_bytes_; }
   /// Bytes waiting behind the write in flight: a reader's backlog.
@@ -44,15 +45,21 @@ class write_queue {
     std::size_t off;
     std::size_t len;
   };
-  std::vector<piece> pieces_;
-  std::string arena_;
-  std::vector<protocol::message_ptr> keep_;
-  std::size_t pending_bytes_ = 0;
+  // Allocated while there is something to write, freed when the connection goes idle:
+  // an idle connection holds one null pointer here.
+  struct buffers {
+    std::vector<piece> pieces;
+    std::string arena;
+    std::vector<protocol::message_ptr> keep;
+    // In flight.
+    std::vector<boost::asio::const_buffer> bufs;
+    std::string arena_inflight;
+    std::vector<protocol::message_ptr> keep_inflight;
+  };
+  buffers& b();
 
-  // In flight.
-  std::vector<boost::asio::const_buffer> bufs_;
-  std::string arena_inflight_;
-  std::vector<protocol::message_ptr> keep_inflight_;
+  std::unique_ptr<buffers> b_;
+  std::size_t pending_bytes_ = 0;
   std::size_t inflight_bytes_ = 0;
   bool writing_ = false;
 };
