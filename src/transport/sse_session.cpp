@@ -1,7 +1,6 @@
 #include "transport/sse_session.hpp"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 
 #include "api/api_handlers.hpp"
 #include "transport/http_response.hpp"
@@ -9,13 +8,7 @@
 namespace herald::transport {
 
 sse_session::sse_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st)
-    : core::subscriber_session(st.core, tc.index(), core::transport::sse),
-      socket_(std::move(socket)),
-      tc_(tc),
-      st_(st),
-      last_write_s_(tc.now_s()) {}
-
-sse_session::~sse_session() { tc_.remove_tickable(this); }
+    : stream_session(std::move(socket), tc, st, core::transport::sse) {}
 
 std::shared_ptr<sse_session> sse_session::self() {
   return std::static_pointer_cast<sse_session>(shared_from_this());
@@ -45,7 +38,7 @@ void sse_session::on_reset(std::span<const std::string> channels) {
   }
   ev += "],\"cursor\":\"" + cursor() + "\"}\n\n";
   out_.push_copy(ev);
-  if (!flush_pending_) tc_.want_flush(self());
+  schedule_flush();
 }
 
 bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
@@ -53,7 +46,7 @@ bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
     metrics::add(metrics::counter::drops);
     return true;
   }
-  if (!live_ && out_.pending_bytes() >= st_.opts.max_queued_bytes) return false;  // pace the replay
+  if (pace_replay()) return false;
   send_head();
   if (single) {
     out_.push_shared(m->sse_event(), m);
@@ -63,8 +56,14 @@ bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
     out_.push_shared(m->sse_body(), m);
   }
   metrics::add(metrics::counter::deliveries_sse);
-  check_cap();
-  if (!closing_ && !flush_pending_) tc_.want_flush(self());
+  if (over_cap()) {
+    metrics::add(metrics::counter::slow_disconnects);
+    closing_ = true;
+    out_.clear();
+    net::post(tc_.ioc(), [s = self()] { s->close(); });
+    return true;
+  }
+  schedule_flush();
   return true;
 }
 
@@ -73,8 +72,8 @@ void sse_session::on_synced() {
   // Tell EventSource the position even when nothing was replayed: an `id:` field with
   // no data sets lastEventId without firing an event.
   out_.push_copy("id: " + cursor() + "\n\n");
-  if (!paused()) live_ = true;
-  if (!flush_pending_) tc_.want_flush(self());
+  go_live();
+  schedule_flush();
 }
 
 void sse_session::on_error(const std::string&, const util::api_error& e) {
@@ -90,32 +89,7 @@ void sse_session::on_error(const std::string&, const util::api_error& e) {
   out_.push_copy(http_head(r.status, r.content_type, static_cast<long long>(r.body.size()), false));
   out_.push_copy(r.body);
   close_after_write_ = true;
-  if (!flush_pending_) tc_.want_flush(self());
-}
-
-void sse_session::check_cap() {
-  // During a replay the queue is paced instead (on_message refuses past the cap).
-  if (!live_ || out_.pending_bytes() <= st_.opts.max_queued_bytes) return;
-  metrics::add(metrics::counter::slow_disconnects);
-  closing_ = true;
-  out_.clear();
-  net::post(tc_.ioc(), [s = self()] { s->close(); });
-}
-
-void sse_session::flush() {
-  if (closing_ || out_.writing() || out_.empty()) return;
-  last_write_s_ = tc_.now_s();
-  net::async_write(socket_, out_.start(),
-                   [s = self()](const boost::system::error_code& ec, std::size_t n) { s->on_write(ec, n); });
-}
-
-void sse_session::on_write(const boost::system::error_code& ec, std::size_t bytes) {
-  metrics::add(metrics::counter::bytes_out, bytes);
-  out_.done();
-  if (ec) return close();
-  if (paused() && !closing_ && out_.pending_bytes() < st_.opts.max_queued_bytes / 2) resume_consuming();
-  if (!out_.empty()) return flush();
-  if (close_after_write_) close();
+  schedule_flush();
 }
 
 void sse_session::on_tick(std::int64_t now_ms) {

@@ -1,7 +1,6 @@
 #include "transport/ws_session.hpp"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 
 #include "core/history_json.hpp"
 #include "protocol/cursor.hpp"
@@ -13,15 +12,10 @@ namespace ws_close = protocol::ws_close;
 using protocol::ws_opcode;
 
 ws_session::ws_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st, bool deflate)
-    : core::subscriber_session(st.core, tc.index(), core::transport::ws),
-      socket_(std::move(socket)),
-      tc_(tc),
-      st_(st),
+    : stream_session(std::move(socket), tc, st, core::transport::ws),
       reader_(st.opts.ws_max_message, deflate),
       deflate_(deflate),
       last_read_s_(tc.now_s()) {}
-
-ws_session::~ws_session() { tc_.remove_tickable(this); }
 
 std::shared_ptr<ws_session> ws_session::self() {
   return std::static_pointer_cast<ws_session>(shared_from_this());
@@ -77,7 +71,7 @@ void ws_session::on_ws_message(bool, std::string_view payload) {
 void ws_session::on_ws_ping(std::string_view payload) {
   if (state_ != state::open) return;
   out_.push_copy(protocol::ws_frame(ws_opcode::pong, payload));
-  if (!flush_pending_) tc_.want_flush(self());
+  schedule_flush();
 }
 
 void ws_session::on_ws_pong(std::string_view) {}
@@ -135,7 +129,7 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
     since = std::move(*entries);
   }
   pending_subscribes_.emplace_back(cmd.channel, cmd.id);
-  live_ = false;
+  replaying();
   std::string channels[] = {cmd.channel};
   subscribe(channels, since, st_.opts.replay_limit);
 }
@@ -207,7 +201,7 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
     metrics::add(metrics::counter::drops);
     return true;
   }
-  if (!live_ && out_.pending_bytes() >= st_.opts.max_queued_bytes) return false;  // pace the replay
+  if (pace_replay()) return false;
   if (!pending_subscribes_.empty()) {
     // The first replayed message of a channel comes after any reset of it: recovered.
     protocol::cursor_entry before{m->channel_tag(), m->epoch(), m->offset() - 1};
@@ -215,18 +209,18 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
   }
   out_.push_shared(m->ws_frame(deflate_), m);
   metrics::add(metrics::counter::deliveries_ws);
-  if (live_ && out_.pending_bytes() > st_.opts.max_queued_bytes) {
+  if (over_cap()) {
     metrics::add(metrics::counter::slow_disconnects);
     out_.clear();
     close_with(ws_close::slow_consumer, "slow consumer: outbound queue over its cap", false);
     return true;
   }
-  if (!flush_pending_) tc_.want_flush(self());
+  schedule_flush();
   return true;
 }
 
 void ws_session::on_synced() {
-  if (!paused()) live_ = true;
+  go_live();
   while (!pending_subscribes_.empty()) {
     auto ch = pending_subscribes_.front().first;
     if (!subscribed(ch)) {
@@ -269,7 +263,7 @@ void ws_session::send_text(std::string_view json) {
     out_.push_copy(protocol::ws_frame(ws_opcode::text, protocol::deflate_message(json), true));
   else
     out_.push_copy(protocol::ws_frame(ws_opcode::text, json));
-  if (!flush_pending_) tc_.want_flush(self());
+  schedule_flush();
 }
 
 void ws_session::close_with(std::uint16_t code, std::string_view reason, bool wait_for_peer) {
@@ -278,22 +272,7 @@ void ws_session::close_with(std::uint16_t code, std::string_view reason, bool wa
   close_sent_s_ = tc_.now_s();
   close_after_write_ = !wait_for_peer;
   out_.push_copy(protocol::ws_close_frame(code, reason));
-  if (!flush_pending_) tc_.want_flush(self());
-}
-
-void ws_session::flush() {
-  if (state_ == state::closed || out_.writing() || out_.empty()) return;
-  net::async_write(socket_, out_.start(),
-                   [s = self()](const boost::system::error_code& ec, std::size_t n) { s->on_write(ec, n); });
-}
-
-void ws_session::on_write(const boost::system::error_code& ec, std::size_t bytes) {
-  metrics::add(metrics::counter::bytes_out, bytes);
-  out_.done();
-  if (ec) return terminate();
-  if (paused() && state_ == state::open && out_.pending_bytes() < st_.opts.max_queued_bytes / 2) resume_consuming();
-  if (!out_.empty()) return flush();
-  if (close_after_write_ && state_ == state::closing) terminate();
+  schedule_flush();
 }
 
 void ws_session::on_tick(std::int64_t now_ms) {

@@ -9,31 +9,25 @@
 // its own buffers (docs/adr/0004-own-websocket-framing.md).
 //
 // Liveness: a connection silent for ws_ping_interval gets a ping; silent for
-// ws_pong_timeout more, it is closed (4001). A reader that falls behind past
-// max_queued_bytes is closed with 4000 and counted. No read buffer is held while idle.
+// ws_pong_timeout more, it is closed (4001). Output, replay pacing and the slow-reader
+// cap come from stream_session; a slow live reader is closed with 4000. No read buffer
+// is held while idle.
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 
-#include "core/subscriber_session.hpp"
 #include "metrics/metrics.hpp"
 #include "protocol/ws_frame.hpp"
 #include "protocol/ws_protocol.hpp"
-#include "transport/shared_state.hpp"
-#include "transport/thread_context.hpp"
-#include "transport/write_queue.hpp"
+#include "transport/stream_session.hpp"
 
 namespace herald::transport {
 
-class ws_session final : public core::subscriber_session,
-                         public tickable,
-                         public flushable,
-                         private protocol::ws_reader::handler {
+class ws_session final : public stream_session, private protocol::ws_reader::handler {
  public:
   ws_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st, bool deflate);
-  ~ws_session();
 
   /// Writes the 101 response, then handles `early` (bytes the client sent right after
   /// its handshake) and reads on.
@@ -55,7 +49,9 @@ class ws_session final : public core::subscriber_session,
   // tickable, flushable
   void on_tick(std::int64_t now_ms) override;
   void drain() override;
-  void flush() override;
+  bool can_write() const noexcept override { return state_ != state::closed; }
+  bool consuming() const noexcept override { return state_ == state::open; }
+  void end() override { terminate(); }
 
   std::shared_ptr<ws_session> self();
   void handle(protocol::ws_command cmd);
@@ -69,18 +65,11 @@ class ws_session final : public core::subscriber_session,
   void close_with(std::uint16_t code, std::string_view reason, bool wait_for_peer);
   void feed(char* data, std::size_t n);
   void do_read();
-  void on_write(const boost::system::error_code& ec, std::size_t bytes);
   void terminate();
 
-  net::ip::tcp::socket socket_;
-  thread_context& tc_;
-  shared_state& st_;
-  write_queue out_;
   protocol::ws_reader reader_;
   const bool deflate_;
   state state_ = state::open;
-  bool close_after_write_ = false;
-  bool live_ = false;  // no replay in progress: past the cap now means a slow reader
   std::int64_t last_read_s_;
   std::int64_t ping_sent_s_ = 0;
   std::int64_t close_sent_s_ = 0;

@@ -1,0 +1,43 @@
+#include "transport/stream_session.hpp"
+
+#include <boost/asio/write.hpp>
+
+#include "metrics/metrics.hpp"
+
+namespace herald::transport {
+
+stream_session::stream_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st,
+                               core::transport kind)
+    : core::subscriber_session(st.core, tc.index(), kind),
+      socket_(std::move(socket)),
+      tc_(tc),
+      st_(st),
+      last_write_s_(tc.now_s()) {}
+
+stream_session::~stream_session() { tc_.remove_tickable(this); }
+
+std::shared_ptr<stream_session> stream_session::self() {
+  return std::static_pointer_cast<stream_session>(shared_from_this());
+}
+
+void stream_session::schedule_flush() {
+  if (!flush_pending_) tc_.want_flush(self());  // already due: no reference taken
+}
+
+void stream_session::flush() {
+  if (!can_write() || out_.writing() || out_.empty()) return;
+  last_write_s_ = tc_.now_s();
+  net::async_write(socket_, out_.start(),
+                   [s = self()](const boost::system::error_code& ec, std::size_t n) { s->on_write(ec, n); });
+}
+
+void stream_session::on_write(const boost::system::error_code& ec, std::size_t bytes) {
+  metrics::add(metrics::counter::bytes_out, bytes);
+  out_.done();
+  if (ec) return end();
+  if (paused() && consuming() && out_.pending_bytes() < st_.opts.max_queued_bytes / 2) resume_consuming();
+  if (!out_.empty()) return flush();
+  if (close_after_write_) end();
+}
+
+}  // namespace herald::transport

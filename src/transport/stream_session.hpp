@@ -1,0 +1,64 @@
+#pragma once
+// What the streaming transports (SSE, WebSocket) share: a subscriber session with one
+// outbound stream on its socket, and the output policy applied to it.
+//
+// - Writes: one in flight; what queues meanwhile leaves in the next gather write;
+//   schedule_flush() corks it to the end of the loop pass.
+// - Replay pacing: while a replay runs (before the transport calls go_live()), a message
+//   that would push the backlog past max_queued_bytes is refused: consuming pauses and,
+//   once the writes have drained half of it, resumes from history. A big resume is slow,
+//   never cut.
+// - Slow readers: once live, a backlog past max_queued_bytes is over_cap(); the transport
+//   closes the connection in its own way (SSE: end of stream, WebSocket: 4000) and counts it.
+#include <memory>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "core/subscriber_session.hpp"
+#include "transport/shared_state.hpp"
+#include "transport/thread_context.hpp"
+#include "transport/write_queue.hpp"
+
+namespace herald::transport {
+
+class stream_session : public core::subscriber_session, public tickable, public flushable {
+ protected:
+  stream_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st, core::transport kind);
+  ~stream_session();
+
+  /// True when a message must be refused now to pace a replay (see above).
+  bool pace_replay() const noexcept { return !live_ && out_.pending_bytes() >= st_.opts.max_queued_bytes; }
+  /// True when a live reader's backlog has passed the cap.
+  bool over_cap() const noexcept { return live_ && out_.pending_bytes() > st_.opts.max_queued_bytes; }
+  /// The replay is over (call from on_synced): the cap now means a slow reader.
+  void go_live() noexcept {
+    if (!paused()) live_ = true;
+  }
+  /// A new replay starts (a WebSocket subscribe): pace again.
+  void replaying() noexcept { live_ = false; }
+  /// Starts writing what is queued at the end of this loop pass.
+  void schedule_flush();
+  void flush() final;
+
+  /// The socket may still take bytes.
+  virtual bool can_write() const noexcept = 0;
+  /// Messages may still be delivered (a paused replay may resume).
+  virtual bool consuming() const noexcept = 0;
+  /// Closes the connection now.
+  virtual void end() = 0;
+
+  net::ip::tcp::socket socket_;
+  thread_context& tc_;
+  shared_state& st_;
+  write_queue out_;
+  std::int64_t last_write_s_;      // when the last write started (SSE heartbeats)
+  bool close_after_write_ = false;  // end() once everything queued is written
+
+ private:
+  void on_write(const boost::system::error_code& ec, std::size_t bytes);
+  std::shared_ptr<stream_session> self();
+
+  bool live_ = false;
+};
+
+}  // namespace herald::transport
