@@ -4,27 +4,13 @@
 // mid-stream, Redis restarted. The scenarios are shared with cluster-nginx.test.mjs
 // (lib/cluster.mjs, defineBalancerSuite); the HAProxy-specific checks are here.
 import * as H from './lib/herald.mjs';
-import { defineBalancerSuite, sseOpen, nodeMetric } from './lib/cluster.mjs';
+import { defineBalancerSuite, assertSseUnbuffered, nodeMetric } from './lib/cluster.mjs';
 
 await defineBalancerSuite('haproxy', {
   extra(ctx, { test, assert }) {
     test('SSE through HAProxy streams each event as it is published; /readyz checks reach every node', async () => {
       const { c } = ctx;
-      const ch = 'x:haproxy:unbuffered';
-      const s = await sseOpen(c.lb, ch);
-      try {
-        assert.equal(s.status, 200);
-        assert.match(s.headers['content-type'], /^text\/event-stream/);
-        await s.until((x) => x.blocks.some((b) => b.id !== undefined && b.data === undefined));
-        for (let i = 1; i <= 3; i++) {
-          const t0 = Date.now();
-          await H.publish(c.nodes[i - 1], ch, { i });
-          await s.until((x) => x.events.length >= i, 2000);
-          assert.ok(Date.now() - t0 < 1000, `event ${i} took ${Date.now() - t0} ms`);
-        }
-      } finally {
-        s.close();
-      }
+      await assertSseUnbuffered(c, 'x:haproxy:unbuffered');
       // The health checks (GET /readyz every second, two backends) show up as requests on every node.
       const before = await nodeMetric(c.nodes, 'herald_http_requests_total');
       await H.sleep(2500);

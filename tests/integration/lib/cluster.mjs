@@ -9,6 +9,7 @@
 // processes started here (and the worker processes of the nginx started here) are ever
 // signalled, by PID.
 import { spawn, execFile } from 'node:child_process';
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -538,6 +539,29 @@ class Follower {
   }
 }
 
+/**
+ * Asserts that SSE through the balancer of cluster `c` is not buffered: the stream opens
+ * with the position block, and each of three events published on the nodes arrives
+ * within a second. Returns the response headers for balancer-specific checks.
+ */
+export async function assertSseUnbuffered(c, ch) {
+  const s = await sseOpen(c.lb, ch);
+  try {
+    assert.equal(s.status, 200);
+    assert.match(s.headers['content-type'], /^text\/event-stream/);
+    await s.until((x) => x.blocks.some((b) => b.id !== undefined && b.data === undefined));
+    for (let i = 1; i <= 3; i++) {
+      const t0 = Date.now();
+      await H.publish(c.nodes[i - 1], ch, { i });
+      await s.until((x) => x.events.length >= i, 2000);
+      assert.ok(Date.now() - t0 < 1000, `event ${i} took ${Date.now() - t0} ms`);
+    }
+    return s.headers;
+  } finally {
+    s.close();
+  }
+}
+
 /** Parses an SSE byte stream (any chunking) into blocks {id, event, data}. */
 export class SseParser {
   constructor(onBlock) {
@@ -560,15 +584,7 @@ export class SseParser {
         continue;
       }
       if (line.startsWith(':')) continue;
-      const b = (this.cur ??= {});
-      const i = line.indexOf(':');
-      const field = i < 0 ? line : line.slice(0, i);
-      let value = i < 0 ? '' : line.slice(i + 1);
-      if (value.startsWith(' ')) value = value.slice(1);
-      if (field === 'data') b.data = b.data === undefined ? value : `${b.data}\n${value}`;
-      else if (field === 'id') b.id = value;
-      else if (field === 'event') b.event = value;
-      else if (field === 'retry') b.retry = value;
+      H.applySseField((this.cur ??= {}), line);
     }
     this.buf = this.buf.slice(start);
   }

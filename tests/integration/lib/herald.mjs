@@ -408,6 +408,23 @@ export function parseRawResponse(text) {
  * line): { id, event, data, retry, comments, raw }; fields absent from a block are
  * undefined. A non-200 reply is read whole into `body`/`json`.
  */
+/**
+ * Applies one SSE field line (not empty, not a comment) to the event block being built,
+ * by the EventSource rules; false for a field EventSource ignores.
+ */
+export function applySseField(b, line) {
+  const i = line.indexOf(':');
+  const field = i < 0 ? line : line.slice(0, i);
+  let value = i < 0 ? '' : line.slice(i + 1);
+  if (value.startsWith(' ')) value = value.slice(1);
+  if (field === 'data') b.data = b.data === undefined ? value : `${b.data}\n${value}`;
+  else if (field === 'id') b.id = value;
+  else if (field === 'event') b.event = value;
+  else if (field === 'retry') b.retry = value;
+  else return false;
+  return true;
+}
+
 export class SSEReader {
   /**
    * @param h herald handle
@@ -542,15 +559,7 @@ export class SSEReader {
     const b = (this._cur ??= { id: undefined, event: undefined, data: undefined, retry: undefined, comments: [], raw: '' });
     b.raw += line + '\n';
     if (line.startsWith(':')) { b.comments.push(line.slice(1)); return; }
-    const i = line.indexOf(':');
-    const field = i < 0 ? line : line.slice(0, i);
-    let value = i < 0 ? '' : line.slice(i + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'data') b.data = b.data === undefined ? value : `${b.data}\n${value}`;
-    else if (field === 'id') b.id = value;
-    else if (field === 'event') b.event = value;
-    else if (field === 'retry') b.retry = value;
-    else (b.unknown ??= []).push(line);
+    if (!applySseField(b, line)) (b.unknown ??= []).push(line);
   }
 
   _push(b) {
