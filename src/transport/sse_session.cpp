@@ -126,12 +126,7 @@ void sse_session::wait_readable() {
 void sse_session::close() {
   if (!socket_.is_open()) return;
   closing_ = true;
-  unsubscribe_all();
-  tc_.remove_tickable(this);
-  out_.clear();
-  boost::system::error_code ignored;
-  socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  shut_down();
 }
 
 }  // namespace herald::transport

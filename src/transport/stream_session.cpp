@@ -20,6 +20,15 @@ std::shared_ptr<stream_session> stream_session::self() {
   return std::static_pointer_cast<stream_session>(shared_from_this());
 }
 
+void stream_session::shut_down() {
+  unsubscribe_all();
+  tc_.remove_tickable(this);
+  out_.clear();
+  boost::system::error_code ignored;
+  socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
 void stream_session::schedule_flush() {
   if (!flush_pending_) tc_.want_flush(self());  // already due: no reference taken
 }

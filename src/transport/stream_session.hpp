@@ -46,6 +46,9 @@ class stream_session : public core::subscriber_session, public tickable, public 
   virtual bool consuming() const noexcept = 0;
   /// Closes the connection now.
   virtual void end() = 0;
+  /// The common part of end(): leaves every channel, stops ticking, drops what is
+  /// queued and closes the socket.
+  void shut_down();
 
   net::ip::tcp::socket socket_;
   thread_context& tc_;

@@ -299,13 +299,8 @@ void ws_session::drain() { close_with(ws_close::going_away, "server shutting dow
 void ws_session::terminate() {
   if (state_ == state::closed) return;
   state_ = state::closed;
-  unsubscribe_all();
   pending_subscribes_.clear();
-  tc_.remove_tickable(this);
-  out_.clear();
-  boost::system::error_code ignored;
-  socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  shut_down();
 }
 
 }  // namespace herald::transport
