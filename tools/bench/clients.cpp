@@ -1,5 +1,6 @@
 #include "clients.hpp"
 
+#include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 #include <charconv>
@@ -32,6 +33,17 @@ constexpr std::string_view browser_headers =
     "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\n"
     "Accept: */*\r\nAccept-Encoding: gzip, deflate, br\r\nAccept-Language: en-US,en;q=0.9\r\n"
     "Referer: http://127.0.0.1/app\r\nSec-Fetch-Dest: empty\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Site: same-origin\r\n";
+
+// `s` as a JSON string literal.
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\', out += c;
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out + '"';
+}
 
 }  // namespace
 
@@ -103,7 +115,7 @@ void subscriber::send_poll() {
   } else {
     req = "GET /sub/" + channel_ + " HTTP/1.1\r\n";
     req += browser_headers;
-    req += cursor_;  // Nchan's position: If-Modified-Since and If-None-Match
+    req += cursor_;  // Nchan's position: If-Modified-Since and If-None-Match (Pushpin: none)
   }
   req += "\r\n";
   headers_done_ = false;
@@ -152,7 +164,7 @@ void subscriber::parse() {
       auto end = in_.find("\r\n\r\n");
       if (end == std::string::npos) return;
       headers_done_ = true;
-      if (d_ == dialect::peer) ++totals_.connected;  // subscribed by the URL itself
+      if (d_ != dialect::herald) ++totals_.connected;  // subscribed by the URL itself
       in_.erase(0, end + 4);
     }
     std::size_t pos = 0;
@@ -226,7 +238,7 @@ void subscriber::parse() {
       connected_once_ = true;
       ++totals_.connected;
     }
-    if (d_ == dialect::peer) {
+    if (d_ != dialect::herald) {
       on_payload(body);  // one raw message per reply
       in_.erase(0, body_left_);
       if (!stopped_) send_poll();
@@ -251,6 +263,10 @@ publisher::publisher(net::io_context& ioc, dialect d, tcp::endpoint server, std:
       window_(window), rate_(rate), done_(std::move(done)), buf_(65536), timer_(ioc) {}
 
 void publisher::start() {
+  if (d_ == dialect::pushpin) {
+    start_ns_ = now_ns();
+    return pump();
+  }
   socket_.async_connect(server_, [self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec) throw std::runtime_error("publisher cannot connect: " + ec.message());
     self->socket_.set_option(tcp::no_delay(true));
@@ -282,10 +298,20 @@ void publisher::pump() {
     data += "\"}";
     const bool herald = d_ == dialect::herald;
     std::string body = herald ? R"({"channel":")" + ch + R"(","data":)" + data + "}" : data;
-    out_ += (herald ? std::string("POST /api/publish") : "POST /pub/" + ch) +
-            " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
-            std::to_string(body.size()) + "\r\n\r\n" + body;
+    std::string target = herald ? std::string("/api/publish") : "/pub/" + ch;
+    if (d_ == dialect::pushpin) {
+      // One item in every format, as an application serving all three transports publishes.
+      const auto s = json_string(data);
+      body = R"({"items":[{"channel":")" + ch + R"(","formats":{"http-stream":{"content":)" +
+             json_string("data: " + data + "\n\n") + R"(},"http-response":{"body":)" + s +
+             R"(},"ws-message":{"content":)" + s + "}}}]}";
+      target = "/publish/";
+    }
+    std::string req = "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n" + body;
     ++sent_;
+    if (d_ == dialect::pushpin) send_once(std::move(req));
+    else out_ += req;
   }
   if (!writing_ && !out_.empty()) {
     writing_ = true;
@@ -304,6 +330,44 @@ void publisher::pump() {
       if (!ec) self->pump();
     });
   }
+}
+
+// Pushpin's publish endpoint answers "Connection: close": one connection per request.
+void publisher::send_once(std::string request) {
+  auto sock = std::make_shared<tcp::socket>(ioc_);
+  auto req = std::make_shared<std::string>(std::move(request));
+  sock->async_connect(server_, [self = shared_from_this(), sock, req](const boost::system::error_code& ec) {
+    if (ec) return self->on_reply(false);
+    net::async_write(*sock, net::buffer(*req), [self, sock, req](const boost::system::error_code& ec, std::size_t) {
+      if (ec) return self->on_reply(false);
+      self->read_once(sock, std::make_shared<std::string>());
+    });
+  });
+}
+
+void publisher::read_once(std::shared_ptr<tcp::socket> sock, std::shared_ptr<std::string> in) {
+  auto buf = std::make_shared<std::array<char, 1024>>();
+  sock->async_read_some(net::buffer(*buf), [self = shared_from_this(), sock, in, buf](
+                                               const boost::system::error_code& ec, std::size_t n) {
+    in->append(buf->data(), n);
+    const auto end = in->find("\r\n\r\n");
+    const bool complete =
+        end != std::string::npos &&
+        in->size() >= end + 4 + number_after(std::string_view(*in).substr(0, end), "Content-Length: ");
+    if (complete || ec) {
+      boost::system::error_code ignored;
+      sock->close(ignored);
+      return self->on_reply(complete && in->starts_with("HTTP/1.1 2"));
+    }
+    self->read_once(sock, in);
+  });
+}
+
+void publisher::on_reply(bool ok) {
+  if (ok) ++acked_;
+  else ++failed_;
+  if (acked_ + failed_ >= count_) return done_();
+  pump();
 }
 
 void publisher::do_read() {

@@ -18,8 +18,10 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 enum class transport { ws, sse, poll };
-/// How a server names its endpoints: herald's API, or the peers' /sub/<ch> and /pub/<ch>.
-enum class dialect { herald, peer };
+/// How a server names its endpoints: herald's API, or the peers' /sub/<ch> and /pub/<ch>
+/// (Nchan, node ws), or Pushpin's: /sub/<ch> through its GRIP origin, and JSON items
+/// posted to its publish endpoint (/publish/, one connection per request: it closes them).
+enum class dialect { herald, peer, pushpin };
 transport parse_transport(const std::string& s);
 const char* name(transport t);
 
@@ -82,6 +84,9 @@ class publisher : public std::enable_shared_from_this<publisher> {
  private:
   void pump();
   void do_read();
+  void send_once(std::string request);
+  void read_once(std::shared_ptr<tcp::socket> sock, std::shared_ptr<std::string> in);
+  void on_reply(bool ok);
 
   net::io_context& ioc_;
   dialect d_;

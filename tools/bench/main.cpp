@@ -10,7 +10,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/program_options.hpp>
+#include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <iostream>
@@ -26,12 +30,20 @@ namespace {
 struct server_process {
   pid_t pid = -1;
   int port = 0;
+  int publish_port = 0;  // Pushpin: its HTTP publish endpoint
+  std::string tmpdir;    // a peer's generated configuration, removed with it
   ~server_process() {
     if (pid > 0) {
-      ::kill(-pid, SIGKILL);  // a peer's process group (nginx workers)
+      // Every descendant by PID (Pushpin's runner puts its services in groups of their
+      // own), then the process group (nginx workers) and the process itself.
+      for (int p : process_tree(pid))
+        if (p != pid) ::kill(p, SIGKILL);
+      ::kill(-pid, SIGKILL);
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
     }
+    std::error_code ignored;
+    if (!tmpdir.empty()) std::filesystem::remove_all(tmpdir, ignored);
   }
 };
 
@@ -53,36 +65,73 @@ bool wait_listening(int port) {
   return false;
 }
 
-// Starts a peer from bench/peers: "nchan" (nginx + Nchan) or "ws-node" (node ws server).
-void start_peer(server_process& s, const std::string& peer) {
-  s.port = free_port();
-  const std::string port = std::to_string(s.port);
-  std::vector<std::string> argv;
-  std::vector<std::string> env;
-  if (peer == "nchan") {
-    char tmpl[] = "/tmp/herald-bench-nchan-XXXXXX";
-    const std::string prefix = mkdtemp(tmpl);
-    std::ifstream in("bench/peers/nchan.conf");
-    std::stringstream conf;
-    conf << in.rdbuf();
-    std::string text = conf.str();
-    for (auto [k, v] : {std::pair<std::string, std::string>{"@PORT@", port}, {"@PREFIX@", prefix}})
-      for (auto p = text.find(k); p != std::string::npos; p = text.find(k)) text.replace(p, k.size(), v);
-    std::ofstream(prefix + "/nginx.conf") << text;
-    argv = {"/usr/sbin/nginx", "-c", prefix + "/nginx.conf", "-p", prefix};
-  } else if (peer == "ws-node") {
-    argv = {"/usr/bin/env", "node", "bench/peers/ws-server.mjs", port};
-  } else {
-    throw std::invalid_argument("unknown peer " + peer + " (herald, nchan, ws-node)");
-  }
-  s.pid = fork();
-  if (s.pid == 0) {
-    setpgid(0, 0);  // its own group: the workers are stopped with it
+using substitutions = std::vector<std::pair<std::string, std::string>>;
+
+// Copies bench/peers/NAME to `to`, replacing each @KEY@.
+void write_template(const std::string& name, const std::string& to, const substitutions& subs) {
+  std::ifstream in("bench/peers/" + name);
+  if (!in) throw std::runtime_error("cannot read bench/peers/" + name + " (run from the repository root)");
+  std::stringstream conf;
+  conf << in.rdbuf();
+  std::string text = conf.str();
+  for (const auto& [k, v] : subs)
+    for (auto p = text.find(k); p != std::string::npos; p = text.find(k)) text.replace(p, k.size(), v);
+  std::ofstream(to) << text;
+}
+
+// Runs argv in a process group of its own (its workers are stopped with it), output to `log`.
+pid_t spawn(std::vector<std::string> argv, const std::string& log = {}) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    if (!log.empty()) {
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
+    }
     std::vector<char*> a;
     for (auto& x : argv) a.push_back(x.data());
     a.push_back(nullptr);
     execv(a[0], a.data());
     _exit(127);
+  }
+  return pid;
+}
+
+// Starts a peer from bench/peers: "nchan" (nginx + Nchan), "ws-node" (node ws server) or
+// "pushpin" (Pushpin's services, with its GRIP origin started into `origin`).
+void start_peer(server_process& s, server_process& origin, const std::string& peer) {
+  s.port = free_port();
+  const std::string port = std::to_string(s.port);
+  if (peer == "nchan") {
+    char tmpl[] = "/tmp/herald-bench-nchan-XXXXXX";
+    const std::string prefix = mkdtemp(tmpl);
+    s.tmpdir = prefix;
+    write_template("nchan.conf", prefix + "/nginx.conf", {{"@PORT@", port}, {"@PREFIX@", prefix}});
+    s.pid = spawn({"/usr/sbin/nginx", "-c", prefix + "/nginx.conf", "-p", prefix});
+  } else if (peer == "ws-node") {
+    s.pid = spawn({"/usr/bin/env", "node", "bench/peers/ws-server.mjs", port});
+  } else if (peer == "pushpin") {
+    char tmpl[] = "/tmp/herald-bench-pushpin-XXXXXX";
+    const std::string prefix = mkdtemp(tmpl);
+    s.tmpdir = prefix;
+    std::filesystem::create_directories(prefix + "/run");
+    std::filesystem::create_directories(prefix + "/log");
+    origin.port = free_port();
+    origin.pid = spawn({"/usr/bin/env", "node", "bench/peers/pushpin-origin.mjs", std::to_string(origin.port)},
+                       prefix + "/log/origin.log");
+    if (!wait_listening(origin.port)) throw std::runtime_error("the Pushpin origin did not start listening");
+    s.publish_port = free_port();
+    write_template("pushpin.routes", prefix + "/routes", {{"@ORIGIN_PORT@", std::to_string(origin.port)}});
+    write_template("pushpin.conf", prefix + "/pushpin.conf",
+                   {{"@PORT@", port}, {"@PREFIX@", prefix}, {"@PUBPORT@", std::to_string(s.publish_port)},
+                    {"@ROUTES@", prefix + "/routes"}});
+    s.pid = spawn({"/usr/bin/pushpin", "--config", prefix + "/pushpin.conf"}, prefix + "/log/runner.log");
+    if (!wait_listening(s.publish_port)) throw std::runtime_error("pushpin did not open its publish port");
+    // Its services connect to each other over ZeroMQ after they listen: a subscription
+    // made in the first instants can be answered and yet not registered.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  } else {
+    throw std::invalid_argument("unknown peer " + peer + " (herald, nchan, ws-node, pushpin)");
   }
   if (!wait_listening(s.port)) throw std::runtime_error(peer + " did not start listening");
 }
@@ -112,12 +161,18 @@ void start_server(server_process& s, const std::string& binary, const std::vecto
   s.port = std::stoi(line.substr(p + 10));
 }
 
+// SIGTERM/SIGINT (e.g. from `timeout`): the loops below throw, so that the servers this
+// process started are stopped by their destructors.
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void on_stop_signal(int) { g_stop = 1; }
+
 // Runs the loop until `done()` or `timeout` without progress in `progress()`.
 void run_until(net::io_context& ioc, const std::function<bool()>& done, const std::function<std::uint64_t()>& progress,
                std::chrono::milliseconds idle_timeout) {
   auto last = progress();
   auto last_change = std::chrono::steady_clock::now();
   while (!done()) {
+    if (g_stop) throw std::runtime_error("stopped by a signal");
     ioc.run_for(std::chrono::milliseconds(20));
     auto p = progress();
     if (p != last) {
@@ -127,6 +182,46 @@ void run_until(net::io_context& ioc, const std::function<bool()>& done, const st
       break;
     }
   }
+}
+
+// One result as a JSON object, keys in insertion order.
+struct json_record {
+  std::string body;
+  void key(const char* k) { body += (body.empty() ? "{\"" : ",\"") + std::string(k) + "\":"; }
+  void str(const char* k, const std::string& v) {
+    key(k);
+    body += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') body += '\\';
+      if (static_cast<unsigned char>(c) >= 0x20) body += c;
+    }
+    body += '"';
+  }
+  void num(const char* k, double v) {
+    key(k);
+    char b[64];
+    std::snprintf(b, sizeof b, "%.6g", std::isfinite(v) ? v : 0.0);
+    body += b;
+  }
+  void boolean(const char* k, bool v) {
+    key(k);
+    body += v ? "true" : "false";
+  }
+};
+
+void append_json(const po::variables_map& vm, const json_record& r) {
+  if (!vm.count("json")) return;
+  std::ofstream out(vm["json"].as<std::string>(), std::ios::app);
+  out << r.body << "}\n";
+}
+
+std::string utc_now() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char b[32];
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return b;
 }
 
 // A helper process's pipe ends (seen from either side).
@@ -153,13 +248,17 @@ std::uint64_t read_connected(const helper& h) {
   return v;
 }
 
-// Tells a helper to finish, then adds its totals and samples; returns its last delivery time.
-std::int64_t collect_helper(helper& h, delivery_totals& totals) {
+// Tells a helper to finish, then adds its totals, samples and CPU time (since it
+// connected); returns its last delivery time.
+std::int64_t collect_helper(helper& h, delivery_totals& totals, double& cpu_seconds) {
   char go = 1;
   if (write(h.to, &go, 1) != 1) return 0;
   std::uint64_t f[8] = {};
   std::int64_t last = 0;
-  if (!read_full(h.from, f, sizeof f) || !read_full(h.from, &last, sizeof last)) return 0;
+  double cpu = 0;
+  if (!read_full(h.from, f, sizeof f) || !read_full(h.from, &last, sizeof last) || !read_full(h.from, &cpu, sizeof cpu))
+    return 0;
+  cpu_seconds += cpu;
   totals.delivered += f[0], totals.lost += f[1], totals.duplicated += f[2], totals.resets += f[3];
   totals.bytes_in += f[4], totals.bytes_out += f[5], totals.errors += f[6];
   std::vector<std::int64_t> samples(f[7]);
@@ -175,13 +274,15 @@ int run_helper(net::io_context& ioc, delivery_totals& totals, const helper& pare
                std::size_t mine, std::size_t messages) {
   std::uint64_t connected = totals.connected;
   if (write(parent.to, &connected, sizeof connected) != sizeof connected) return 1;
+  const double cpu0 = sample_process(0).cpu_seconds;
   const int fd = parent.from;
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   const std::uint64_t share = scenario == "channels" ? 0 : messages * mine;
   std::int64_t t_last = 0;
   std::uint64_t seen = 0;
   char go;
-  while (read(fd, &go, 1) != 1) {
+  for (ssize_t r; (r = read(fd, &go, 1)) != 1;) {
+    if (r == 0 || g_stop) return 1;  // the parent is gone
     ioc.run_for(std::chrono::milliseconds(20));
     if (totals.delivered != seen) seen = totals.delivered, t_last = now_ns();
   }
@@ -193,7 +294,10 @@ int run_helper(net::io_context& ioc, delivery_totals& totals, const helper& pare
             std::chrono::seconds(2));
   std::uint64_t f[8] = {totals.delivered, totals.lost,      totals.duplicated, totals.resets,
                         totals.bytes_in,  totals.bytes_out, totals.errors,     totals.latency.samples().size()};
-  if (write(parent.to, f, sizeof f) != sizeof f || write(parent.to, &t_last, sizeof t_last) != sizeof t_last) return 1;
+  const double cpu = sample_process(0).cpu_seconds - cpu0;
+  if (write(parent.to, f, sizeof f) != sizeof f || write(parent.to, &t_last, sizeof t_last) != sizeof t_last ||
+      write(parent.to, &cpu, sizeof cpu) != sizeof cpu)
+    return 1;
   const auto& s = totals.latency.samples();
   const auto* p = reinterpret_cast<const char*>(s.data());
   std::size_t left = s.size() * sizeof(std::int64_t);
@@ -208,7 +312,7 @@ int run_helper(net::io_context& ioc, delivery_totals& totals, const helper& pare
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   po::options_description d("herald-bench options");
   // clang-format off
   d.add_options()
@@ -225,7 +329,9 @@ int main(int argc, char** argv) {
     ("size", po::value<std::size_t>()->default_value(100), "bytes of each message's data")
     ("rate", po::value<double>()->default_value(0), "publishes per second (0: as fast as the window allows)")
     ("window", po::value<std::size_t>()->default_value(1), "publish requests in flight (1: one message per write)")
-    ("peer", po::value<std::string>()->default_value("herald"), "herald | nchan | ws-node (configs in bench/peers; run from the repository root)");
+    ("peer", po::value<std::string>()->default_value("herald"), "herald | nchan | ws-node | pushpin (configs in bench/peers; run from the repository root)")
+    ("json", po::value<std::string>(), "append the result to this file as one JSON object per line (bench/report.py reads it)")
+    ("label", po::value<std::string>()->default_value(""), "free text stored with the JSON result (e.g. the round)");
   // clang-format on
   po::variables_map vm;
   try {
@@ -237,30 +343,32 @@ int main(int argc, char** argv) {
   }
   if (vm.count("help")) {
     std::cout << "herald-bench: load and measure a push server (WebSocket, SSE, long polling)\n\n" << d
-              << "\nPrints one Markdown table row per run; docs/benchmarks.md has the standard set.\n";
+              << "\nPrints one Markdown table row per run (and with --json one JSON line);\n"
+                 "docs/benchmarks.md has the standard set (make bench) and the report.\n";
     return 0;
   }
   const auto scenario = vm["scenario"].as<std::string>();
   const auto t = parse_transport(vm["transport"].as<std::string>());
   const auto n = vm["subscribers"].as<std::size_t>();
   const auto messages = vm["messages"].as<std::size_t>();
+  const auto size = vm["size"].as<std::size_t>();
   const auto procs = std::max<std::size_t>(1, vm["procs"].as<std::size_t>());
   if (n / procs > 15000 || procs > 64) {
     std::cerr << "herald-bench: at most 15000 subscribers per process (the open-file limit is 20000): use --procs\n";
     return 2;
   }
 
-  server_process srv;
-  tcp::endpoint server;
+  server_process srv, origin;
+  tcp::endpoint server, publish_to;
   int pid = vm["server-pid"].as<int>();
   const auto peer = vm["peer"].as<std::string>();
-  const dialect dia = peer == "herald" ? dialect::herald : dialect::peer;
+  const dialect dia = peer == "herald" ? dialect::herald : peer == "pushpin" ? dialect::pushpin : dialect::peer;
   if (peer != "herald") {
     if (peer == "ws-node" && t != transport::ws) {
       std::cerr << "herald-bench: the ws-node peer serves WebSocket only\n";
       return 2;
     }
-    start_peer(srv, peer);
+    start_peer(srv, origin, peer);
     pid = srv.pid;
     server = {net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(srv.port)};
   } else if (vm.count("connect")) {
@@ -274,6 +382,8 @@ int main(int argc, char** argv) {
     pid = srv.pid;
     server = {net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(srv.port)};
   }
+  publish_to = server;
+  if (srv.publish_port) publish_to.port(static_cast<unsigned short>(srv.publish_port));
 
   const auto rss0 = pid ? sample_process(pid).rss_bytes : 0;
   const auto t_connect = now_ns();
@@ -286,10 +396,11 @@ int main(int argc, char** argv) {
     if (pipe(up) != 0 || pipe(down) != 0) throw std::runtime_error("pipe failed");
     pid_t child = fork();
     if (child == 0) {
-      srv.pid = -1;  // the server belongs to the parent
+      srv.pid = origin.pid = -1;  // the servers belong to the parent
+      srv.tmpdir.clear();
+      k_self = k;
       close(up[0]);
       close(down[1]);
-      k_self = k;
       helpers.clear();
       helpers.push_back({0, down[0], up[1]});  // this helper's own ends
       break;
@@ -318,20 +429,42 @@ int main(int argc, char** argv) {
   ioc.run_for(std::chrono::milliseconds(300));  // let subscriptions settle
 
   const auto server0 = pid ? sample_process(pid) : proc_sample{};
+  const auto origin0 = origin.pid > 0 ? sample_process(origin.pid) : proc_sample{};
   const auto self0 = sample_process(0);
+  double helpers_cpu = 0;
+  json_record rec;
+  rec.str("time", utc_now());
+  rec.str("label", vm["label"].as<std::string>());
+  rec.str("server", peer);
+  rec.str("scenario", scenario);
+  rec.str("transport", name(t));
+  rec.num("subscribers", double(n));
+  rec.num("procs", double(procs));
+  rec.num("connected", double(totals.connected));
+  rec.num("connect_s", connect_s);
   std::printf("| %s | %s | %s | %zu subs | connected %llu in %.2f s",
               peer.c_str(), scenario.c_str(), name(t), n,
               static_cast<unsigned long long>(totals.connected), connect_s);
 
   if (scenario == "idle" || scenario == "connect")
-    for (auto& h : helpers) collect_helper(h, totals);
+    for (auto& h : helpers) collect_helper(h, totals, helpers_cpu);
+  const bool all_connected = totals.connected == n;
   if (scenario == "idle") {
-    std::printf(" | server RSS +%.0f B/conn |\n", pid ? double(server0.rss_bytes - rss0) / double(n) : 0.0);
-    return totals.connected == n ? 0 : 1;
+    const double per_conn = pid ? (double(server0.rss_bytes) - double(rss0)) / double(n) : 0.0;
+    std::printf(" | server RSS +%.0f B/conn |\n", per_conn);
+    rec.num("server_rss_bytes", double(server0.rss_bytes));
+    rec.num("rss_per_conn_bytes", per_conn);
+    rec.boolean("ok", all_connected);
+    append_json(vm, rec);
+    return all_connected ? 0 : 1;
   }
   if (scenario == "connect") {
     std::printf(" | %.0f connections/s |\n", double(totals.connected) / connect_s);
-    return totals.connected == n ? 0 : 1;
+    rec.num("connections_per_s", double(totals.connected) / connect_s);
+    rec.num("server_rss_bytes", double(server0.rss_bytes));
+    rec.boolean("ok", all_connected);
+    append_json(vm, rec);
+    return all_connected ? 0 : 1;
   }
 
   std::vector<std::string> channels;
@@ -343,9 +476,8 @@ int main(int argc, char** argv) {
   const std::size_t expected = scenario == "channels" ? (messages * mine + n - 1) / n : messages * mine;
   const auto bytes_in0 = totals.bytes_in, bytes_out0 = totals.bytes_out;
   bool published = false;
-  auto pub = std::make_shared<publisher>(ioc, dia, server, channels, messages, vm["size"].as<std::size_t>(),
-                                         vm["window"].as<std::size_t>(), vm["rate"].as<double>(),
-                                         [&] { published = true; });
+  auto pub = std::make_shared<publisher>(ioc, dia, publish_to, channels, messages, size, vm["window"].as<std::size_t>(),
+                                         vm["rate"].as<double>(), [&] { published = true; });
   const auto t0 = now_ns();
   pub->start();
   std::int64_t t_last = t0;
@@ -360,27 +492,68 @@ int main(int argc, char** argv) {
             },
             std::chrono::seconds(5));
   for (auto& h : helpers) {
-    std::int64_t helper_last = collect_helper(h, totals);
+    std::int64_t helper_last = collect_helper(h, totals, helpers_cpu);
     t_last = std::max(t_last, helper_last);
   }
   const double secs = static_cast<double>(t_last - t0) / 1e9;
   const auto server1 = pid ? sample_process(pid) : proc_sample{};
+  const auto origin1 = origin.pid > 0 ? sample_process(origin.pid) : proc_sample{};
   const auto self1 = sample_process(0);
-  const double per_msg_in = totals.delivered ? double(totals.bytes_in - bytes_in0) / double(totals.delivered) : 0;
-  const double per_msg_out = totals.delivered ? double(totals.bytes_out - bytes_out0) / double(totals.delivered) : 0;
+  const double delivered = double(totals.delivered);
+  const double per_msg_in = totals.delivered ? double(totals.bytes_in - bytes_in0) / delivered : 0;
+  const double per_msg_out = totals.delivered ? double(totals.bytes_out - bytes_out0) / delivered : 0;
+  const double rate = secs > 0 ? delivered / secs : 0.0;
+  const double cpu_us = totals.delivered ? (server1.cpu_seconds - server0.cpu_seconds) * 1e6 / delivered : 0.0;
+  // The tool's own CPU (this process and its helpers), in % of one core.
+  const double bench_cpu = secs > 0 ? 100.0 * (self1.cpu_seconds - self0.cpu_seconds + helpers_cpu) / secs : 0.0;
+  const bool ok = totals.lost == 0 && totals.duplicated == 0 && (totals.delivered == expected_total || totals.resets);
   std::printf(" | %zu msgs x %zu B | delivered %llu/%zu, lost %llu, dup %llu, resets %llu | %.0f msgs/s | p50 %.0f us, p99 %.0f us, "
               "p99.9 %.0f us, max %.0f us | %.1f B in + %.1f B out per msg | server %.2f us CPU/msg, RSS %.1f MiB | "
               "bench CPU %.0f%% |\n",
-              messages, vm["size"].as<std::size_t>(), static_cast<unsigned long long>(totals.delivered), expected_total,
+              messages, size, static_cast<unsigned long long>(totals.delivered), expected_total,
               static_cast<unsigned long long>(totals.lost), static_cast<unsigned long long>(totals.duplicated),
-              static_cast<unsigned long long>(totals.resets),
-              secs > 0 ? double(totals.delivered) / secs : 0.0, totals.latency.percentile_us(0.5),
+              static_cast<unsigned long long>(totals.resets), rate, totals.latency.percentile_us(0.5),
               totals.latency.percentile_us(0.99), totals.latency.percentile_us(0.999), totals.latency.max_us(),
-              per_msg_in, per_msg_out,
-              totals.delivered ? (server1.cpu_seconds - server0.cpu_seconds) * 1e6 / double(totals.delivered) : 0.0,
-              double(server1.rss_bytes) / 1048576.0,
-              secs > 0 ? 100.0 * (self1.cpu_seconds - self0.cpu_seconds) / secs : 0.0);
+              per_msg_in, per_msg_out, cpu_us, double(server1.rss_bytes) / 1048576.0, bench_cpu);
+  rec.num("messages", double(messages));
+  rec.num("size", double(size));
+  rec.num("rate", vm["rate"].as<double>());
+  rec.num("window", double(vm["window"].as<std::size_t>()));
+  rec.num("expected", double(expected_total));
+  rec.num("delivered", delivered);
+  rec.num("lost", double(totals.lost));
+  rec.num("duplicated", double(totals.duplicated));
+  rec.num("resets", double(totals.resets));
+  rec.num("publish_failed", double(pub->failed()));
+  rec.num("seconds", secs);
+  rec.num("msgs_per_s", rate);
+  rec.num("p50_us", totals.latency.percentile_us(0.5));
+  rec.num("p99_us", totals.latency.percentile_us(0.99));
+  rec.num("p999_us", totals.latency.percentile_us(0.999));
+  rec.num("max_us", totals.latency.max_us());
+  rec.num("bytes_in_per_msg", per_msg_in);
+  rec.num("bytes_out_per_msg", per_msg_out);
+  rec.num("server_cpu_us_per_msg", cpu_us);
+  rec.num("server_rss_bytes", double(server1.rss_bytes));
+  if (origin.pid > 0) {  // Pushpin's GRIP origin, apart from Pushpin's own processes
+    rec.num("origin_cpu_us_per_msg", totals.delivered ? (origin1.cpu_seconds - origin0.cpu_seconds) * 1e6 / delivered : 0.0);
+    rec.num("origin_rss_bytes", double(origin1.rss_bytes));
+  }
+  rec.num("bench_cpu_pct", bench_cpu);
+  rec.boolean("ok", ok);
+  append_json(vm, rec);
   for (auto& s : subs) s->stop();
   // Resets are the server saying so (history too short for a slow reader), not a loss.
-  return totals.lost == 0 && totals.duplicated == 0 && (totals.delivered == expected_total || totals.resets) ? 0 : 1;
+  return ok ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
+  try {
+    return run(argc, argv);  // the servers it started are stopped on every way out
+  } catch (const std::exception& e) {
+    std::cerr << "herald-bench: " << e.what() << "\n";
+    return 2;
+  }
 }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 namespace herald::bench {
 
@@ -26,10 +27,8 @@ namespace {
 proc_sample sample_one(int pid);
 }
 
-proc_sample sample_process(int pid) {
-  proc_sample s = sample_one(pid);
-  if (!pid) return s;
-  // Children (nginx workers): every /proc/N/stat whose parent is `pid`.
+std::vector<int> process_tree(int pid) {
+  std::vector<std::pair<int, int>> parent_of;  // (pid, ppid), from one pass over /proc/N/stat
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
     const auto name = e.path().filename().string();
     if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
@@ -40,8 +39,20 @@ proc_sample sample_process(int pid) {
     std::string state;
     int ppid = 0;
     in >> state >> ppid;
-    if (ppid != pid) continue;
-    auto c = sample_one(std::stoi(name));
+    parent_of.emplace_back(std::stoi(name), ppid);
+  }
+  std::vector<int> tree{pid};
+  for (std::size_t i = 0; i < tree.size(); ++i)
+    for (const auto& [child, parent] : parent_of)
+      if (parent == tree[i]) tree.push_back(child);
+  return tree;
+}
+
+proc_sample sample_process(int pid) {
+  if (!pid) return sample_one(0);
+  proc_sample s;
+  for (int p : process_tree(pid)) {
+    auto c = sample_one(p);
     s.cpu_seconds += c.cpu_seconds;
     s.rss_bytes += c.rss_bytes;
   }

@@ -30,9 +30,12 @@ struct proc_sample {
   std::uint64_t rss_bytes = 0;
 };
 
-/// CPU time and resident memory of process `pid` (0: this process) and its children
-/// (a peer's worker processes).
+/// CPU time and resident memory of process `pid` (0: this process alone) and all its
+/// descendants (a peer's worker processes), summed.
 proc_sample sample_process(int pid);
+
+/// `pid` and all its descendants, parents before children.
+std::vector<int> process_tree(int pid);
 
 /// Monotonic nanoseconds (the one clock of publisher and subscribers: same process).
 std::int64_t now_ns();
