@@ -42,7 +42,8 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-handlers::handlers(core::context& ctx, options opts) : ctx_(ctx), opts_(std::move(opts)) {
+handlers::handlers(core::context& ctx, const auth::authorizer& auth, options opts)
+    : ctx_(ctx), auth_(auth), opts_(std::move(opts)) {
   if (!opts_.web_root.empty()) static_ = std::make_unique<static_files>(opts_.web_root);
 }
 
@@ -87,6 +88,8 @@ void handlers::handle(const request& req, std::function<void(response)> done) {
     if (req.path == "/api/channels") return is_get ? done(channels()) : method_not_allowed("GET");
   } else if (req.path == "/publish") {
     return is_post ? publish(req, false, true, std::move(done)) : method_not_allowed("POST");
+  } else if (req.path == "/ticket") {
+    return is_post ? ticket(req, std::move(done)) : method_not_allowed("POST");
   } else if (req.path == "/metrics") {
     return is_get ? done(metrics()) : method_not_allowed("GET");
   } else if (req.path == "/healthz") {
@@ -123,11 +126,11 @@ void handlers::publish(const request& req, bool broadcast, bool client,
     return done(error_response(*err));
   }
   auto& fields = std::get<protocol::publish_fields>(parsed);
-  if (client && !ctx_.namespaces.for_channel(fields.channels[0]).client_publish) {
-    metrics::add(metrics::counter::publish_errors);
-    return done(error_response({403, "forbidden",
-                                "client publishing is not allowed in the namespace of channel " +
-                                    fields.channels[0]}));
+  if (client) {
+    if (auto err = auth_.may_publish(req.who, fields.channels[0])) {
+      metrics::add(metrics::counter::publish_errors);
+      return done(error_response(*err));
+    }
   }
 
   if (!broadcast) {
@@ -183,6 +186,24 @@ void handlers::publish(const request& req, bool broadcast, bool client,
           st->done(json_response(std::move(body)));
         });
   }
+}
+
+void handlers::ticket(const request& req, std::function<void(response)> done) {
+  if (req.authorization.empty()) {
+    auto r = error_response({401, "unauthorized", "POST /ticket needs Authorization: Bearer <token>"});
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"herald\"");
+    return done(std::move(r));
+  }
+  auto who = auth_.verify_bearer(req.authorization);
+  if (auto* err = std::get_if<api_error>(&who)) return done(error_response(*err));
+  const auto ttl = auth_.ticket_ttl().count();
+  auth_.issue_ticket(*std::get<auth::identity>(who), [done = std::move(done), ttl](auth::authorizer::ticket_result r) {
+    if (auto* err = std::get_if<api_error>(&r)) return done(error_response(*err));
+    response resp = json_response("{\"ticket\":\"" + std::get<std::string>(r) + "\",\"expires_in\":" +
+                                  std::to_string(ttl) + "}");
+    resp.headers.emplace_back("Cache-Control", "no-store");
+    done(std::move(resp));
+  });
 }
 
 void handlers::history_async(const request& req, std::function<void(response)> done) {

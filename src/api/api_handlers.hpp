@@ -1,7 +1,7 @@
 #pragma once
 // The HTTP server API and the small endpoints: /api/publish, /api/broadcast,
-// /api/history, /api/channels, /publish (client publish), /metrics, /healthz, /readyz
-// and the demo page. Transport-neutral: the HTTP session parses the request and
+// /api/history, /api/channels, /publish (client publish), /ticket, /metrics, /healthz,
+// /readyz and the demo page. Transport-neutral: the HTTP session parses the request and
 // writes whatever response comes back.
 #include <functional>
 #include <memory>
@@ -13,6 +13,7 @@
 
 #include "api/options.hpp"
 #include "api/static_files.hpp"
+#include "auth/authorizer.hpp"
 #include "core/context.hpp"
 
 namespace herald::api {
@@ -23,6 +24,7 @@ struct request {
   boost::urls::params_view params;  // decoded query parameters
   std::string_view authorization;   // the Authorization header, or empty
   std::string_view body;
+  auth::identity who;  // the client's token grants (/publish), null: anonymous
 };
 
 struct response {
@@ -37,7 +39,7 @@ response error_response(const util::api_error& e);
 
 class handlers {
  public:
-  handlers(core::context& ctx, options opts);
+  handlers(core::context& ctx, const auth::authorizer& auth, options opts);
 
   /// Handles `req`; `done` is called exactly once, inline or from a broker thread.
   /// The request's views must stay valid until then.
@@ -46,11 +48,13 @@ class handlers {
  private:
   void publish(const request& req, bool broadcast, bool client, std::function<void(response)> done);
   void history_async(const request& req, std::function<void(response)> done);
+  void ticket(const request& req, std::function<void(response)> done);
   response channels();
   response metrics();
   util::api_error* check_api_key(const request& req, util::api_error& storage) const;
 
   core::context& ctx_;
+  const auth::authorizer& auth_;
   options opts_;
   std::unique_ptr<static_files> static_;  // --web-root, when set
 };

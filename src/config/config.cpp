@@ -33,9 +33,17 @@ po::options_description describe() {
     ("web-root", po::value<std::string>()->default_value(""), "directory of static files served by GET, / being index.html (empty: the built-in demo page)")
     ("history-size", po::value<std::size_t>()->default_value(100), "messages kept per channel (default namespace)")
     ("history-ttl", po::value<unsigned>()->default_value(300), "seconds a message is kept (default namespace; 0: no age limit)")
-    ("client-publish", po::value<bool>()->default_value(false), "allow POST /publish (default namespace)")
+    ("client-publish", po::value<bool>()->default_value(false), "clients without a token may publish where they may subscribe (default namespace)")
+    ("anonymous", po::value<bool>()->default_value(true), "clients without a token may subscribe (default namespace)")
+    ("max-subscribers", po::value<std::size_t>()->default_value(0), "subscribers per channel and node (default namespace; 0: no limit)")
     ("namespace", po::value<std::vector<std::string>>(),
-        "NAME:history_size=N,history_ttl=S,client_publish=true|false (repeatable)")
+        "NAME:history_size=N,history_ttl=S,client_publish=BOOL,anonymous=BOOL,max_subscribers=N (repeatable)")
+    ("token-key", po::value<std::vector<std::string>>(),
+        "a key verifying connection tokens (JWT): [KID=]hs256:SECRET, [KID=]hs256:@FILE or [KID=]rs256:@PUBLIC.pem (repeatable, for rotation; none: tokens are refused)")
+    ("token-issuer", po::value<std::string>()->default_value(""), "required iss claim of tokens (empty: not checked)")
+    ("token-audience", po::value<std::string>()->default_value(""), "required aud claim of tokens (empty: not checked)")
+    ("token-leeway", po::value<unsigned>()->default_value(0), "seconds of clock skew allowed on exp and nbf")
+    ("ticket-ttl", po::value<unsigned>()->default_value(30), "seconds a ticket from POST /ticket stays valid (single use)")
     ("max-message-size", po::value<std::size_t>()->default_value(65536), "max bytes of a message's data (compact JSON)")
     ("max-body-size", po::value<std::size_t>()->default_value(1048576), "max bytes of a request body")
     ("max-header-size", po::value<std::size_t>()->default_value(8192), "max bytes of a request line and headers")
@@ -62,7 +70,11 @@ po::options_description describe() {
     ("ws-pong-timeout", po::value<unsigned>()->default_value(10), "seconds to answer a ping before the connection is closed (4001)")
     ("ws-deflate", po::value<bool>()->default_value(false), "negotiate permessage-deflate (no context takeover)")
     ("allowed-origins", po::value<std::vector<std::string>>(),
-        "Origin values allowed to open a WebSocket (repeatable; none: any)");
+        "browser origins allowed cross-origin on /ws (Origin check) and /sse, /poll, /publish, /ticket (CORS): exact origins or * (repeatable; none: no policy)")
+    ("cors-credentials", po::value<bool>()->default_value(false), "send Access-Control-Allow-Credentials: true to allowed origins")
+    ("max-connections-per-ip", po::value<std::size_t>()->default_value(0), "open connections from one address (0: no limit; behind a proxy every client shares its address)")
+    ("max-polls-per-ip", po::value<std::size_t>()->default_value(0), "long polls held at once for one address (0: no limit)")
+    ("ws-commands-per-second", po::value<unsigned>()->default_value(1000), "commands one WebSocket connection may send per second, burst of one second's worth (0: no limit)");
   // clang-format on
   return d;
 }
@@ -115,14 +127,22 @@ std::pair<std::string, core::namespace_options> parse_namespace(std::string_view
       o.history_ttl = std::chrono::seconds(parse_number(value, setting + " history_ttl"));
     else if (key == "client_publish")
       o.client_publish = parse_bool(value, setting + " client_publish");
+    else if (key == "anonymous")
+      o.anonymous = parse_bool(value, setting + " anonymous");
+    else if (key == "max_subscribers")
+      o.max_subscribers = parse_number(value, setting + " max_subscribers");
     else
       throw config_error("invalid " + setting + ": unknown key \"" + std::string(key) +
-                         "\" (history_size, history_ttl, client_publish)");
+                         "\" (history_size, history_ttl, client_publish, anonymous, max_subscribers)");
   }
   return {name, o};
 }
 
-parse_result parse(int argc, const char* const* argv, const std::vector<std::string>& env) {
+namespace {
+
+// `file`: the config file's contents, or null to read the file named by --config.
+parse_result parse_from(int argc, const char* const* argv, const std::vector<std::string>& env,
+                        std::istream* file) {
   auto desc = describe();
   po::variables_map vm;
   try {
@@ -156,11 +176,13 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
       }
       po::store(parsed, vm);
     }
-    if (vm.count("config")) {
+    if (file) {
+      po::store(po::parse_config_file(*file, desc), vm);
+    } else if (vm.count("config")) {
       const auto path = vm["config"].as<std::string>();
-      std::ifstream file(path);
-      if (!file) throw config_error("invalid config: cannot read file \"" + path + "\"");
-      po::store(po::parse_config_file(file, desc), vm);
+      std::ifstream named(path);
+      if (!named) throw config_error("invalid config: cannot read file \"" + path + "\"");
+      po::store(po::parse_config_file(named, desc), vm);
     }
     po::notify(vm);
   } catch (const po::error& e) {
@@ -216,6 +238,8 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
   defaults.history_size = get<std::size_t>(vm, "history-size");
   defaults.history_ttl = std::chrono::seconds(get<unsigned>(vm, "history-ttl"));
   defaults.client_publish = get<bool>(vm, "client-publish");
+  defaults.anonymous = get<bool>(vm, "anonymous");
+  defaults.max_subscribers = get<std::size_t>(vm, "max-subscribers");
   require(defaults.history_size <= 1'000'000, "history-size", "at most 1000000");
   c.namespaces = core::namespace_table(defaults);
   if (vm.count("namespace"))
@@ -253,6 +277,13 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
   t.ws_pong_timeout = std::chrono::seconds(get<unsigned>(vm, "ws-pong-timeout"));
   t.ws_deflate = get<bool>(vm, "ws-deflate");
   if (vm.count("allowed-origins")) t.allowed_origins = vm["allowed-origins"].as<std::vector<std::string>>();
+  for (const auto& o : t.allowed_origins)
+    require(o == "*" || (o.find("://") != std::string::npos && o.find('/', o.find("://") + 3) == std::string::npos),
+            "allowed-origins", "\"" + o + "\" is not an origin (scheme://host[:port], no path) or *");
+  t.cors_credentials = get<bool>(vm, "cors-credentials");
+  t.max_connections_per_ip = get<std::size_t>(vm, "max-connections-per-ip");
+  t.max_polls_per_ip = get<std::size_t>(vm, "max-polls-per-ip");
+  t.ws_commands_per_second = get<unsigned>(vm, "ws-commands-per-second");
   require(t.ws_max_message >= 1024, "ws-max-message", "at least 1024");
   require(t.ws_ping_interval.count() > 0, "ws-ping-interval", "must be positive");
   require(t.ws_pong_timeout.count() > 0, "ws-pong-timeout", "must be positive");
@@ -265,6 +296,20 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
           "must leave 4096 bytes of room under max-body-size");
   require(c.api.max_broadcast_channels > 0, "max-broadcast-channels", "must be positive");
 
+  if (vm.count("token-key"))
+    for (const auto& spec : vm["token-key"].as<std::vector<std::string>>()) {
+      try {
+        c.auth.keys.add(spec);
+      } catch (const std::invalid_argument& e) {
+        throw config_error(std::string("invalid token-key: ") + e.what());
+      }
+    }
+  c.auth.policy.issuer = get<std::string>(vm, "token-issuer");
+  c.auth.policy.audience = get<std::string>(vm, "token-audience");
+  c.auth.policy.leeway = std::chrono::seconds(get<unsigned>(vm, "token-leeway"));
+  c.auth.ticket_ttl = std::chrono::seconds(get<unsigned>(vm, "ticket-ttl"));
+  require(c.auth.ticket_ttl.count() > 0 && c.auth.ticket_ttl.count() <= 3600, "ticket-ttl", "must be 1..3600");
+
   c.memory.max_channels = get<std::size_t>(vm, "max-channels");
   c.memory.idle_ttl = std::chrono::seconds(get<unsigned>(vm, "channel-idle-ttl"));
   c.sweep_interval = std::chrono::seconds(get<unsigned>(vm, "sweep-interval"));
@@ -274,6 +319,17 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
   require(c.sweep_interval.count() > 0, "sweep-interval", "must be positive");
   out.cfg = std::move(c);
   return out;
+}
+
+}  // namespace
+
+parse_result parse(int argc, const char* const* argv, const std::vector<std::string>& env) {
+  return parse_from(argc, argv, env, nullptr);
+}
+
+parse_result parse(int argc, const char* const* argv, const std::vector<std::string>& env,
+                   std::istream& file) {
+  return parse_from(argc, argv, env, &file);
 }
 
 }  // namespace herald::config

@@ -3,12 +3,14 @@
 // command line, HERALD_* environment variables and the --config file, onto each
 // component's own options struct. Errors name the setting.
 #include <chrono>
+#include <iosfwd>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "api/options.hpp"
+#include "auth/authorizer.hpp"
 #include "broker/memory/memory_broker_options.hpp"
 #include "broker/redis/redis_broker_options.hpp"
 #include "core/namespace_options.hpp"
@@ -30,6 +32,7 @@ struct config {
   core::namespace_table namespaces;
   transport::options transport;
   api::options api;
+  auth::options auth;
   broker::memory_broker_options memory;
   broker::redis_broker_options redis;  // used when broker != "memory"
 };
@@ -43,8 +46,13 @@ struct parse_result {
 /// Throws config_error naming the bad setting.
 parse_result parse(int argc, const char* const* argv, const std::vector<std::string>& env);
 
+/// As above, with the config file's contents read from `file` (any --config is ignored).
+/// For tests and the config fuzzer (tests/fuzz/config.cpp).
+parse_result parse(int argc, const char* const* argv, const std::vector<std::string>& env,
+                   std::istream& file);
+
 /// Parses one namespace spec "NAME:key=value,key=value" (keys: history_size,
-/// history_ttl, client_publish) on top of `defaults`.
+/// history_ttl, client_publish, anonymous, max_subscribers) on top of `defaults`.
 std::pair<std::string, core::namespace_options> parse_namespace(std::string_view spec,
                                                                 core::namespace_options defaults);
 

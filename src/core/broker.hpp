@@ -13,6 +13,7 @@
 //   subscriber_session).
 // - An accepted publish (a callback with a message) is never lost while the broker's
 //   history still covers it.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -99,6 +100,15 @@ class broker {
   /// The node gained its first / lost its last local subscriber of `channel`.
   virtual void watch(const std::string& channel) = 0;
   virtual void unwatch(const std::string& channel) = 0;
+
+  /// One-time values (connection tickets): `value` is kept under `key` for `ttl`, and
+  /// take_once() hands it out at most once, on any node sharing the broker. Keys are
+  /// the caller's (random, unguessable); an error is 503 broker unavailable or full.
+  using take_result = std::variant<std::optional<std::string>, util::api_error>;
+  virtual void put_once(std::string key, std::string value, std::chrono::milliseconds ttl,
+                        std::function<void(std::optional<util::api_error>)> done) = 0;
+  /// The value, removing it; nullopt when unknown, expired or already taken.
+  virtual void take_once(std::string key, std::function<void(take_result)> done) = 0;
 
   /// True while publishes can be served (readiness).
   virtual bool ready() const = 0;

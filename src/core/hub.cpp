@@ -127,6 +127,16 @@ bool hub::has_subscribers(std::string_view channel) const {
   return sh.channels.find(channel) != sh.channels.end();
 }
 
+std::size_t hub::subscriber_count(std::string_view channel) const {
+  auto& sh = shard_for(channel);
+  std::lock_guard lock(sh.m);
+  auto it = sh.channels.find(channel);
+  if (it == sh.channels.end()) return 0;
+  std::size_t n = 0;
+  for (auto c : it->second.counts) n += c;
+  return n;
+}
+
 std::vector<std::pair<std::string, subscriber_counts>> hub::counts() const {
   std::vector<std::pair<std::string, subscriber_counts>> out;
   for (std::size_t i = 0; i < shard_count; ++i) {

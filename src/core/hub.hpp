@@ -63,6 +63,8 @@ class hub final : public publication_listener {
   unsigned thread_count() const noexcept { return static_cast<unsigned>(threads_.size()); }
 
   bool has_subscribers(std::string_view channel) const;
+  /// Subscribers of `channel` on this node, every transport.
+  std::size_t subscriber_count(std::string_view channel) const;
   /// Subscriber counts per transport of every channel with subscribers on this node.
   std::vector<std::pair<std::string, subscriber_counts>> counts() const;
 

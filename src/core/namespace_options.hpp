@@ -1,7 +1,8 @@
 #pragma once
-// Per-namespace policy: history limits and who may publish. The namespace of a channel
-// is the part of its name before the first ':'; channels of an unconfigured namespace
-// (and channels without ':') follow the defaults.
+// Per-namespace policy: history limits, what clients without a token may do, and how
+// many subscribers a channel may have (a token adds its own grants: auth/authorizer).
+// The namespace of a channel is the part of its name before the first ':'; channels of
+// an unconfigured namespace (and channels without ':') follow the defaults.
 #include <chrono>
 #include <cstddef>
 #include <string>
@@ -13,7 +14,9 @@ namespace herald::core {
 struct namespace_options {
   std::size_t history_size = 100;          // messages kept per channel (0: none)
   std::chrono::seconds history_ttl{300};   // max age of kept messages (0: no age limit)
-  bool client_publish = false;             // POST /publish (and WS publish) allowed
+  bool client_publish = false;             // clients without a token may publish (POST /publish, WS)
+  bool anonymous = true;                   // clients without a token may subscribe (and publish if above)
+  std::size_t max_subscribers = 0;         // per channel and node (0: no limit)
 };
 
 class namespace_table {

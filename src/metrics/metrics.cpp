@@ -70,6 +70,18 @@ constexpr std::array<descriptor, n_counters> counter_desc{{
     {"herald_bad_connections_total",
      "Connections closed for unparseable input or exceeded limits.", ""},
     {"herald_accept_errors_total", "Failed accepts (e.g. out of file descriptors).", ""},
+    {"herald_auth_refusals_total", "Requests refused by authentication or policy.", "{reason=\"credentials\"}"},
+    {"herald_auth_refusals_total", "Requests refused by authentication or policy.", "{reason=\"forbidden\"}"},
+    {"herald_auth_refusals_total", "Requests refused by authentication or policy.", "{reason=\"origin\"}"},
+    {"herald_token_expiries_total", "Live connections ended because their token expired.", ""},
+    {"herald_limit_refusals_total", "Refusals per configured limit.", "{limit=\"connections_per_ip\"}"},
+    {"herald_limit_refusals_total", "Refusals per configured limit.", "{limit=\"polls_per_ip\"}"},
+    {"herald_limit_refusals_total", "Refusals per configured limit.", "{limit=\"channels_per_connection\"}"},
+    {"herald_limit_refusals_total", "Refusals per configured limit.", "{limit=\"commands_per_second\"}"},
+    {"herald_limit_refusals_total", "Refusals per configured limit.", "{limit=\"max_subscribers\"}"},
+    {"herald_limit_refusals_total", "Refusals per configured limit.", "{limit=\"message_size\"}"},
+    {"herald_limit_refusals_total", "Refusals per configured limit.", "{limit=\"header_size\"}"},
+    {"herald_limit_refusals_total", "Refusals per configured limit.", "{limit=\"request_timeout\"}"},
 }};
 
 constexpr std::array<descriptor, n_gauges> gauge_desc{{

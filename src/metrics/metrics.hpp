@@ -26,6 +26,18 @@ enum class counter : unsigned {
   http_server_errors,   // 5xx replies
   bad_connections,      // connections closed for unparseable bytes or limits
   accept_errors,        // failed accepts (e.g. out of file descriptors)
+  auth_refused,         // bad, expired or unknown tokens and tickets
+  auth_forbidden,       // subscribes and publishes the policy or the token does not allow
+  origin_refused,       // requests and WebSocket handshakes from an Origin not allowed
+  token_expiries,       // live connections ended because their token expired
+  limit_connections_per_ip,  // refusals per limit (herald_limit_refusals_total{limit=..})
+  limit_polls_per_ip,
+  limit_channels_per_connection,
+  limit_commands_per_second,
+  limit_max_subscribers,
+  limit_message_size,   // WebSocket messages, request bodies and message data too big
+  limit_header_size,
+  limit_request_timeout,  // requests (or WebSocket handshakes) not received in time: slowloris
   count_
 };
 

@@ -37,7 +37,9 @@ inline constexpr std::uint16_t internal_error = 1011;
 inline constexpr std::uint16_t slow_consumer = 4000;
 inline constexpr std::uint16_t no_pong = 4001;
 inline constexpr std::uint16_t broker_unavailable = 4002;
+inline constexpr std::uint16_t token_expired = 4003;   // get a fresh token (or ticket), then reconnect
 inline constexpr std::uint16_t bad_request = 4100;
+inline constexpr std::uint16_t unauthorized = 4101;    // invalid token or ticket: do not retry with it
 inline constexpr std::uint16_t forbidden = 4103;
 }  // namespace ws_close
 

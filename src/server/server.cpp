@@ -11,6 +11,7 @@
 #include "broker/redis/redis_broker.hpp"
 #include "core/hub.hpp"
 #include "metrics/metrics.hpp"
+#include "transport/ip_limits.hpp"
 #include "transport/listener.hpp"
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"
@@ -49,8 +50,12 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   broker_->set_listener(hub_.get());
   hub_->set_broker(broker_.get());
   core_ = std::make_unique<core::context>(core::context{*hub_, *broker_, cfg_.namespaces});
-  api_ = std::make_unique<api::handlers>(*core_, cfg_.api);
-  shared_ = std::make_unique<transport::shared_state>(transport::shared_state{*core_, *api_, cfg_.transport, cfg_.api});
+  auth_ = std::make_unique<auth::authorizer>(*core_, cfg_.auth);
+  api_ = std::make_unique<api::handlers>(*core_, *auth_, cfg_.api);
+  connections_per_ip_ = std::make_unique<transport::ip_counter>(cfg_.transport.max_connections_per_ip);
+  polls_per_ip_ = std::make_unique<transport::ip_counter>(cfg_.transport.max_polls_per_ip);
+  shared_ = std::make_unique<transport::shared_state>(transport::shared_state{
+      *core_, *api_, cfg_.transport, cfg_.api, *auth_, *connections_per_ip_, *polls_per_ip_});
   timers_ = std::make_unique<timers>(threads_[0]->ioc());
 
   auto* b = broker_.get();

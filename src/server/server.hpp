@@ -23,6 +23,7 @@ namespace herald::api {
 class handlers;
 }
 namespace herald::transport {
+class ip_counter;
 class thread_context;
 class listener;
 struct shared_state;
@@ -60,7 +61,9 @@ class server {
   broker::memory_broker* memory_ = nullptr;  // the broker, when it is the memory one
   broker::redis_broker* redis_ = nullptr;    // the broker, when it is Redis
   std::unique_ptr<core::context> core_;
+  std::unique_ptr<auth::authorizer> auth_;
   std::unique_ptr<api::handlers> api_;
+  std::unique_ptr<transport::ip_counter> connections_per_ip_, polls_per_ip_;
   std::unique_ptr<transport::shared_state> shared_;
   std::vector<std::shared_ptr<transport::listener>> listeners_;
   struct timers;

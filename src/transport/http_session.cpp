@@ -10,6 +10,7 @@
 #include "protocol/json_fields.hpp"
 #include "transport/http_response.hpp"
 #include "transport/longpoll_request.hpp"
+#include "transport/origin_policy.hpp"
 #include "transport/sse_session.hpp"
 #include "transport/subscribe_request.hpp"
 #include "transport/ws_handshake.hpp"
@@ -17,8 +18,8 @@
 
 namespace herald::transport {
 
-http_session::http_session(tcp::socket socket, thread_context& tc, shared_state& st)
-    : stream_(std::move(socket)), tc_(tc), st_(st) {}
+http_session::http_session(tcp::socket socket, thread_context& tc, shared_state& st, ip_slot slot)
+    : stream_(std::move(socket)), tc_(tc), st_(st), ip_slot_(std::move(slot)) {}
 
 http_session::~http_session() = default;
 
@@ -44,32 +45,68 @@ void http_session::on_read(beast::error_code ec, std::size_t bytes) {
   if (ec == beast::error::timeout) {
     // The stream has closed the socket already: an idle keep-alive connection ends, a
     // request cut short (slowloris) is counted.
-    if (buffer_.size() != 0 || parser_->got_some()) metrics::add(metrics::counter::bad_connections);
+    if (buffer_.size() != 0 || parser_->got_some()) {
+      metrics::add(metrics::counter::bad_connections);
+      metrics::add(metrics::counter::limit_request_timeout);
+    }
     return;
   }
   if (ec) {
     metrics::add(metrics::counter::bad_connections);
-    if (ec == http::error::header_limit)
+    if (ec == http::error::header_limit) {
+      metrics::add(metrics::counter::limit_header_size);
       return send_error({431, "too_large",
                          "request headers exceed " + std::to_string(st_.opts.max_header_bytes) + " bytes"},
                         true);
-    if (ec == http::error::body_limit)
+    }
+    if (ec == http::error::body_limit) {
+      metrics::add(metrics::counter::limit_message_size);
       return send_error(
           {413, "too_large", "request body exceeds " + std::to_string(st_.opts.max_body_bytes) + " bytes"},
           true);
+    }
     return send_error({400, "bad_request", "malformed HTTP request: " + ec.message()}, true);
   }
   handle_request();
 }
+
+namespace {
+
+bool is_client_path(std::string_view path) {
+  return path == "/sse" || path == "/poll" || path == "/ws" || path == "/publish" || path == "/ticket";
+}
+
+}  // namespace
 
 void http_session::handle_request() {
   metrics::add(metrics::counter::http_requests);
   auto& req = parser_->get();
   keep_alive_ = req.keep_alive();
   head_only_ = req.method() == http::verb::head;
+  cors_.clear();
+  ws_accept_.reset();
   auto url = boost::urls::parse_origin_form(req.target());
   if (!url) return send_error({400, "bad_request", "malformed request target"}, true);
   const std::string_view path = url->encoded_path();
+  if (!is_client_path(path)) return call_api(path, url->params(), nullptr);
+
+  // Browser origins. /ws checks its Origin in the handshake (no CORS there).
+  if (path != "/ws") {
+    auto v = check_origin(req[http::field::origin], req[http::field::host], st_.opts);
+    const bool preflight = req.method() == http::verb::options;
+    if (!v.allowed || (preflight && v.cross_origin && v.headers.empty())) {
+      metrics::add(metrics::counter::origin_refused);
+      return send_error({403, "origin_not_allowed",
+                         "origin not allowed: " + std::string(req[http::field::origin].substr(0, 200))});
+    }
+    if (preflight) {
+      api::response r;
+      r.status = 204;
+      r.headers = preflight_headers(v);
+      return send_api_response(std::move(r));
+    }
+    cors_ = std::move(v.headers);
+  }
 
   if (path == "/sse" || path == "/poll") {
     if (req.method() != http::verb::get) {
@@ -77,43 +114,103 @@ void http_session::handle_request() {
       r.headers.emplace_back("Allow", "GET");
       return send_api_response(std::move(r));
     }
-    std::string_view last_id;
-    if (auto it = req.find("Last-Event-ID"); it != req.end()) last_id = it->value();
-    auto parsed = parse_subscribe_request(url->params(), last_id, st_.opts);
-    if (auto* err = std::get_if<util::api_error>(&parsed)) return send_error(*err);
-    auto& sub = std::get<subscribe_request>(parsed);
-    stream_.expires_never();
-    if (path == "/sse") {
-      auto s = std::make_shared<sse_session>(stream_.release_socket(), tc_, st_);
-      s->start(std::move(sub));
-    } else {
-      auto p = std::make_shared<longpoll_request>(shared_from_this());
-      p->start(std::move(sub));
-    }
-    return;
-  }
-  if (path == "/ws") {
+  } else if (path == "/ws") {
     auto hs = ws_handshake(req, st_.opts);
     if (auto* refusal = std::get_if<ws_refusal>(&hs)) {
+      if (refusal->error.code == "origin_not_allowed") metrics::add(metrics::counter::origin_refused);
       auto r = api::error_response(refusal->error);
       r.headers = std::move(refusal->headers);
       return send_api_response(std::move(r));
     }
-    auto& accept = std::get<ws_accept>(hs);
-    const auto early = buffer_.data();
-    std::string leftover(static_cast<const char*>(early.data()), early.size());
-    stream_.expires_never();
-    auto ws = std::make_shared<ws_session>(stream_.release_socket(), tc_, st_, accept.deflate);
-    ws->start(accept.response, std::move(leftover));
-    return;
+    ws_accept_ = std::move(std::get<ws_accept>(hs));
+  } else if (path == "/ticket") {
+    return call_api(path, url->params(), nullptr);  // authenticated by its handler
   }
 
+  auth::credentials creds;
+  std::string ticket;  // params decode into owned strings
+  if (auto it = req.find(http::field::authorization); it != req.end()) creds.authorization = it->value();
+  if (auto it = url->params().find("ticket"); it != url->params().end()) ticket = (*it).value;
+  creds.ticket = ticket;
+  const auto t = tc_.index();
+  // Views into the request (alive: nothing is read until this request is answered).
+  st_.auth.authenticate(creds, [self = shared_from_this(), t](auth::authorizer::auth_result r) {
+    self->st_.core.hubs.run_on(t, [self, r = std::move(r)]() mutable { self->dispatch(std::move(r)); });
+  });
+}
+
+void http_session::dispatch(auth::authorizer::auth_result result) {
+  auto& req = parser_->get();
+  auto url = boost::urls::parse_origin_form(req.target());
+  const std::string_view path = url->encoded_path();
+  auto* refusal = std::get_if<util::api_error>(&result);
+  if (path == "/ws") return start_ws(refusal ? nullptr : &std::get<auth::identity>(result), refusal);
+  if (refusal) {
+    auto r = api::error_response(*refusal);
+    if (refusal->status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"herald\"");
+    return send_api_response(std::move(r));
+  }
+  auto& who = std::get<auth::identity>(result);
+  if (path == "/publish") return call_api(path, url->params(), std::move(who));
+  start_stream(path, url->params(), who);
+}
+
+void http_session::start_stream(std::string_view path, boost::urls::params_view params, const auth::identity& who) {
+  auto& req = parser_->get();
+  std::string_view last_id;
+  if (auto it = req.find("Last-Event-ID"); it != req.end()) last_id = it->value();
+  auto parsed = parse_subscribe_request(params, last_id, st_.opts);
+  if (auto* err = std::get_if<util::api_error>(&parsed)) {
+    if (err->code == "too_many_channels") metrics::add(metrics::counter::limit_channels_per_connection);
+    return send_error(*err);
+  }
+  auto& sub = std::get<subscribe_request>(parsed);
+  for (const auto& ch : sub.channels)
+    if (auto err = st_.auth.may_subscribe(who, ch)) return send_error(*err);
+  if (path == "/sse") {
+    stream_.expires_never();
+    auto s = std::make_shared<sse_session>(stream_.release_socket(), tc_, st_);
+    s->adopt(who, std::move(ip_slot_));
+    s->start(std::move(sub), std::move(cors_));
+    return;
+  }
+  ip_slot poll_slot;
+  if (!st_.polls_per_ip.acquire(stream_.socket().remote_endpoint().address(), poll_slot)) {
+    metrics::add(metrics::counter::limit_polls_per_ip);
+    return send_error({429, "too_many_polls",
+                       "at most " + std::to_string(st_.polls_per_ip.limit()) + " long polls held per address"});
+  }
+  stream_.expires_never();
+  auto p = std::make_shared<longpoll_request>(shared_from_this(), who, std::move(poll_slot));
+  p->start(std::move(sub));
+}
+
+void http_session::start_ws(const auth::identity* who, const util::api_error* refusal) {
+  const auto early = buffer_.data();
+  std::string leftover(static_cast<const char*>(early.data()), early.size());
+  stream_.expires_never();
+  auto ws = std::make_shared<ws_session>(stream_.release_socket(), tc_, st_, ws_accept_->deflate);
+  if (refusal) {
+    // Browsers cannot read an HTTP refusal of an upgrade: open, then close with a code
+    // that says what to do (4003: refresh the token; 4101: do not retry with it).
+    const bool expired = refusal->code == "token_expired";
+    ws->start_refused(ws_accept_->response, expired ? protocol::ws_close::token_expired : protocol::ws_close::unauthorized,
+                      refusal->message);
+    return;
+  }
+  ws->adopt(*who, std::move(ip_slot_));
+  ws->start(ws_accept_->response, std::move(leftover));
+}
+
+void http_session::call_api(std::string_view path, boost::urls::params_view params, auth::identity who) {
+  auto& req = parser_->get();
   api::request areq;
   areq.method = req.method_string();
   areq.path = path;
-  areq.params = url->params();
+  areq.params = params;
   if (auto it = req.find(http::field::authorization); it != req.end()) areq.authorization = it->value();
   areq.body = req.body();
+  areq.who = std::move(who);
   const auto t = tc_.index();
   st_.api.handle(areq, [self = shared_from_this(), t](api::response r) {
     self->st_.core.hubs.run_on(t, [self, r = std::move(r)]() mutable { self->send_api_response(std::move(r)); });
@@ -125,6 +222,7 @@ void http_session::send_api_response(api::response r) {
     metrics::add(metrics::counter::http_server_errors);
   else if (r.status >= 400)
     metrics::add(metrics::counter::http_client_errors);
+  if (!cors_.empty()) r.headers.insert(r.headers.end(), cors_.begin(), cors_.end());
   out_.push_copy(http_head(r.status, r.content_type, static_cast<long long>(r.body.size()),
                            keep_alive_, r.headers));
   if (!head_only_) out_.push_copy(r.body);

@@ -1,8 +1,12 @@
 #pragma once
 // One HTTP/1.1 connection: reads requests (keep-alive, size and time limits), routes
-// them, and writes responses. /sse hands the socket over to an sse_session; /poll
-// lends the connection to a longpoll_request until its reply is written; everything
-// else goes to the API handlers.
+// them, and writes responses. /sse hands the socket over to an sse_session, /ws to a
+// ws_session; /poll lends the connection to a longpoll_request until its reply is
+// written; everything else goes to the API handlers.
+//
+// Client endpoints (/sse, /poll, /ws, /publish, /ticket) first pass the origin policy
+// (CORS, preflights) and authentication (token or ticket: possibly a broker round trip,
+// after which the request resumes on this connection's thread).
 #include <memory>
 #include <optional>
 
@@ -16,6 +20,7 @@
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"
 #include "transport/write_queue.hpp"
+#include "transport/ws_handshake.hpp"
 
 namespace herald::transport {
 
@@ -25,7 +30,8 @@ using tcp = net::ip::tcp;
 
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  http_session(tcp::socket socket, thread_context& tc, shared_state& st);
+  /// `slot` counts the connection against its address's limit until it closes.
+  http_session(tcp::socket socket, thread_context& tc, shared_state& st, ip_slot slot);
   ~http_session();
 
   /// Starts reading the first request.
@@ -46,11 +52,17 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void set_keep_alive(bool on) noexcept { keep_alive_ = on; }
   /// Frees the parsed request and the read buffer (a held long poll needs neither).
   void release_request();
+  /// CORS headers of the current request's origin (every response to it carries them).
+  const header_list& cors_headers() const noexcept { return cors_; }
 
  private:
   void do_read();
   void on_read(beast::error_code ec, std::size_t bytes);
   void handle_request();
+  void dispatch(auth::authorizer::auth_result who);
+  void start_stream(std::string_view path, boost::urls::params_view params, const auth::identity& who);
+  void start_ws(const auth::identity* who, const util::api_error* refusal);
+  void call_api(std::string_view path, boost::urls::params_view params, auth::identity who);
   void send_api_response(api::response r);
   void on_write(beast::error_code ec, std::size_t bytes);
   void close();
@@ -61,6 +73,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   thread_context& tc_;
   shared_state& st_;
   write_queue out_;
+  ip_slot ip_slot_;
+  header_list cors_;
+  std::optional<ws_accept> ws_accept_;  // a valid upgrade waiting for authentication
   bool keep_alive_ = true;
   bool head_only_ = false;
   bool first_request_ = true;

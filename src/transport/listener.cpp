@@ -40,10 +40,31 @@ void listener::do_accept() {
       });
       return;
     }
+    ip_slot slot;
+    auto remote = socket.remote_endpoint(ec);
+    if (!ec && !self->st_.connections_per_ip.acquire(remote.address(), slot)) {
+      self->refuse(std::move(socket));
+      return self->do_accept();
+    }
     socket.set_option(net::ip::tcp::no_delay(true), ec);
-    std::make_shared<http_session>(std::move(socket), self->tc_, self->st_)->run();
+    std::make_shared<http_session>(std::move(socket), self->tc_, self->st_, std::move(slot))->run();
     self->do_accept();
   });
+}
+
+void listener::refuse(net::ip::tcp::socket socket) {
+  // Over the per-address limit: one short 429, written without waiting, then closed.
+  metrics::add(metrics::counter::limit_connections_per_ip);
+  static const std::string reply = [] {
+    std::string body = R"({"error":{"code":"too_many_connections","message":"too many connections from this address"}})";
+    return "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  }();
+  boost::system::error_code ec;
+  socket.non_blocking(true, ec);
+  socket.write_some(net::buffer(reply), ec);
+  socket.shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  socket.close(ec);
 }
 
 }  // namespace herald::transport

@@ -22,6 +22,7 @@ class listener : public std::enable_shared_from_this<listener> {
 
  private:
   void do_accept();
+  void refuse(net::ip::tcp::socket socket);
 
   thread_context& tc_;
   shared_state& st_;

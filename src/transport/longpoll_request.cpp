@@ -8,10 +8,12 @@
 
 namespace herald::transport {
 
-longpoll_request::longpoll_request(std::shared_ptr<http_session> http)
+longpoll_request::longpoll_request(std::shared_ptr<http_session> http, auth::identity who, ip_slot slot)
     : core::subscriber_session(http->state().core, http->thread().index(), core::transport::poll),
       http_(std::move(http)),
-      tc_(http_->thread()) {}
+      tc_(http_->thread()),
+      who_(std::move(who)),
+      slot_(std::move(slot)) {}
 
 longpoll_request::~longpoll_request() { tc_.remove_tickable(this); }
 
@@ -22,7 +24,9 @@ std::shared_ptr<longpoll_request> longpoll_request::self() {
 void longpoll_request::start(subscribe_request req) {
   limit_ = req.limit;
   // The tick runs every 250 ms: a hold ends at its timeout or at most that much later.
-  deadline_ms_ = util::steady_ms() + std::chrono::milliseconds(req.timeout).count();
+  const auto now = util::steady_ms();
+  deadline_ms_ = now + std::chrono::milliseconds(req.timeout).count();
+  if (who_ && who_->expires_ms) deadline_ms_ = std::min(deadline_ms_, now + (who_->expires_ms - util::unix_ms()));
   watch_close();  // also keeps this request alive while it waits for the broker
   subscribe(req.channels, req.since, req.limit);
 }
@@ -104,8 +108,13 @@ void longpoll_request::reply() {
 
   static const header_list headers = {{"Cache-Control", "no-store"}};
   auto& out = http_->out();
-  out.push_copy(http_head(200, "application/json", static_cast<long long>(length),
-                          http_->keep_alive(), headers));
+  if (http_->cors_headers().empty()) {
+    out.push_copy(http_head(200, "application/json", static_cast<long long>(length), http_->keep_alive(), headers));
+  } else {
+    header_list h = headers;
+    h.insert(h.end(), http_->cors_headers().begin(), http_->cors_headers().end());
+    out.push_copy(http_head(200, "application/json", static_cast<long long>(length), http_->keep_alive(), h));
+  }
   out.push_copy("{\"messages\":[");
   for (std::size_t i = 0; i < messages_.size(); ++i) {
     if (i) out.push_copy(",");
@@ -136,6 +145,7 @@ void longpoll_request::finish() {
   unsubscribe_all();
   tc_.remove_tickable(this);
   held_.reset();
+  slot_.release();
 }
 
 }  // namespace herald::transport

@@ -3,11 +3,14 @@
 // `limit`, in one body) or a reset; otherwise holds the request until a message
 // arrives (messages of the same loop pass are batched into the reply) or `timeout`
 // passes, then answers with an empty list. Every reply carries the cursor to poll
-// with next; the connection then goes back to its http_session (keep-alive).
+// with next; the connection then goes back to its http_session (keep-alive). A hold
+// never outlives the poller's token: the next poll then gets 401 token_expired.
 #include <memory>
 #include <vector>
 
+#include "auth/authorizer.hpp"
 #include "core/subscriber_session.hpp"
+#include "transport/ip_limits.hpp"
 #include "metrics/metrics.hpp"
 #include "transport/subscribe_request.hpp"
 #include "transport/thread_context.hpp"
@@ -18,7 +21,9 @@ class http_session;
 
 class longpoll_request final : public core::subscriber_session, public tickable {
  public:
-  explicit longpoll_request(std::shared_ptr<http_session> http);
+  /// `who`: the poller's grants (a hold ends when its token expires); `slot`: its place
+  /// in the per-address count of held polls.
+  longpoll_request(std::shared_ptr<http_session> http, auth::identity who, ip_slot slot);
   ~longpoll_request();
 
   void start(subscribe_request req);
@@ -47,6 +52,8 @@ class longpoll_request final : public core::subscriber_session, public tickable 
   bool reply_scheduled_ = false;
   bool done_ = false;
   std::optional<metrics::gauge_guard> held_;
+  auth::identity who_;
+  ip_slot slot_;
 };
 
 }  // namespace herald::transport

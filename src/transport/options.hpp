@@ -27,7 +27,15 @@ struct options {
   std::chrono::seconds ws_ping_interval{25};    // ping a connection silent for this long
   std::chrono::seconds ws_pong_timeout{10};     // close it if nothing comes back within this
   bool ws_deflate = false;                      // negotiate permessage-deflate
-  std::vector<std::string> allowed_origins;     // empty: any Origin (browsers send one)
+
+  // Browser origins (transport/origin_policy.hpp)
+  std::vector<std::string> allowed_origins;     // exact origins or "*"; empty: no policy
+  bool cors_credentials = false;                // Access-Control-Allow-Credentials: true
+
+  // Abuse limits (0: off)
+  std::size_t max_connections_per_ip = 0;       // open TCP connections from one address
+  std::size_t max_polls_per_ip = 0;             // held long polls from one address
+  unsigned ws_commands_per_second = 1000;       // per WebSocket connection (burst: one second's worth)
 };
 
 }  // namespace herald::transport

@@ -1,7 +1,10 @@
 #pragma once
-// What every connection of the node shares: the core, the API handlers and the limits.
+// What every connection of the node shares: the core, the API handlers, the authorizer
+// and the limits.
 #include "api/api_handlers.hpp"
+#include "auth/authorizer.hpp"
 #include "core/context.hpp"
+#include "transport/ip_limits.hpp"
 #include "transport/options.hpp"
 
 namespace herald::transport {
@@ -11,6 +14,9 @@ struct shared_state {
   api::handlers& api;
   const options& opts;
   const api::options& api_opts;
+  const auth::authorizer& auth;
+  ip_counter& connections_per_ip;
+  ip_counter& polls_per_ip;
 };
 
 }  // namespace herald::transport

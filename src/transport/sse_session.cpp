@@ -14,7 +14,8 @@ std::shared_ptr<sse_session> sse_session::self() {
   return std::static_pointer_cast<sse_session>(shared_from_this());
 }
 
-void sse_session::start(subscribe_request req) {
+void sse_session::start(subscribe_request req, header_list headers) {
+  extra_headers_ = std::move(headers);
   subscribe(req.channels, req.since, st_.opts.replay_limit);
   if (closing_) return;
   tc_.add_tickable(this);
@@ -25,7 +26,14 @@ void sse_session::send_head() {
   if (head_sent_) return;
   head_sent_ = true;
   static const header_list headers = {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
-  out_.push_copy(http_head(200, "text/event-stream", -1, true, headers));
+  if (extra_headers_.empty()) {
+    out_.push_copy(http_head(200, "text/event-stream", -1, true, headers));
+  } else {
+    header_list h = headers;
+    h.insert(h.end(), extra_headers_.begin(), extra_headers_.end());
+    out_.push_copy(http_head(200, "text/event-stream", -1, true, h));
+    header_list().swap(extra_headers_);
+  }
   out_.push_copy("retry: " + std::to_string(st_.opts.sse_retry.count()) + "\n\n");
 }
 
@@ -86,7 +94,7 @@ void sse_session::on_error(const std::string&, const util::api_error& e) {
   head_sent_ = true;
   auto r = api::error_response(e);
   metrics::add(e.status >= 500 ? metrics::counter::http_server_errors : metrics::counter::http_client_errors);
-  out_.push_copy(http_head(r.status, r.content_type, static_cast<long long>(r.body.size()), false));
+  out_.push_copy(http_head(r.status, r.content_type, static_cast<long long>(r.body.size()), false, extra_headers_));
   out_.push_copy(r.body);
   close_after_write_ = true;
   schedule_flush();
@@ -94,7 +102,18 @@ void sse_session::on_error(const std::string&, const util::api_error& e) {
 
 void sse_session::on_tick(std::int64_t now_ms) {
   const std::int64_t now_s = now_ms / 1000;
-  if (closing_ || !head_sent_) return;
+  if (closing_ || !head_sent_ || close_after_write_) return;
+  if (token_expired()) {
+    // The stream ends; the client fetches a fresh token (or ticket) and resumes from
+    // the id of this event.
+    metrics::add(metrics::counter::token_expiries);
+    out_.push_copy("id: " + cursor() +
+                   "\nevent: token_expired\ndata: {\"error\":{\"code\":\"token_expired\",\"message\":"
+                   "\"the token has expired: refresh it and reconnect\"}}\n\n");
+    pause();
+    close_after_write_ = true;
+    return flush();
+  }
   if (now_s - last_write_s_ < st_.opts.sse_heartbeat.count()) return;
   last_write_s_ = now_s;
   out_.push_copy(":\n\n");

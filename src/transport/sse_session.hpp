@@ -6,11 +6,13 @@
 // live messages. Each event's `id:` is the cursor after it, so a reconnecting
 // EventSource resumes exactly through Last-Event-ID. Output, replay pacing and the
 // slow-reader cap come from stream_session; a slow live reader's stream is ended.
+// When the connection's token expires, an `event: token_expired` ends the stream.
 #include <memory>
 
 #include <boost/asio/ip/tcp.hpp>
 
 #include "metrics/metrics.hpp"
+#include "transport/http_response.hpp"
 #include "transport/stream_session.hpp"
 #include "transport/subscribe_request.hpp"
 
@@ -20,7 +22,8 @@ class sse_session final : public stream_session {
  public:
   sse_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st);
 
-  void start(subscribe_request req);
+  /// `headers`: extra response headers (CORS).
+  void start(subscribe_request req, header_list headers = {});
 
  private:
   void on_reset(std::span<const std::string> channels) override;
@@ -38,6 +41,7 @@ class sse_session final : public stream_session {
   void wait_readable();
   void close();
 
+  header_list extra_headers_;  // until the head is sent
   bool head_sent_ = false;
   bool closing_ = false;
   metrics::gauge_guard gauge_{metrics::gauge::connections_sse};

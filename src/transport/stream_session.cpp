@@ -3,6 +3,7 @@
 #include <boost/asio/write.hpp>
 
 #include "metrics/metrics.hpp"
+#include "util/clock.hpp"
 
 namespace herald::transport {
 
@@ -28,6 +29,8 @@ void stream_session::shut_down() {
   socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
 }
+
+bool stream_session::token_expired() const noexcept { return who_ && who_->expired(util::unix_ms()); }
 
 void stream_session::schedule_flush() {
   if (!flush_pending_) tc_.want_flush(self());  // already due: no reference taken

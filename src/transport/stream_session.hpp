@@ -14,7 +14,9 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "auth/authorizer.hpp"
 #include "core/subscriber_session.hpp"
+#include "transport/ip_limits.hpp"
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"
 #include "transport/write_queue.hpp"
@@ -22,6 +24,14 @@
 namespace herald::transport {
 
 class stream_session : public core::subscriber_session, public tickable, public flushable {
+ public:
+  /// The connection's identity (its token's grants; null: anonymous) and its slot in
+  /// the per-address connection count; call before start.
+  void adopt(auth::identity who, ip_slot slot) {
+    who_ = std::move(who);
+    ip_slot_ = std::move(slot);
+  }
+
  protected:
   stream_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st, core::transport kind);
   ~stream_session();
@@ -49,6 +59,8 @@ class stream_session : public core::subscriber_session, public tickable, public 
   /// The common part of end(): leaves every channel, stops ticking, drops what is
   /// queued and closes the socket.
   void shut_down();
+  /// True once the connection's token has expired (checked on the tick).
+  bool token_expired() const noexcept;
 
   net::ip::tcp::socket socket_;
   thread_context& tc_;
@@ -56,6 +68,8 @@ class stream_session : public core::subscriber_session, public tickable, public 
   write_queue out_;
   std::int64_t last_write_s_;      // when the last write started (SSE heartbeats)
   bool close_after_write_ = false;  // end() once everything queued is written
+  auth::identity who_;
+  ip_slot ip_slot_;
 
  private:
   void on_write(const boost::system::error_code& ec, std::size_t bytes);

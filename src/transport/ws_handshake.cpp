@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "transport/origin_policy.hpp"
+
 namespace herald::transport {
 namespace http = boost::beast::http;
 
@@ -102,12 +104,8 @@ std::variant<ws_accept, ws_refusal> ws_handshake(const http::request<http::strin
                   {{"Sec-WebSocket-Version", "13"}});
   const auto key = req[http::field::sec_websocket_key];
   if (!valid_key(key)) return refuse(400, "bad_request", "missing or malformed Sec-WebSocket-Key");
-  if (!opts.allowed_origins.empty()) {
-    auto origin = req[http::field::origin];
-    if (!origin.empty() &&
-        std::find(opts.allowed_origins.begin(), opts.allowed_origins.end(), origin) == opts.allowed_origins.end())
-      return refuse(403, "forbidden", "origin not allowed: " + std::string(origin.substr(0, 200)));
-  }
+  if (!check_origin(req[http::field::origin], req[http::field::host], opts).allowed)
+    return refuse(403, "origin_not_allowed", "origin not allowed: " + std::string(req[http::field::origin].substr(0, 200)));
 
   ws_accept a;
   a.deflate = opts.ws_deflate && negotiate_deflate(req[http::field::sec_websocket_extensions]);

@@ -15,7 +15,9 @@ ws_session::ws_session(net::ip::tcp::socket socket, thread_context& tc, shared_s
     : stream_session(std::move(socket), tc, st, core::transport::ws),
       reader_(st.opts.ws_max_message, deflate),
       deflate_(deflate),
-      last_read_s_(tc.now_s()) {}
+      last_read_s_(tc.now_s()),
+      command_tokens_(st.opts.ws_commands_per_second),
+      command_refill_ms_(tc.now_ms()) {}
 
 std::shared_ptr<ws_session> ws_session::self() {
   return std::static_pointer_cast<ws_session>(shared_from_this());
@@ -29,6 +31,17 @@ void ws_session::start(const std::string& response_head, std::string early) {
   flush();
   if (!early.empty()) feed(early.data(), early.size());
   if (state_ != state::closed) do_read();
+}
+
+void ws_session::start_refused(const std::string& response_head, std::uint16_t code, std::string_view reason) {
+  metrics::add(metrics::counter::bad_connections);
+  out_.push_copy(response_head);
+  state_ = state::closing;
+  close_sent_s_ = tc_.now_s();
+  close_after_write_ = true;
+  out_.push_copy(protocol::ws_close_frame(code, reason.substr(0, 120)));
+  tc_.add_tickable(this);
+  flush();
 }
 
 // ---------------------------------------------------------------------------
@@ -61,10 +74,35 @@ void ws_session::feed(char* data, std::size_t n) {
   }
 }
 
+bool ws_session::take_command_token() {
+  const auto rate = st_.opts.ws_commands_per_second;
+  if (rate == 0) return true;
+  const auto now = tc_.now_ms();
+  command_tokens_ = std::min<double>(rate, command_tokens_ + (now - command_refill_ms_) * rate / 1000.0);
+  command_refill_ms_ = now;
+  if (command_tokens_ >= 1) {
+    command_tokens_ -= 1;
+    command_strikes_ = 0;
+    return true;
+  }
+  metrics::add(metrics::counter::limit_commands_per_second);
+  if (++command_strikes_ > 2 * rate) close_with(ws_close::policy, "command flood: over the rate limit", false);
+  return false;
+}
+
 void ws_session::on_ws_message(bool, std::string_view payload) {
   if (state_ != state::open) return;
+  const bool allowed = take_command_token();
+  if (state_ != state::open) return;  // closed for flooding
   auto parsed = protocol::parse_ws_command(payload, st_.api_opts.max_data_bytes);
-  if (auto* err = std::get_if<protocol::ws_command_error>(&parsed)) return reply_error(err->id, err->error);
+  if (auto* err = std::get_if<protocol::ws_command_error>(&parsed)) {
+    if (err->error.status == 413) metrics::add(metrics::counter::limit_message_size);
+    return reply_error(err->id, err->error);
+  }
+  if (!allowed)
+    return reply_error(std::get<protocol::ws_command>(parsed).id,
+                       {429, "rate_limited",
+                        "over " + std::to_string(st_.opts.ws_commands_per_second) + " commands per second"});
   handle(std::move(std::get<protocol::ws_command>(parsed)));
 }
 
@@ -118,10 +156,13 @@ void ws_session::handle(protocol::ws_command cmd) {
 void ws_session::subscribe_command(protocol::ws_command& cmd) {
   if (subscribed(cmd.channel))
     return reply_error(cmd.id, {400, "already_subscribed", "already subscribed to " + cmd.channel});
-  if (channel_count() >= st_.opts.max_channels_per_connection)
+  if (channel_count() >= st_.opts.max_channels_per_connection) {
+    metrics::add(metrics::counter::limit_channels_per_connection);
     return reply_error(cmd.id, {429, "too_many_channels",
                                 "at most " + std::to_string(st_.opts.max_channels_per_connection) +
                                     " channels per connection"});
+  }
+  if (auto err = st_.auth.may_subscribe(who_, cmd.channel)) return reply_error(cmd.id, *err);
   std::vector<protocol::cursor_entry> since;
   if (!cmd.since.empty()) {
     auto entries = protocol::decode_cursor(cmd.since);
@@ -135,6 +176,7 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
 }
 
 void ws_session::history_command(protocol::ws_command& cmd) {
+  if (auto err = st_.auth.may_read(who_, cmd.channel)) return reply_error(cmd.id, *err);
   core::history_query q{cmd.channel, std::nullopt, std::min<std::size_t>(cmd.limit, st_.opts.poll_limit_max)};
   if (!cmd.since.empty()) {
     auto pos = core::cursor_position(cmd.since, cmd.channel);
@@ -152,10 +194,9 @@ void ws_session::history_command(protocol::ws_command& cmd) {
 }
 
 void ws_session::publish_command(protocol::ws_command& cmd) {
-  if (!st_.core.namespaces.for_channel(cmd.channel).client_publish) {
+  if (auto err = st_.auth.may_publish(who_, cmd.channel)) {
     metrics::add(metrics::counter::publish_errors);
-    return reply_error(cmd.id, {403, "forbidden",
-                                "client publishing is not allowed in the namespace of channel " + cmd.channel});
+    return reply_error(cmd.id, *err);
   }
   st_.core.brokers.publish({cmd.channel, cmd.event, std::move(cmd.data_json)},
                            [s = self(), id = cmd.id](core::broker::publish_result r) {
@@ -282,6 +323,10 @@ void ws_session::on_tick(std::int64_t now_ms) {
     return;
   }
   if (state_ != state::open) return;
+  if (token_expired()) {
+    metrics::add(metrics::counter::token_expiries);
+    return close_with(ws_close::token_expired, "token expired: refresh it and reconnect", false);
+  }
   if (ping_sent_s_) {
     if (now_s - ping_sent_s_ >= st_.opts.ws_pong_timeout.count())
       close_with(ws_close::no_pong, "no answer to ping", false);

@@ -12,6 +12,11 @@
 // ws_pong_timeout more, it is closed (4001). Output, replay pacing and the slow-reader
 // cap come from stream_session; a slow live reader is closed with 4000. No read buffer
 // is held while idle.
+//
+// Limits: commands are rate limited per connection (a token bucket of
+// ws_commands_per_second, one second's worth of burst); a command over the rate gets a
+// 429 error reply, and a client that keeps sending at twice the rate is closed (1008).
+// A token that expires closes the connection with 4003 (refresh, then reconnect).
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +37,9 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   /// Writes the 101 response, then handles `early` (bytes the client sent right after
   /// its handshake) and reads on.
   void start(const std::string& response_head, std::string early);
+  /// Completes the upgrade only to close at once with `code` (refused credentials:
+  /// browsers cannot read an HTTP refusal of an upgrade, only a close code).
+  void start_refused(const std::string& response_head, std::uint16_t code, std::string_view reason);
 
  private:
   enum class state { open, closing, closed };
@@ -55,6 +63,7 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
 
   std::shared_ptr<ws_session> self();
   void handle(protocol::ws_command cmd);
+  bool take_command_token();
   void subscribe_command(protocol::ws_command& cmd);
   void history_command(protocol::ws_command& cmd);
   void publish_command(protocol::ws_command& cmd);
@@ -73,6 +82,9 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   std::int64_t last_read_s_;
   std::int64_t ping_sent_s_ = 0;
   std::int64_t close_sent_s_ = 0;
+  double command_tokens_;             // rate limit bucket
+  std::int64_t command_refill_ms_;    // when the bucket was last refilled
+  unsigned command_strikes_ = 0;      // refused commands since the last accepted one
   // Subscribe commands waiting for their channel's sync: (channel, request id).
   std::vector<std::pair<std::string, std::string>> pending_subscribes_;
   metrics::gauge_guard gauge_{metrics::gauge::connections_ws};

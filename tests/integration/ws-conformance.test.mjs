@@ -888,7 +888,7 @@ describe('10 opening handshake', () => {
     const c = await WsConn.connect(ho, { origin: 'http://evil.example' });
     conns.push(c);
     assert.equal(c.status, 403, `${c.head}\n${c.body}`);
-    assert.equal(c.json?.error?.code, 'forbidden');
+    assert.equal(c.json?.error?.code, 'origin_not_allowed');
   });
   kase(10, 'allowed Origin → 101', async () => {
     const c = await open(ho, { origin: 'http://a.example' });

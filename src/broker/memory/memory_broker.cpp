@@ -166,8 +166,36 @@ core::broker_stats memory_broker::stats() const {
   return s;
 }
 
+void memory_broker::put_once(std::string key, std::string value, std::chrono::milliseconds ttl,
+                             std::function<void(std::optional<util::api_error>)> done) {
+  {
+    std::lock_guard lock(once_mutex_);
+    if (once_.size() >= max_once_values)
+      return done(util::api_error{503, "unavailable", "too many outstanding tickets, try again later"});
+    once_[std::move(key)] = {std::move(value), util::steady_ms() + ttl.count()};
+  }
+  done(std::nullopt);
+}
+
+void memory_broker::take_once(std::string key, std::function<void(take_result)> done) {
+  std::optional<std::string> value;
+  {
+    std::lock_guard lock(once_mutex_);
+    auto it = once_.find(key);
+    if (it != once_.end()) {
+      if (it->second.expires_ms > util::steady_ms()) value = std::move(it->second.value);
+      once_.erase(it);
+    }
+  }
+  done(std::move(value));
+}
+
 std::size_t memory_broker::sweep() {
   const auto now = util::steady_ms();
+  {
+    std::lock_guard lock(once_mutex_);
+    std::erase_if(once_, [now](const auto& kv) { return kv.second.expires_ms <= now; });
+  }
   const auto idle_ms = std::chrono::milliseconds(opts_.idle_ttl).count();
   std::size_t reclaimed = 0;
   for (std::size_t i = 0; i < shard_count; ++i) {

@@ -37,11 +37,18 @@ class memory_broker final : public core::broker {
   void history(core::history_query q, std::function<void(history_result)> done) override;
   void watch(const std::string&) override {}
   void unwatch(const std::string&) override {}
+  void put_once(std::string key, std::string value, std::chrono::milliseconds ttl,
+                std::function<void(std::optional<util::api_error>)> done) override;
+  void take_once(std::string key, std::function<void(take_result)> done) override;
   bool ready() const override { return true; }
   std::vector<core::channel_summary> channels() const override;
   core::broker_stats stats() const override;
 
-  /// Expires history and reclaims idle channels; the server calls it periodically.
+  /// One-time values held at most (tickets outstanding at once).
+  static constexpr std::size_t max_once_values = 1'000'000;
+
+  /// Expires history and one-time values and reclaims idle channels; the server calls
+  /// it periodically.
   /// Returns the number of channels reclaimed.
   std::size_t sweep();
 
@@ -63,6 +70,12 @@ class memory_broker final : public core::broker {
   std::atomic<std::size_t> channel_count_{0};
   std::mutex rng_mutex_;
   std::mt19937 rng_;
+  struct once_value {
+    std::string value;
+    std::int64_t expires_ms;
+  };
+  std::mutex once_mutex_;
+  std::unordered_map<std::string, once_value> once_;
 };
 
 }  // namespace herald::broker

@@ -41,6 +41,7 @@ std::string meta_key(const std::string& c) { return "herald:{" + c + "}:m"; }
 std::string list_key(const std::string& c) { return "herald:{" + c + "}:h"; }
 std::string pubsub_name(const std::string& c) { return "herald:p:" + c; }
 constexpr std::string_view pubsub_prefix = "herald:p:";
+std::string once_key(const std::string& k) { return "herald:once:" + k; }
 
 api_error unavailable() { return {503, "unavailable", "the broker (Redis) is not reachable"}; }
 
@@ -248,6 +249,32 @@ void redis_broker::run_history(core::history_query q, std::function<void(history
       if (auto m = entry_message(q.channel, epoch, str(r->element[i]))) reply.messages.push_back(std::move(m));
     }
     done(std::move(reply));
+  });
+}
+
+// One-time values: SET with an expiry, taken with GETDEL (atomic: one taker wins).
+void redis_broker::put_once(std::string key, std::string value, std::chrono::milliseconds ttl,
+                            std::function<void(std::optional<util::api_error>)> done) {
+  net::post(ioc_, [this, key = std::move(key), value = std::move(value), ttl, done = std::move(done)]() mutable {
+    auto& s = shard_for(key);
+    if (!s.cmd || !s.cmd->connected()) return done(unavailable());
+    s.cmd->command({"SET", once_key(key), value, "PX", std::to_string(std::max<long long>(1, ttl.count()))},
+                   [done = std::move(done)](redisReply* r) {
+                     if (!r || r->type != REDIS_REPLY_STATUS) return done(unavailable());
+                     done(std::nullopt);
+                   });
+  });
+}
+
+void redis_broker::take_once(std::string key, std::function<void(take_result)> done) {
+  net::post(ioc_, [this, key = std::move(key), done = std::move(done)]() mutable {
+    auto& s = shard_for(key);
+    if (!s.cmd || !s.cmd->connected()) return done(unavailable());
+    s.cmd->command({"GETDEL", once_key(key)}, [done = std::move(done)](redisReply* r) {
+      if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) return done(unavailable());
+      if (r->type == REDIS_REPLY_NIL) return done(std::optional<std::string>{});
+      done(std::optional<std::string>{std::string(str(r))});
+    });
   });
 }
 

@@ -44,6 +44,9 @@ class redis_broker final : public core::broker {
   void set_listener(core::publication_listener* listener) override { listener_ = listener; }
   void publish(core::publish_request req, std::function<void(publish_result)> done) override;
   void history(core::history_query q, std::function<void(history_result)> done) override;
+  void put_once(std::string key, std::string value, std::chrono::milliseconds ttl,
+                std::function<void(std::optional<util::api_error>)> done) override;
+  void take_once(std::string key, std::function<void(take_result)> done) override;
   void watch(const std::string& channel) override;
   void unwatch(const std::string& channel) override;
   bool ready() const override;

@@ -111,7 +111,8 @@ describe('headless Chromium WebSocket', { timeout: 120000 }, () => {
     servers.push(h);
     const page = await ctx.newPage();
     try {
-      await page.goto(`${h.base}/`);
+      // The page's own origin is always allowed: load it from another one (localhost).
+      await page.goto(`http://localhost:${h.port}/`);
       const r = await page.evaluate(async (port) => {
         const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
         const ev = { opened: false, error: false, close: null };

@@ -1,5 +1,8 @@
 #include "broker/broker_contract.hpp"
 
+#include <atomic>
+#include <thread>
+
 namespace herald::test {
 namespace {
 
@@ -125,6 +128,57 @@ TEST_P(BrokerContract, ConcurrentPublishersGetDistinctGapFreeOffsets) {
   auto got = seen("conc", all.size());
   ASSERT_EQ(got.size(), all.size());
   for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], i + 1) << "listener saw the channel out of order";
+}
+
+
+// One-time values (connection tickets).
+
+namespace {
+std::optional<util::api_error> put(core::broker& b, const std::string& key, const std::string& value,
+                                   std::chrono::milliseconds ttl) {
+  std::promise<std::optional<util::api_error>> p;
+  b.put_once(key, value, ttl, [&](std::optional<util::api_error> e) { p.set_value(std::move(e)); });
+  return p.get_future().get();
+}
+core::broker::take_result take(core::broker& b, const std::string& key) {
+  std::promise<core::broker::take_result> p;
+  b.take_once(key, [&](core::broker::take_result r) { p.set_value(std::move(r)); });
+  return p.get_future().get();
+}
+}  // namespace
+
+TEST_P(BrokerContract, OnceValueIsTakenExactlyOnce) {
+  ASSERT_FALSE(put(broker(), "t:once", "grants", std::chrono::seconds(10)));
+  auto first = take(broker(), "t:once");
+  ASSERT_TRUE(std::holds_alternative<std::optional<std::string>>(first));
+  EXPECT_EQ(std::get<std::optional<std::string>>(first), "grants");
+  auto second = take(broker(), "t:once");
+  ASSERT_TRUE(std::holds_alternative<std::optional<std::string>>(second));
+  EXPECT_FALSE(std::get<std::optional<std::string>>(second).has_value());
+}
+
+TEST_P(BrokerContract, OnceValueUnknownOrExpiredIsNotFound) {
+  auto unknown = take(broker(), "t:never-put");
+  ASSERT_TRUE(std::holds_alternative<std::optional<std::string>>(unknown));
+  EXPECT_FALSE(std::get<std::optional<std::string>>(unknown).has_value());
+  ASSERT_FALSE(put(broker(), "t:short", "x", std::chrono::milliseconds(50)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  auto expired = take(broker(), "t:short");
+  ASSERT_TRUE(std::holds_alternative<std::optional<std::string>>(expired));
+  EXPECT_FALSE(std::get<std::optional<std::string>>(expired).has_value());
+}
+
+TEST_P(BrokerContract, OnceValueConcurrentTakersOnlyOneWins) {
+  ASSERT_FALSE(put(broker(), "t:race", "v", std::chrono::seconds(10)));
+  std::atomic<int> winners{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&] {
+      auto r = take(broker(), "t:race");
+      if (auto* v = std::get_if<std::optional<std::string>>(&r); v && v->has_value()) ++winners;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(winners.load(), 1);
 }
 
 }  // namespace herald::test
