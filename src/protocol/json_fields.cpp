@@ -12,7 +12,8 @@ using util::api_error;
 using util::bad_request;
 
 bool valid_event_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 64 || name == "reset") return false;  // "reset" is the server's signal
+  // "reset" and "token_expired" are the server's own signals.
+  if (name.empty() || name.size() > 64 || name == "reset" || name == "token_expired") return false;
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '-';
@@ -84,7 +85,7 @@ std::variant<publish_fields, api_error> parse_publish(std::string_view body, boo
   if (const json::value* ev = obj->if_contains("event"); ev && !ev->is_null()) {
     const json::string* s = ev->if_string();
     if (!s || !valid_event_name(*s))
-      return bad_request("bad_request", "\"event\" must match [A-Za-z0-9_-]{1,64} and not be \"reset\"");
+      return bad_request("bad_request", "\"event\" must match [A-Za-z0-9_-]{1,64} and not be \"reset\" or \"token_expired\"");
     out.event.assign(s->data(), s->size());
   }
   return out;

@@ -25,7 +25,8 @@ std::variant<publish_fields, util::api_error> parse_publish(std::string_view bod
                                                             std::size_t max_data_bytes,
                                                             std::size_t max_broadcast_channels);
 
-/// True for a valid SSE event name: [A-Za-z0-9_-]{1,64}, except "reset" (the server's).
+/// True for a valid SSE event name: [A-Za-z0-9_-]{1,64}, except "reset" and
+/// "token_expired" (the server's).
 bool valid_event_name(std::string_view name) noexcept;
 
 /// Renders the contract's error body: {"error":{"code":..,"message":..}}.
