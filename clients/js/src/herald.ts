@@ -51,6 +51,7 @@ export interface Endpoints {
   poll: string;
   publish: string;
   history: string;
+  ticket: string;
 }
 
 export interface HeraldOptions {
@@ -58,7 +59,7 @@ export interface HeraldOptions {
   url?: string;
   /** Transports tried in this order; default websocket, sse, poll. */
   transports?: TransportName[];
-  /** Endpoint paths (or absolute URLs); defaults /ws, /sse, /poll, /publish, /api/history. */
+  /** Endpoint paths (or absolute URLs); defaults /ws, /sse, /poll, /publish, /api/history, /ticket. */
   endpoints?: Partial<Endpoints>;
   /** Time allowed to establish a transport (WS open, first SSE bytes, first poll reply). Default 5000 ms. */
   connectTimeoutMs?: number;
@@ -75,6 +76,14 @@ export interface HeraldOptions {
   backoffMaxMs?: number;
   /** Extra headers for HTTP requests (publish, history; fetch-based SSE and polling). */
   headers?: Record<string, string>;
+  /**
+   * A connection token (JWT) or a function returning one (called before every connection
+   * attempt, so it can refresh an expiring token). Sent as `Authorization: Bearer` on SSE,
+   * long polling and publish; a WebSocket first trades it for a single-use ticket
+   * (`POST /ticket`). An expired token (close 4003, `event: token_expired`, 401
+   * token_expired) makes the client reconnect with a fresh one; an invalid one closes it.
+   */
+  token?: string | (() => string | Promise<string>);
   /** WebSocket constructor (Node < 22: pass one from a library); default globalThis.WebSocket. */
   WebSocket?: any;
   /** fetch implementation; default globalThis.fetch. */
@@ -118,8 +127,8 @@ const enc = typeof TextEncoder !== 'undefined' ? new TextEncoder() : null;
 const byteLength = (s: string) => (enc ? enc.encode(s).length : s.length);
 
 export class Herald {
-  readonly options: Required<Omit<HeraldOptions, 'url' | 'endpoints' | 'WebSocket' | 'fetch' | 'headers'>> & {
-    url: string; endpoints: Endpoints; headers: Record<string, string>;
+  readonly options: Required<Omit<HeraldOptions, 'url' | 'endpoints' | 'WebSocket' | 'fetch' | 'headers' | 'token'>> & {
+    url: string; endpoints: Endpoints; headers: Record<string, string>; token?: HeraldOptions['token'];
   };
   /** Current state and transport. */
   state: ConnectionState = 'idle';
@@ -141,6 +150,8 @@ export class Herald {
   private generation = 0;       // bumps on every connect/close, so stale callbacks are ignored
   private WS: any;
   private fetchFn: typeof fetch;
+  /** `Authorization` value of the current connection (from `token`), if any. */
+  private auth: string | undefined;
 
   constructor(opts: HeraldOptions = {}) {
     const loc = (globalThis as any).location;
@@ -148,7 +159,7 @@ export class Herald {
     this.options = {
       url,
       transports: opts.transports?.length ? [...opts.transports] : [...DEFAULT_ORDER],
-      endpoints: { ws: '/ws', sse: '/sse', poll: '/poll', publish: '/publish', history: '/api/history', ...opts.endpoints },
+      endpoints: { ws: '/ws', sse: '/sse', poll: '/poll', publish: '/publish', history: '/api/history', ticket: '/ticket', ...opts.endpoints },
       connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
       sseHeartbeatMs: opts.sseHeartbeatMs ?? 15000,
       wsPingIntervalMs: opts.wsPingIntervalMs ?? 20000,
@@ -157,6 +168,7 @@ export class Herald {
       backoffBaseMs: opts.backoffBaseMs ?? 500,
       backoffMaxMs: opts.backoffMaxMs ?? 15000,
       headers: { ...opts.headers },
+      token: opts.token,
     };
     this.WS = opts.WebSocket ?? (globalThis as any).WebSocket;
     this.fetchFn = opts.fetch ?? globalThis.fetch.bind(globalThis);
@@ -267,7 +279,8 @@ export class Herald {
     const body: Record<string, unknown> = { channel, data };
     if (event !== undefined) body.event = event;
     if (this.conn?.send) return this.conn.send({ method: 'publish', ...body });
-    return this.http('POST', this.options.endpoints.publish, body);
+    const auth = this.options.token ? `Bearer ${await this.resolveToken()}` : undefined;
+    return this.http('POST', this.options.endpoints.publish, body, auth);
   }
 
   /** Messages of a channel after `since` (default: the oldest kept), up to `limit`. */
@@ -292,8 +305,9 @@ export class Herald {
     return u;
   }
 
-  private async http(method: string, p: string, body?: unknown): Promise<any> {
+  private async http(method: string, p: string, body?: unknown, auth?: string): Promise<any> {
     const headers: Record<string, string> = { ...this.options.headers };
+    if (auth) headers.Authorization = auth;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const res = await this.fetchFn(this.abs(p), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
     const text = await res.text();
@@ -399,20 +413,50 @@ export class Herald {
       const g2 = this.generation;
       this.timer = setTimeout(() => { if (g2 === this.generation) this.startRound(); }, delay);
     };
-    try {
-      if (name === 'websocket') this.conn = this.openWs(gen, onOpen, onFail);
-      else if (name === 'sse') this.conn = this.openSse(gen, onOpen, onFail);
-      else this.conn = this.openPoll(gen, onOpen, onFail);
-    } catch (e: any) {
-      onFail(`${name}: ${e?.message ?? e}`);
-    }
+    const open = (ticket?: string) => {
+      if (gen !== this.generation) return;
+      try {
+        if (name === 'websocket') this.conn = this.openWs(gen, onOpen, onFail, ticket);
+        else if (name === 'sse') this.conn = this.openSse(gen, onOpen, onFail);
+        else this.conn = this.openPoll(gen, onOpen, onFail);
+      } catch (e: any) {
+        onFail(`${name}: ${e?.message ?? e}`);
+      }
+    };
+    if (!this.options.token) { this.auth = undefined; open(); return; }
+    // Credentials first: the token (possibly refreshed), and for a WebSocket a ticket.
+    (async () => {
+      this.auth = `Bearer ${await this.resolveToken()}`;
+      if (name !== 'websocket') return undefined;
+      const r = await this.http('POST', this.options.endpoints.ticket, undefined, this.auth);
+      return String(r.ticket);
+    })().then(open, (e: any) => {
+      if (gen !== this.generation) return;
+      if (e instanceof HeraldError && e.status === 401 && e.code !== 'token_expired') this.emit('error', e);
+      onFail(`${name}: credentials: ${e?.message ?? e}`, e instanceof HeraldError && e.status === 401 && e.code !== 'token_expired');
+    });
+  }
+
+  private async resolveToken(): Promise<string> {
+    const t = this.options.token;
+    return typeof t === 'function' ? await t() : String(t);
+  }
+
+  /** A refused HTTP connection attempt: permanent unless the token merely expired. */
+  private async refusal(res: Response, what: string, onFail: (r: string, permanent?: boolean) => void): Promise<void> {
+    let code = '', message = '';
+    try { const j = JSON.parse(await res.text()); code = j?.error?.code ?? ''; message = j?.error?.message ?? ''; } catch { /* not JSON */ }
+    const permanent = (res.status === 401 || res.status === 403) && code !== 'token_expired';
+    if (permanent) this.emit('error', new HeraldError(code || 'http_error', message || `HTTP ${res.status}`, res.status));
+    onFail(`${what}: HTTP ${res.status}${code ? ' ' + code : ''}`, permanent);
   }
 
   // ---- WebSocket
 
-  private openWs(gen: number, onOpen: () => void, onFail: (r: string, permanent?: boolean) => void): Conn {
+  private openWs(gen: number, onOpen: () => void, onFail: (r: string, permanent?: boolean) => void, ticket?: string): Conn {
     if (!this.WS) throw new Error('no WebSocket implementation');
-    const ws = new this.WS(this.abs(this.options.endpoints.ws, true));
+    const base = this.abs(this.options.endpoints.ws, true);
+    const ws = new this.WS(ticket ? `${base}${base.includes('?') ? '&' : '?'}ticket=${encodeURIComponent(ticket)}` : base);
     const pending = new Map<number, Pending>();
     const subscribed = new Set<string>();  // channels subscribed (or being subscribed) on this socket
     let nextId = 1;
@@ -498,7 +542,9 @@ export class Herald {
     ws.onclose = (e: any) => {
       if (!live()) return;
       const code = e?.code ?? 1006;
-      fail(`websocket: closed ${code}${e?.reason ? ' ' + e.reason : ''}`, code >= 4100 && code <= 4199);
+      const permanent = code >= 4100 && code <= 4199;
+      if (permanent) this.emit('error', new HeraldError(code === 4101 ? 'unauthorized' : 'refused', `websocket closed ${code} ${e?.reason ?? ''}`));
+      fail(`websocket: closed ${code}${e?.reason ? ' ' + e.reason : ''}`, permanent);
     };
     return {
       name: 'websocket',
@@ -517,14 +563,14 @@ export class Herald {
     return q;
   }
 
-  private openSse(gen: number, onOpen: () => void, onFail: (r: string) => void): Conn {
+  private openSse(gen: number, onOpen: () => void, onFail: (r: string, permanent?: boolean) => void): Conn {
     const ctl = new AbortController();
     const live = () => gen === this.generation && !ctl.signal.aborted;
     let watchdog: any = null;
     let lastRx = Date.now();
     let opened = false;
     const channels = [...this.subs.keys()];
-    const fail = (why: string) => { clearInterval(watchdog); ctl.abort(); onFail(why); };
+    const fail = (why: string, permanent = false) => { clearInterval(watchdog); ctl.abort(); onFail(why, permanent); };
     const conn: Conn = {
       name: 'sse',
       close: () => { clearInterval(watchdog); ctl.abort(); },
@@ -539,7 +585,14 @@ export class Herald {
     const url = `${this.abs(this.options.endpoints.sse)}?${this.channelQuery(channels)}`;
     const openTimer = setTimeout(() => { if (live() && !opened) fail('sse: no bytes in time (buffering proxy?)'); }, this.options.connectTimeoutMs);
     (async () => {
-      const res = await this.fetchFn(url, { headers: { Accept: 'text/event-stream', ...this.options.headers }, cache: 'no-store', signal: ctl.signal });
+      const headers: Record<string, string> = { Accept: 'text/event-stream', ...this.options.headers };
+      if (this.auth) headers.Authorization = this.auth;
+      const res = await this.fetchFn(url, { headers, cache: 'no-store', signal: ctl.signal });
+      if (res.status === 401 || res.status === 403) {
+        clearTimeout(openTimer);
+        await this.refusal(res, 'sse', (why, permanent) => { if (live()) fail(why, permanent); });
+        return;
+      }
       if (!res.ok || !res.body || !/text\/event-stream/.test(res.headers.get('content-type') ?? '')) {
         clearTimeout(openTimer);
         try { await res.body?.cancel(); } catch { /* */ }
@@ -563,6 +616,13 @@ export class Herald {
           const sepLen = buf.startsWith('\r\n\r\n', i) ? 4 : 2;
           buf = buf.slice(i + sepLen);
           if (!opened) { opened = true; clearTimeout(openTimer); onOpen(); }
+          if (/^event: ?token_expired$/m.test(block)) {
+            // Resume from this event's id with a fresh token.
+            const id = /^id: ?(.*)$/m.exec(block)?.[1];
+            if (id) this.storeCursor(channels, id);
+            fail('sse: token expired');
+            return;
+          }
           this.sseBlock(block, channels, byteLength(block) + sepLen);
           if (!live()) return;
         }
@@ -599,7 +659,7 @@ export class Herald {
 
   // ---- long polling
 
-  private openPoll(gen: number, onOpen: () => void, onFail: (r: string) => void): Conn {
+  private openPoll(gen: number, onOpen: () => void, onFail: (r: string, permanent?: boolean) => void): Conn {
     let ctl = new AbortController();
     let opened = false;
     let changed = false;
@@ -622,7 +682,14 @@ export class Herald {
         const t = setTimeout(() => ctl.abort(), limit);
         let res: Response, text: string;
         try {
-          res = await this.fetchFn(`${this.abs(this.options.endpoints.poll)}?${q}`, { headers: { ...this.options.headers }, cache: 'no-store', signal: ctl.signal });
+          const headers: Record<string, string> = { ...this.options.headers };
+          if (this.auth) headers.Authorization = this.auth;
+          res = await this.fetchFn(`${this.abs(this.options.endpoints.poll)}?${q}`, { headers, cache: 'no-store', signal: ctl.signal });
+          if (res.status === 401 || res.status === 403) {
+            clearTimeout(t);
+            if (live()) await this.refusal(res, 'poll', onFail);
+            return;
+          }
           text = await res.text();
         } catch (e: any) {
           clearTimeout(t);

@@ -5,6 +5,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import crypto from 'node:crypto';
 import { startHerald, publish, sleep } from '../../../tests/integration/lib/herald.mjs';
 import { Herald } from '../dist/herald.js';
 
@@ -62,5 +63,65 @@ describe('herald JS client in Node', { timeout: 60000 }, () => {
       await publish(h, ch, { i, gap: 2 });
     }
     assert.deepEqual(got, Array.from({ length: 10 }, (_, k) => k + 1));
+  });
+});
+
+// HS256 tokens made here with node's crypto (no JWT package).
+const SECRET = 'client-test-secret-0123456789-abcdef';
+function token(claims, secret = SECRET) {
+  const b64 = (x) => Buffer.from(JSON.stringify(x)).toString('base64url');
+  const part = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
+  return `${part}.${crypto.createHmac('sha256', secret).update(part).digest('base64url')}`;
+}
+
+describe('herald JS client with tokens', { timeout: 90000 }, () => {
+  let h;
+  before(async () => {
+    h = await startHerald(['--token-key', `hs256:${SECRET}`, '--namespace', 'priv:anonymous=false', '--sse-heartbeat', '1']);
+  });
+  after(async () => { await h?.stop(); });
+
+  for (const t of ['websocket', 'sse', 'poll']) {
+    it(`${t}: a token function is called again when the token expires; nothing is lost`, async () => {
+      const ch = `priv:tok-${t}`;
+      let calls = 0;
+      // Each token lives 3 s: the connection outlives it and must come back with a new one.
+      const getToken = () => {
+        calls++;
+        return token({ sub: 'u1', exp: Math.floor(Date.now() / 1000) + 3, subscribe: [ch], publish: [ch] });
+      };
+      const c = new Herald({ url: h.base, transports: [t], WebSocket, token: getToken, pollTimeoutSec: 1,
+        sseHeartbeatMs: 1000, backoffBaseMs: 100 });
+      const got = [];
+      const errors = [];
+      c.on('error', (e) => errors.push(e));
+      c.subscribe(ch, { message: (m) => got.push(m.offset) });
+      await c.connect();
+      await until(() => c.cursor(ch), 5000, 'first cursor');
+      await c.publish(ch, { n: 1 });  // publish with the token's grant
+      for (let i = 2; i <= 6; i++) {
+        await sleep(1000);
+        await publish(h, ch, { n: i });
+      }
+      await until(() => got.length >= 6, 15000, 'six messages');
+      await sleep(300);
+      assert.deepEqual(got, [1, 2, 3, 4, 5, 6]);
+      assert.ok(calls >= 2, `token function called ${calls} times`);
+      assert.deepEqual(errors.map((e) => e.code), []);
+      c.close();
+    });
+  }
+
+  it('an invalid token stops the client with an error instead of retrying', async () => {
+    for (const t of ['websocket', 'sse', 'poll']) {
+      const c = new Herald({ url: h.base, transports: [t], WebSocket, token: token({ subscribe: ['priv:x'] }, 'wrong-secret-wrong-secret-wrong-secret') });
+      const errors = [];
+      c.on('error', (e) => errors.push(e));
+      c.subscribe('priv:x', {});
+      c.connect().catch(() => {});
+      await until(() => c.state === 'closed', 5000, `${t} closed`);
+      assert.equal(errors[0]?.code, 'token_invalid', `${t}: ${errors.map((e) => e.code)}`);
+      c.close();
+    }
   });
 });
