@@ -223,8 +223,10 @@ void http_session::send_api_response(api::response r) {
   else if (r.status >= 400)
     metrics::add(metrics::counter::http_client_errors);
   if (!cors_.empty()) r.headers.insert(r.headers.end(), cors_.begin(), cors_.end());
-  out_.push_copy(http_head(r.status, r.content_type, static_cast<long long>(r.body.size()),
-                           keep_alive_, r.headers));
+  // 204 (preflights) carries neither a body nor its headers (RFC 9110 8.6).
+  const bool no_content = r.status == 204;
+  out_.push_copy(http_head(r.status, no_content ? "" : r.content_type,
+                           no_content ? -1 : static_cast<long long>(r.body.size()), keep_alive_, r.headers));
   if (!head_only_) out_.push_copy(r.body);
   send();
 }
