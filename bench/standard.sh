@@ -1,19 +1,52 @@
 #!/usr/bin/env bash
-# The standard benchmark set (make bench): herald-bench against a herald it starts, for
-# each transport; prints Markdown rows. Bounded: every run stops by itself.
-set -euo pipefail
+# The standard benchmark set (make bench), about 7 minutes on 2 cores: herald-bench against
+# herald and its peers (nginx + Nchan, a node ws server, Pushpin), then the report.
+#   1. fan-out, 1 channel, 1000 subscribers, 300 messages of 100 B at 150/s, for each
+#      transport: herald and every peer that serves it, in alternating rounds (ROUNDS, 3)
+#   2. herald alone: batched writes, 10k-subscriber fan-out, idle memory per connection,
+#      a WebSocket connect storm, long-poll deliveries over 5000 channels
+#   3. bench/report.py: docs/benchmarks-latest.md, the tables in docs/benchmarks.md and
+#      docs/img/benchmarks.png
+# Every run is bounded (timeout); the results are one JSON line per run in
+# docs/bench-results/latest.jsonl (RESULTS=FILE to write elsewhere).
+set -uo pipefail
 cd "$(dirname "$0")/.."
 B=build/tools/bench/herald-bench
 S=build/src/herald
+ROUNDS=${ROUNDS:-3}
+OUT=${RESULTS:-docs/bench-results/latest.jsonl}
+mkdir -p "$(dirname "$OUT")"
+: > "$OUT"
+bench/setup.sh  # the peers, node, matplotlib: installed when missing
+start=$(date +%s)
 # History long enough that a fast burst never outruns a long-polling reader.
-run() { timeout 120 "$B" --server "$S" --server-arg=--history-size=20000 "$@" || echo "| (run failed: $*) |"; }
-echo "| server | scenario | transport | subscribers | connect | workload | delivery check | throughput | latency | wire bytes per message | server | tool |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-for t in ws sse poll; do
-  run --transport "$t" --subscribers 1000 --messages 500 --rate 100            # one message per write
-  run --transport "$t" --subscribers 1000 --messages 2000 --window 64          # writes batch messages
-  run --transport "$t" --subscribers 10000 --messages 50 --rate 10
-  run --scenario channels --transport "$t" --subscribers 5000 --messages 5000 --window 16
-  run --scenario idle --transport "$t" --subscribers 10000
+run() {
+  local label=$1; shift
+  timeout 150 "$B" --server "$S" --server-arg=--history-size=20000 --json "$OUT" --label "$label" "$@" ||
+    echo "(run failed or incomplete: $*)"
+}
+peers_for() { case $1 in ws) echo "herald nchan ws-node pushpin" ;; *) echo "herald nchan pushpin" ;; esac; }
+
+echo "== herald and its peers: 1000 subscribers, 300 messages at 150/s, $ROUNDS rounds"
+for round in $(seq 1 "$ROUNDS"); do
+  for t in ws sse poll; do
+    for p in $(peers_for "$t"); do
+      run "peers round $round" --peer "$p" --transport "$t" --subscribers 1000 --messages 300 --rate 150
+    done
+  done
 done
-run --scenario connect --transport ws --subscribers 10000
+
+echo "== herald alone"
+run "batched" --transport ws --subscribers 1000 --messages 2000 --window 64
+run "batched, 2 procs" --transport ws --subscribers 1000 --messages 2000 --window 64 --procs 2
+for t in ws sse poll; do
+  run "fanout 10k" --transport "$t" --subscribers 10000 --messages 50 --rate 10
+  run "idle 10k" --scenario idle --transport "$t" --subscribers 10000
+done
+run "connect storm" --scenario connect --transport ws --subscribers 10000
+run "long-poll deliveries" --scenario channels --transport poll --subscribers 5000 --messages 5000 --window 16
+
+elapsed=$(( $(date +%s) - start ))
+echo "== runs took ${elapsed} s; report"
+# Debian's python3, where python3-matplotlib is (not a python3 earlier in PATH)
+/usr/bin/python3 bench/report.py "$OUT" --elapsed "$elapsed"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Profiles herald the way docs/benchmarks.md ("Where the time and memory go") reports it,
+# about 4 minutes on 2 cores; every step is bounded and stops what it started.
+#   1. callgrind: a short SSE fan-out under valgrind (1000 subscribers, 200 messages at 20/s)
+#   2. perf (cpu-clock: this VM has no hardware counters): the peers' fan-out workload at
+#      full speed (1000 SSE subscribers, 300 messages at 150/s), self time per function
+#   3. heaptrack: an idle hold of 3000 WebSocket connections, the peak by allocation site
+# Output in build/profile/ (PROFILE_DIR=...): callgrind-{inclusive,self}.txt, perf-self.txt,
+# heaptrack-peaks.txt, profile.jsonl (herald-bench's results of these runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bench/setup.sh profile
+B=build/tools/bench/herald-bench
+S=build/src/herald
+OUT=${PROFILE_DIR:-build/profile}
+mkdir -p "$OUT"
+: > "$OUT/profile.jsonl"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() {  # bounded: 120 s (valgrind starts slowly)
+  for _ in $(seq 1 600); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "profile: nothing listens on $1" >&2
+  return 1
+}
+stop() {  # SIGINT (herald drains, heaptrack and callgrind write their files), then bounded wait
+  kill -INT "$1" 2>/dev/null || true
+  for _ in $(seq 1 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.2; done
+  kill -KILL "$1" 2>/dev/null || true
+}
+# The herald process under a wrapper (valgrind execs it; heaptrack runs it as a child).
+herald_pid() { pgrep -n -f "^$S --listen 127.0.0.1:$1" || pgrep -n -f "$S --listen 127.0.0.1:$1"; }
+
+echo "== callgrind: SSE fan-out, 1000 subscribers, 200 messages"
+P=$(free_port)
+valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
+  "$S" --listen "127.0.0.1:$P" --history-size 20000 --drain-seconds 1 > "$OUT/callgrind.log" 2>&1 &
+VPID=$!
+wait_port "$P"
+timeout -k 10 600 "$B" --connect "127.0.0.1:$P" --server-pid "$VPID" --transport sse --subscribers 1000 \
+  --messages 200 --rate 20 --json "$OUT/profile.jsonl" --label callgrind || true
+stop "$VPID"
+callgrind_annotate --inclusive=yes "$OUT/callgrind.out" 2>/dev/null | head -80 > "$OUT/callgrind-inclusive.txt"
+callgrind_annotate "$OUT/callgrind.out" 2>/dev/null | head -60 > "$OUT/callgrind-self.txt"
+
+echo "== perf (cpu-clock): SSE fan-out at full speed"
+P=$(free_port)
+"$S" --listen "127.0.0.1:$P" --history-size 20000 --drain-seconds 1 > /dev/null 2>&1 &
+HPID=$!
+wait_port "$P"
+timeout -k 5 60 perf record -F 999 -o "$OUT/perf.data" -p "$HPID" > /dev/null 2>&1 &
+PERF=$!
+sleep 0.5
+timeout -k 10 120 "$B" --connect "127.0.0.1:$P" --server-pid "$HPID" --transport sse --subscribers 1000 \
+  --messages 300 --rate 150 --json "$OUT/profile.jsonl" --label perf || true
+kill -INT "$PERF" 2>/dev/null || true
+wait "$PERF" 2>/dev/null || true
+stop "$HPID"
+perf report -i "$OUT/perf.data" --stdio --no-children --sort symbol 2>/dev/null | grep -v '^#' | grep -v '^$' |
+  head -40 > "$OUT/perf-self.txt" || true
+
+echo "== heaptrack: 3000 idle WebSocket connections"
+P=$(free_port)
+heaptrack -o "$OUT/heaptrack" "$S" --listen "127.0.0.1:$P" --drain-seconds 1 > "$OUT/heaptrack.log" 2>&1 &
+TPID=$!
+wait_port "$P"
+HPID=$(herald_pid "$P")
+timeout -k 10 120 "$B" --connect "127.0.0.1:$P" --server-pid "$HPID" --scenario idle --transport ws \
+  --subscribers 3000 --json "$OUT/profile.jsonl" --label heaptrack || true
+stop "$HPID"
+wait "$TPID" 2>/dev/null || true
+F=$(ls -t "$OUT"/heaptrack.* 2>/dev/null | grep -v '\.log$' | head -1)
+heaptrack_print -f "$F" --print-peaks 1 --print-allocators 0 --print-temporary 0 --print-leaks 0 \
+  --peak-limit 25 --sub-peak-limit 4 2>/dev/null | head -250 > "$OUT/heaptrack-peaks.txt" || true
+echo "== done: $OUT"

@@ -1,0 +1,285 @@
+#!/usr/bin/python3
+"""Report of a benchmark run from herald-bench's JSON results (one object per line).
+
+usage: bench/report.py RESULTS.jsonl [--elapsed SECONDS] [--no-chart]
+
+Writes docs/benchmarks-latest.md (every table), puts the same tables between the
+<!-- bench-report:begin --> and <!-- bench-report:end --> markers of docs/benchmarks.md,
+and draws docs/img/benchmarks.png (python3-matplotlib). Figures of repeated runs are
+medians; ratios are herald / peer of those medians. Only python3's standard library and
+matplotlib.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRANSPORTS = [("ws", "WebSocket"), ("sse", "SSE"), ("poll", "long polling")]
+SERVERS = [("herald", "herald"), ("nchan", "Nchan"), ("ws-node", "node ws"), ("pushpin", "Pushpin")]
+SERVER_NAME = dict(SERVERS)
+
+# The qualitative columns of the classic comparison: fixed text, not measured.
+QUALITATIVE = {
+    "ws": ("full duplex", "client must (herald's browser client does, resuming from its cursor)",
+           "needs HTTP/1.1 Upgrade passed through and long idle timeouts; some proxies drop it",
+           "no (herald: any node resumes from the cursor)"),
+    "sse": ("server → client", "browser built-in (EventSource, with Last-Event-ID)",
+            "plain HTTP; a buffering proxy must be told not to buffer",
+            "no (herald: Last-Event-ID is the cursor, any node)"),
+    "poll": ("server → client", "per request (every poll is a new request)",
+             "the most: short plain HTTP requests",
+             "no with herald (the cursor travels in each request); servers keeping position per node need them"),
+}
+
+
+def load(path):
+    runs = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                runs.append(json.loads(line))
+    return runs
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt_num(v, digits=0):
+    if v is None:
+        return "–"
+    if digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+
+def fmt_rate(v):
+    if v is None:
+        return "–"
+    return f"{v / 1000:.1f}k" if v >= 1000 else f"{v:.0f}"
+
+
+def fmt_ms(us):
+    if us is None:
+        return "–"
+    ms = us / 1000
+    return f"{ms:.1f}" if ms < 10 else f"{ms:.0f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def fanout_groups(runs):
+    """(server, transport) -> runs of the peers workload (label 'peers round N')."""
+    groups = {}
+    for r in runs:
+        if r.get("scenario") == "fanout" and r.get("label", "").startswith("peers"):
+            groups.setdefault((r["server"], r["transport"]), []).append(r)
+    return groups
+
+
+def summary(rs):
+    return {
+        "n": len(rs),
+        "msgs_per_s": med([r.get("msgs_per_s") for r in rs]),
+        "p50_us": med([r.get("p50_us") for r in rs]),
+        "p99_us": med([r.get("p99_us") for r in rs]),
+        "cpu": med([r.get("server_cpu_us_per_msg") for r in rs]),
+        "rss": med([r.get("server_rss_bytes") for r in rs]),
+        "bytes_in": med([r.get("bytes_in_per_msg") for r in rs]),
+        "bytes_out": med([r.get("bytes_out_per_msg") for r in rs]),
+        "delivered": med([r["delivered"] / r["expected"] if r.get("expected") else None for r in rs]),
+        "origin_cpu": med([r.get("origin_cpu_us_per_msg") for r in rs]),
+        "bench_cpu": med([r.get("bench_cpu_pct") for r in rs]),
+        "size": rs[0].get("size", 100),
+        "rounds": [r.get("msgs_per_s") for r in rs],
+        "cpus": [r.get("server_cpu_us_per_msg") for r in rs],
+    }
+
+
+def transport_table(groups):
+    out = ["| transport | bytes on the wire per delivered message (in + out) | of which beyond the "
+           "100 B payload | latency p50 / p99 | direction | auto-reconnect | proxy friendliness | "
+           "sticky sessions needed |",
+           "|---|---|---|---|---|---|---|---|"]
+    for t, tname in TRANSPORTS:
+        rs = groups.get(("herald", t))
+        if not rs:
+            continue
+        s = summary(rs)
+        total = (s["bytes_in"] or 0) + (s["bytes_out"] or 0)
+        d, rc, px, st = QUALITATIVE[t]
+        out.append(f"| {tname} | {total:.0f} ({s['bytes_in']:.0f} + {s['bytes_out']:.0f}) | "
+                   f"{total - s['size']:.0f} | {fmt_ms(s['p50_us'])} / {fmt_ms(s['p99_us'])} ms | "
+                   f"{d} | {rc} | {px} | {st} |")
+    return out
+
+
+def peers_table(groups):
+    out = ["| transport | server | delivered | msgs/s | p50 / p99 latency | server CPU per msg | "
+           "server RSS | bytes per msg (in + out) | herald/peer: CPU per msg | RSS | msgs/s |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for t, tname in TRANSPORTS:
+        h = groups.get(("herald", t))
+        hs = summary(h) if h else None
+        for server, sname in SERVERS:
+            rs = groups.get((server, t))
+            if not rs:
+                continue
+            s = summary(rs)
+            ratios = "– | – | –"
+            if server != "herald" and hs:
+                ratios = (f"{ratio(hs['cpu'], s['cpu'])} | {ratio(hs['rss'], s['rss'])} | "
+                          f"{ratio(hs['msgs_per_s'], s['msgs_per_s'])}")
+            out.append(f"| {tname} | {sname} | {100 * (s['delivered'] or 0):.1f} % | {fmt_rate(s['msgs_per_s'])} | "
+                       f"{fmt_ms(s['p50_us'])} / {fmt_ms(s['p99_us'])} ms | {fmt_num(s['cpu'], 2)} µs | "
+                       f"{fmt_num((s['rss'] or 0) / 1048576, 1)} MiB | {s['bytes_in']:.0f} + {s['bytes_out']:.0f} | "
+                       f"{ratios} |")
+            if s["origin_cpu"] is not None and s["origin_cpu"] >= 0.05:
+                notes.append(f"{sname} {tname}: its GRIP origin (node, not counted above) used "
+                             f"{s['origin_cpu']:.2f} µs CPU per delivered message")
+    return out, notes
+
+
+def herald_alone_table(runs):
+    out = ["| figure | measured | workload | tool CPU |", "|---|---|---|---|"]
+    for r in runs:
+        label = r.get("label", "")
+        if label.startswith("peers"):
+            continue
+        sc, t = r["scenario"], r["transport"]
+        n = r["subscribers"]
+        procs = f", {r['procs']} tool processes" if r.get("procs", 1) > 1 else ""
+        if sc == "idle":
+            figure = f"memory per idle connection, {TNAME[t]}"
+            measured = f"{r['rss_per_conn_bytes']:,.0f} B per connection (server RSS {r['server_rss_bytes'] / 1048576:.1f} MiB)"
+            workload = f"{n:,} idle subscribers, one channel each"
+            tool = "–"
+        elif sc == "connect":
+            figure = f"{TNAME[t]} connect storm"
+            measured = f"{r['connections_per_s']:,.0f} handshakes+subscribes/s ({r['connected']:,.0f}/{n:,})"
+            workload = f"{n:,} connections opened at once"
+            tool = "–"
+        else:
+            kind = {"fanout": "fan-out", "channels": "one channel per subscriber"}[sc]
+            figure = f"{label}: {TNAME[t]}, {kind}"
+            ok = "" if r.get("ok") else f" (delivered {r['delivered']:,.0f}/{r['expected']:,.0f})"
+            measured = (f"{r['msgs_per_s']:,.0f} msgs/s{ok}, p50 {fmt_ms(r['p50_us'])} / p99 {fmt_ms(r['p99_us'])} ms, "
+                        f"{r['server_cpu_us_per_msg']:.2f} µs CPU/msg, RSS {r['server_rss_bytes'] / 1048576:.1f} MiB")
+            rate = f" at {r['rate']:.0f}/s" if r.get("rate") else f", {r['window']:.0f} publishes in flight"
+            workload = f"{n:,} subscribers{procs}, {r['messages']:,.0f} messages{rate}"
+            tool = f"{r['bench_cpu_pct']:.0f} %"
+        out.append(f"| {figure} | {measured} | {workload} | {tool} |")
+    return out
+
+
+TNAME = dict(TRANSPORTS)
+
+
+def chart(groups, path, workload, asked):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)
+    servers = [s for s, _ in SERVERS if any((s, t) in groups for t, _ in TRANSPORTS)]
+    width = 0.8 / max(1, len(servers))
+    colors = {"herald": "#2b6cb0", "nchan": "#dd6b20", "ws-node": "#718096", "pushpin": "#38a169"}
+    for ax, key, title, log in ((axes[0], "cpu", "server CPU per delivered message (µs, log)", True),
+                                (axes[1], "msgs_per_s", f"delivered messages/s ({asked} asked)", False)):
+        for i, s in enumerate(servers):
+            xs, ys = [], []
+            for j, (t, _) in enumerate(TRANSPORTS):
+                rs = groups.get((s, t))
+                if rs:
+                    xs.append(j + (i - (len(servers) - 1) / 2) * width)
+                    ys.append(summary(rs)[key] or 0)
+            ax.bar(xs, ys, width, label=SERVER_NAME[s], color=colors.get(s))
+        ax.set_xticks(range(len(TRANSPORTS)))
+        ax.set_xticklabels([n for _, n in TRANSPORTS])
+        ax.set_title(title, fontsize=10)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{workload} (medians of the rounds)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("--elapsed", type=float)
+    ap.add_argument("--no-chart", action="store_true")
+    a = ap.parse_args()
+    runs = load(a.results)
+    if not runs:
+        sys.exit("report: no results in " + a.results)
+    groups = fanout_groups(runs)
+    date = runs[0]["time"][:10]
+    rounds = max((s["n"] for s in (summary(v) for v in groups.values())), default=0)
+
+    body = []
+    body.append(f"Measured {date} by `make bench` (bench/standard.sh, {len(runs)} runs"
+                + (f", {a.elapsed / 60:.1f} min of runs" if a.elapsed else "") + f") on {os.cpu_count()} cores, "
+                "the tool and the servers on the same machine. Medians of "
+                f"{rounds} alternating rounds; ratios are herald / peer.")
+    body.append("")
+    ref = next((v[0] for k, v in groups.items() if k[0] == "herald"), runs[0])
+    workload = (f"1 channel, {ref['subscribers']:,} subscribers, {ref.get('messages', 0):,.0f} messages of "
+                f"{ref.get('size', 0):.0f} B at {ref.get('rate', 0):.0f}/s")
+    body.append(f"### The transports, measured (herald; {workload})")
+    body.append("")
+    body += transport_table(groups)
+    body.append("")
+    body.append(f"### herald against its peers (same workload, same run: {workload})")
+    body.append("")
+    table, notes = peers_table(groups)
+    body += table
+    body.append("")
+    for n in notes:
+        body.append(f"- {n}.")
+    if notes:
+        body.append("")
+    body.append("![server CPU per delivered message and delivered msgs/s per server and transport]"
+                "(img/benchmarks.png)")
+    body.append("")
+    body.append("### herald alone")
+    body.append("")
+    body += herald_alone_table(runs)
+    body.append("")
+    block = "\n".join(body)
+
+    latest = os.path.join(ROOT, "docs", "benchmarks-latest.md")
+    with open(latest, "w") as f:
+        f.write("# Latest benchmark report\n\n"
+                "Generated by `bench/report.py` from `docs/bench-results/latest.jsonl` (`make bench`); "
+                "how to read it: [benchmarks.md](benchmarks.md).\n\n" + block)
+    doc = os.path.join(ROOT, "docs", "benchmarks.md")
+    if os.path.exists(doc):
+        text = open(doc).read()
+        pat = re.compile(r"(<!-- bench-report:begin -->\n).*?(<!-- bench-report:end -->)", re.S)
+        if pat.search(text):
+            text = pat.sub(lambda m: m.group(1) + block + m.group(2), text)
+            with open(doc, "w") as f:
+                f.write(text)
+    if not a.no_chart:
+        os.makedirs(os.path.join(ROOT, "docs", "img"), exist_ok=True)
+        asked = fmt_rate(ref["subscribers"] * ref.get("rate", 0))
+        chart(groups, os.path.join(ROOT, "docs", "img", "benchmarks.png"), workload, asked)
+    print(block)
+
+
+if __name__ == "__main__":
+    main()
