@@ -100,7 +100,7 @@ void subscriber_session::request_history(channel_state& c, std::optional<positio
   });
 }
 
-void subscriber_session::apply_history(const std::string& channel, std::uint64_t sync_id,
+void subscriber_session::apply_history(const std::string& channel, std::uint32_t sync_id,
                                        broker::history_result r) {
   channel_state* cp = find(channel);
   if (!cp || cp->sync_id != sync_id || cp->synced) return;  // left, or superseded

@@ -8,14 +8,13 @@ namespace herald::transport {
 ip_slot& ip_slot::operator=(ip_slot&& o) noexcept {
   if (this != &o) {
     release();
-    counter_ = std::exchange(o.counter_, nullptr);
-    address_ = o.address_;
+    entry_ = std::exchange(o.entry_, nullptr);
   }
   return *this;
 }
 
 void ip_slot::release() noexcept {
-  if (counter_) std::exchange(counter_, nullptr)->release(address_);
+  if (auto* e = std::exchange(entry_, nullptr)) e->owner->release(*e);
 }
 
 std::size_t ip_counter::key_hash::operator()(const key& k) const noexcept {
@@ -42,13 +41,13 @@ bool ip_counter::acquire(const boost::asio::ip::address& a, ip_slot& slot) {
   }
   auto k = key_of(a);
   auto& sh = shard_for(k);
-  {
-    std::lock_guard lock(sh.m);
-    auto& n = sh.counts[k];
-    if (n >= limit_) return false;
-    ++n;
-  }
-  slot = ip_slot(this, a);
+  std::lock_guard lock(sh.m);
+  auto& e = sh.counts[k];
+  if (e.count >= limit_) return false;
+  e.owner = this;
+  e.key = k;
+  ++e.count;
+  slot = ip_slot(&e);
   return true;
 }
 
@@ -57,15 +56,14 @@ std::size_t ip_counter::count(const boost::asio::ip::address& a) const {
   auto& sh = shard_for(k);
   std::lock_guard lock(sh.m);
   auto it = sh.counts.find(k);
-  return it == sh.counts.end() ? 0 : it->second;
+  return it == sh.counts.end() ? 0 : it->second.count;
 }
 
-void ip_counter::release(const boost::asio::ip::address& a) noexcept {
-  auto k = key_of(a);
+void ip_counter::release(detail::ip_entry& e) noexcept {
+  const key k = e.key;  // `e` dies with its node
   auto& sh = shard_for(k);
   std::lock_guard lock(sh.m);
-  auto it = sh.counts.find(k);
-  if (it != sh.counts.end() && --it->second == 0) sh.counts.erase(it);
+  if (--e.count == 0) sh.counts.erase(k);
 }
 
 }  // namespace herald::transport

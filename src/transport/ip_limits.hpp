@@ -14,21 +14,32 @@
 namespace herald::transport {
 
 class ip_counter;
+namespace detail {
+struct ip_entry;
+}
 
-/// One counted unit (a connection, a held poll); released when destroyed.
+/// One counted unit (a connection, a held poll); released when destroyed. One pointer:
+/// every connection carries one.
 class ip_slot {
  public:
   ip_slot() = default;
-  ip_slot(ip_counter* c, const boost::asio::ip::address& a) : counter_(c), address_(a) {}
-  ip_slot(ip_slot&& o) noexcept : counter_(std::exchange(o.counter_, nullptr)), address_(o.address_) {}
+  explicit ip_slot(detail::ip_entry* e) : entry_(e) {}
+  ip_slot(ip_slot&& o) noexcept : entry_(std::exchange(o.entry_, nullptr)) {}
   ip_slot& operator=(ip_slot&& o) noexcept;
   ~ip_slot() { release(); }
   void release() noexcept;
 
  private:
-  ip_counter* counter_ = nullptr;
-  boost::asio::ip::address address_;
+  detail::ip_entry* entry_ = nullptr;
 };
+
+namespace detail {
+struct ip_entry {
+  ip_counter* owner = nullptr;
+  std::array<unsigned char, 16> key{};
+  std::size_t count = 0;
+};
+}  // namespace detail
 
 class ip_counter {
  public:
@@ -48,13 +59,13 @@ class ip_counter {
   };
   struct alignas(64) shard {
     mutable std::mutex m;
-    std::unordered_map<key, std::size_t, key_hash> counts;
+    std::unordered_map<key, detail::ip_entry, key_hash> counts;  // nodes: stable addresses
   };
   static constexpr std::size_t shard_count = 16;
 
   static key key_of(const boost::asio::ip::address& a) noexcept;
   shard& shard_for(const key& k) const noexcept;
-  void release(const boost::asio::ip::address& a) noexcept;
+  void release(detail::ip_entry& e) noexcept;
 
   std::size_t limit_;
   std::unique_ptr<shard[]> shards_ = std::make_unique<shard[]>(shard_count);

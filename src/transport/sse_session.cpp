@@ -115,7 +115,7 @@ void sse_session::on_tick(std::int64_t now_ms) {
     return flush();
   }
   if (now_s - last_write_s_ < st_.opts.sse_heartbeat.count()) return;
-  last_write_s_ = now_s;
+  last_write_s_ = static_cast<std::int32_t>(now_s);
   out_.push_copy(":\n\n");
   flush();
 }

@@ -13,7 +13,7 @@ stream_session::stream_session(net::ip::tcp::socket socket, thread_context& tc, 
       socket_(std::move(socket)),
       tc_(tc),
       st_(st),
-      last_write_s_(tc.now_s()) {}
+      last_write_s_(static_cast<std::int32_t>(tc.now_s())) {}
 
 stream_session::~stream_session() { tc_.remove_tickable(this); }
 
@@ -38,7 +38,7 @@ void stream_session::schedule_flush() {
 
 void stream_session::flush() {
   if (!can_write() || out_.writing() || out_.empty()) return;
-  last_write_s_ = tc_.now_s();
+  last_write_s_ = static_cast<std::int32_t>(tc_.now_s());
   net::async_write(socket_, out_.start(),
                    [s = self()](const boost::system::error_code& ec, std::size_t n) { s->on_write(ec, n); });
 }

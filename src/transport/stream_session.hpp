@@ -66,10 +66,10 @@ class stream_session : public core::subscriber_session, public tickable, public 
   thread_context& tc_;
   shared_state& st_;
   write_queue out_;
-  std::int64_t last_write_s_;      // when the last write started (SSE heartbeats)
-  bool close_after_write_ = false;  // end() once everything queued is written
   auth::identity who_;
   ip_slot ip_slot_;
+  std::int32_t last_write_s_;      // when the last write started (SSE heartbeats)
+  bool close_after_write_ = false;  // end() once everything queued is written
 
  private:
   void on_write(const boost::system::error_code& ec, std::size_t bytes);

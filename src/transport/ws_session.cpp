@@ -15,8 +15,8 @@ ws_session::ws_session(net::ip::tcp::socket socket, thread_context& tc, shared_s
     : stream_session(std::move(socket), tc, st, core::transport::ws),
       reader_(st.opts.ws_max_message, deflate),
       deflate_(deflate),
-      last_read_s_(tc.now_s()),
-      command_tokens_(st.opts.ws_commands_per_second),
+      last_read_s_(static_cast<std::int32_t>(tc.now_s())),
+      command_tokens_(static_cast<float>(st.opts.ws_commands_per_second)),
       command_refill_ms_(tc.now_ms()) {}
 
 std::shared_ptr<ws_session> ws_session::self() {
@@ -37,7 +37,7 @@ void ws_session::start_refused(const std::string& response_head, std::uint16_t c
   metrics::add(metrics::counter::bad_connections);
   out_.push_copy(response_head);
   state_ = state::closing;
-  close_sent_s_ = tc_.now_s();
+  close_sent_s_ = static_cast<std::int32_t>(tc_.now_s());
   close_after_write_ = true;
   out_.push_copy(protocol::ws_close_frame(code, reason.substr(0, 120)));
   tc_.add_tickable(this);
@@ -66,7 +66,7 @@ void ws_session::do_read() {
 }
 
 void ws_session::feed(char* data, std::size_t n) {
-  last_read_s_ = tc_.now_s();
+  last_read_s_ = static_cast<std::int32_t>(tc_.now_s());
   ping_sent_s_ = 0;
   if (!reader_.feed(data, n, *this)) {
     metrics::add(metrics::counter::bad_connections);
@@ -78,7 +78,8 @@ bool ws_session::take_command_token() {
   const auto rate = st_.opts.ws_commands_per_second;
   if (rate == 0) return true;
   const auto now = tc_.now_ms();
-  command_tokens_ = std::min<double>(rate, command_tokens_ + (now - command_refill_ms_) * rate / 1000.0);
+  command_tokens_ = std::min<float>(static_cast<float>(rate),
+                                    command_tokens_ + static_cast<float>(now - command_refill_ms_) * static_cast<float>(rate) / 1000.0f);
   command_refill_ms_ = now;
   if (command_tokens_ >= 1) {
     command_tokens_ -= 1;
@@ -310,7 +311,7 @@ void ws_session::send_text(std::string_view json) {
 void ws_session::close_with(std::uint16_t code, std::string_view reason, bool wait_for_peer) {
   if (state_ != state::open) return;
   state_ = state::closing;
-  close_sent_s_ = tc_.now_s();
+  close_sent_s_ = static_cast<std::int32_t>(tc_.now_s());
   close_after_write_ = !wait_for_peer;
   out_.push_copy(protocol::ws_close_frame(code, reason));
   schedule_flush();
@@ -333,7 +334,7 @@ void ws_session::on_tick(std::int64_t now_ms) {
     return;
   }
   if (now_s - last_read_s_ >= st_.opts.ws_ping_interval.count()) {
-    ping_sent_s_ = now_s;
+    ping_sent_s_ = static_cast<std::int32_t>(now_s);
     out_.push_copy(protocol::ws_frame(ws_opcode::ping, ""));
     flush();
   }

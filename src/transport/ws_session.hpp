@@ -42,7 +42,7 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void start_refused(const std::string& response_head, std::uint16_t code, std::string_view reason);
 
  private:
-  enum class state { open, closing, closed };
+  enum class state : std::uint8_t { open, closing, closed };
 
   // core::subscriber_session
   void on_reset(std::span<const std::string> channels) override;
@@ -77,14 +77,15 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void terminate();
 
   protocol::ws_reader reader_;
+  // Kept small: every idle connection carries them (seconds of the loop's steady clock).
   const bool deflate_;
   state state_ = state::open;
-  std::int64_t last_read_s_;
-  std::int64_t ping_sent_s_ = 0;
-  std::int64_t close_sent_s_ = 0;
-  double command_tokens_;             // rate limit bucket
+  std::int32_t last_read_s_;
+  std::int32_t ping_sent_s_ = 0;
+  std::int32_t close_sent_s_ = 0;
+  float command_tokens_;              // rate limit bucket
+  std::uint32_t command_strikes_ = 0;  // refused commands since the last accepted one
   std::int64_t command_refill_ms_;    // when the bucket was last refilled
-  unsigned command_strikes_ = 0;      // refused commands since the last accepted one
   // Subscribe commands waiting for their channel's sync: (channel, request id).
   std::vector<std::pair<std::string, std::string>> pending_subscribes_;
   metrics::gauge_guard gauge_{metrics::gauge::connections_ws};
