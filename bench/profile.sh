@@ -41,8 +41,8 @@ wait_port "$P"
 timeout -k 10 600 "$B" --connect "127.0.0.1:$P" --server-pid "$VPID" --transport sse --subscribers 1000 \
   --messages 200 --rate 20 --json "$OUT/profile.jsonl" --label callgrind || true
 stop "$VPID"
-callgrind_annotate --inclusive=yes "$OUT/callgrind.out" 2>/dev/null | head -80 > "$OUT/callgrind-inclusive.txt"
-callgrind_annotate "$OUT/callgrind.out" 2>/dev/null | head -60 > "$OUT/callgrind-self.txt"
+callgrind_annotate --inclusive=yes "$OUT/callgrind.out" > "$OUT/callgrind-inclusive.txt" 2>/dev/null || true
+callgrind_annotate "$OUT/callgrind.out" > "$OUT/callgrind-self.txt" 2>/dev/null || true
 
 echo "== perf (cpu-clock): SSE fan-out at full speed"
 P=$(free_port)
@@ -57,8 +57,7 @@ timeout -k 10 120 "$B" --connect "127.0.0.1:$P" --server-pid "$HPID" --transport
 kill -INT "$PERF" 2>/dev/null || true
 wait "$PERF" 2>/dev/null || true
 stop "$HPID"
-perf report -i "$OUT/perf.data" --stdio --no-children --sort symbol 2>/dev/null | grep -v '^#' | grep -v '^$' |
-  head -40 > "$OUT/perf-self.txt" || true
+perf report -i "$OUT/perf.data" --stdio --no-children --sort symbol > "$OUT/perf-self.txt" 2>/dev/null || true
 
 echo "== heaptrack: 3000 idle WebSocket connections"
 P=$(free_port)
@@ -72,5 +71,5 @@ stop "$HPID"
 wait "$TPID" 2>/dev/null || true
 F=$(ls -t "$OUT"/heaptrack.* 2>/dev/null | grep -v '\.log$' | head -1)
 heaptrack_print -f "$F" --print-peaks 1 --print-allocators 0 --print-temporary 0 --print-leaks 0 \
-  --peak-limit 25 --sub-peak-limit 4 2>/dev/null | head -250 > "$OUT/heaptrack-peaks.txt" || true
+  --peak-limit 25 --sub-peak-limit 4 > "$OUT/heaptrack-peaks.txt" 2>/dev/null || true
 echo "== done: $OUT"

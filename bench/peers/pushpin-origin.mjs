@@ -61,4 +61,6 @@ const server = http.createServer((req, res) => {
   res.end('{}');
 });
 server.keepAliveTimeout = 120000;
-server.listen(port, '127.0.0.1', () => console.log(`pushpin-origin listening on http://127.0.0.1:${port}`));
+// A deep accept queue: a thousand subscribers arrive at once through zurl, and node's
+// default backlog (511) answers some of them with a refusal that Pushpin turns into 502.
+server.listen(port, '127.0.0.1', 4096, () => console.log(`pushpin-origin listening on http://127.0.0.1:${port}`));

@@ -136,6 +136,13 @@ void subscriber::do_read() {
   });
 }
 
+// A subscription answered with an error status (e.g. a proxy's 502): counted as an
+// error, not as connected, and the connection is closed.
+void subscriber::refused() {
+  ++totals_.errors;
+  stop();
+}
+
 void subscriber::on_reset() {
   // The server said it skipped ahead: the next offset starts a new count, not a loss.
   ++totals_.resets;
@@ -164,6 +171,7 @@ void subscriber::parse() {
       auto end = in_.find("\r\n\r\n");
       if (end == std::string::npos) return;
       headers_done_ = true;
+      if (!in_.starts_with("HTTP/1.1 101")) return refused();
       if (d_ != dialect::herald) ++totals_.connected;  // subscribed by the URL itself
       in_.erase(0, end + 4);
     }
@@ -196,6 +204,7 @@ void subscriber::parse() {
       auto end = in_.find("\r\n\r\n");
       if (end == std::string::npos) return;
       headers_done_ = true;
+      if (!in_.starts_with("HTTP/1.1 200")) return refused();
       ++totals_.connected;
       in_.erase(0, end + 4);
     }
@@ -217,6 +226,7 @@ void subscriber::parse() {
       auto end = in_.find("\r\n\r\n");
       if (end == std::string::npos) return;
       std::string_view head(in_.data(), end);
+      if (!head.starts_with("HTTP/1.1 2")) return refused();
       body_left_ = number_after(head, "Content-Length: ");
       if (d_ == dialect::peer) {
         // Nchan long polling: the next request carries these two headers back.

@@ -52,6 +52,7 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
   void parse();
   void on_payload(std::string_view json);
   void on_reset();
+  void refused();
   void send_poll();
 
   net::io_context& ioc_;

@@ -329,9 +329,11 @@ int run(int argc, char** argv) {
     ("size", po::value<std::size_t>()->default_value(100), "bytes of each message's data")
     ("rate", po::value<double>()->default_value(0), "publishes per second (0: as fast as the window allows)")
     ("window", po::value<std::size_t>()->default_value(1), "publish requests in flight (1: one message per write)")
+    ("connect-rate", po::value<double>()->default_value(0), "subscribers opened per second, over all processes (0: all at once)")
     ("peer", po::value<std::string>()->default_value("herald"), "herald | nchan | ws-node | pushpin (configs in bench/peers; run from the repository root)")
     ("json", po::value<std::string>(), "append the result to this file as one JSON object per line (bench/report.py reads it)")
-    ("label", po::value<std::string>()->default_value(""), "free text stored with the JSON result (e.g. the round)");
+    ("label", po::value<std::string>()->default_value(""), "free text stored with the JSON result (e.g. the round)")
+    ("keep-peer-dir", "keep a peer's generated configuration and logs (its directory is printed on stderr)");
   // clang-format on
   po::variables_map vm;
   try {
@@ -382,6 +384,10 @@ int run(int argc, char** argv) {
     pid = srv.pid;
     server = {net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(srv.port)};
   }
+  if (vm.count("keep-peer-dir") && !srv.tmpdir.empty()) {
+    std::cerr << "herald-bench: peer directory " << srv.tmpdir << "\n";
+    srv.tmpdir.clear();
+  }
   publish_to = server;
   if (srv.publish_port) publish_to.port(static_cast<unsigned short>(srv.publish_port));
 
@@ -415,12 +421,17 @@ int run(int argc, char** argv) {
   std::vector<std::shared_ptr<subscriber>> subs;
   std::size_t mine = 0;
   const tcp::endpoint source(net::ip::make_address_v4(0x7f000001u + static_cast<unsigned>(k_self)), 0);
+  const double connect_rate = vm["connect-rate"].as<double>();
   for (std::size_t i = k_self; i < n; i += procs) {
+    if (connect_rate > 0)  // paced: subscriber i opens at i / rate seconds
+      ioc.run_until(std::chrono::steady_clock::now() +
+                    std::chrono::nanoseconds(std::max<std::int64_t>(
+                        0, t_connect + static_cast<std::int64_t>(double(i) * 1e9 / connect_rate) - now_ns())));
     std::string ch = scenario == "channels" || scenario == "idle" ? "bench:" + std::to_string(i) : "bench";
     subs.push_back(std::make_shared<subscriber>(ioc, t, dia, server, ch, totals, procs > 1 ? &source : nullptr));
     subs.back()->start();
     ++mine;
-    if (mine % 256 == 0) ioc.poll();
+    if (mine % 256 == 0 && connect_rate <= 0) ioc.poll();
   }
   run_until(ioc, [&] { return totals.connected >= mine; }, [&] { return totals.connected; }, std::chrono::seconds(10));
   if (is_helper) return run_helper(ioc, totals, helpers[0], scenario, mine, messages);
@@ -441,7 +452,9 @@ int run(int argc, char** argv) {
   rec.num("subscribers", double(n));
   rec.num("procs", double(procs));
   rec.num("connected", double(totals.connected));
+  rec.num("errors", double(totals.errors));
   rec.num("connect_s", connect_s);
+  rec.num("connect_rate", connect_rate);
   std::printf("| %s | %s | %s | %zu subs | connected %llu in %.2f s",
               peer.c_str(), scenario.c_str(), name(t), n,
               static_cast<unsigned long long>(totals.connected), connect_s);
@@ -507,12 +520,12 @@ int run(int argc, char** argv) {
   // The tool's own CPU (this process and its helpers), in % of one core.
   const double bench_cpu = secs > 0 ? 100.0 * (self1.cpu_seconds - self0.cpu_seconds + helpers_cpu) / secs : 0.0;
   const bool ok = totals.lost == 0 && totals.duplicated == 0 && (totals.delivered == expected_total || totals.resets);
-  std::printf(" | %zu msgs x %zu B | delivered %llu/%zu, lost %llu, dup %llu, resets %llu | %.0f msgs/s | p50 %.0f us, p99 %.0f us, "
+  std::printf(" | %zu msgs x %zu B | delivered %llu/%zu, lost %llu, dup %llu, resets %llu, errors %llu | %.0f msgs/s | p50 %.0f us, p99 %.0f us, "
               "p99.9 %.0f us, max %.0f us | %.1f B in + %.1f B out per msg | server %.2f us CPU/msg, RSS %.1f MiB | "
               "bench CPU %.0f%% |\n",
               messages, size, static_cast<unsigned long long>(totals.delivered), expected_total,
               static_cast<unsigned long long>(totals.lost), static_cast<unsigned long long>(totals.duplicated),
-              static_cast<unsigned long long>(totals.resets), rate, totals.latency.percentile_us(0.5),
+              static_cast<unsigned long long>(totals.resets), static_cast<unsigned long long>(totals.errors), rate, totals.latency.percentile_us(0.5),
               totals.latency.percentile_us(0.99), totals.latency.percentile_us(0.999), totals.latency.max_us(),
               per_msg_in, per_msg_out, cpu_us, double(server1.rss_bytes) / 1048576.0, bench_cpu);
   rec.num("messages", double(messages));
@@ -525,6 +538,7 @@ int run(int argc, char** argv) {
   rec.num("duplicated", double(totals.duplicated));
   rec.num("resets", double(totals.resets));
   rec.num("publish_failed", double(pub->failed()));
+  rec.num("errors_end", double(totals.errors));
   rec.num("seconds", secs);
   rec.num("msgs_per_s", rate);
   rec.num("p50_us", totals.latency.percentile_us(0.5));
