@@ -123,6 +123,7 @@ void handlers::publish(const request& req, bool broadcast, bool client,
                                         opts_.max_broadcast_channels);
   if (auto* err = std::get_if<api_error>(&parsed)) {
     metrics::add(metrics::counter::publish_errors);
+    if (err->status == 413) metrics::add(metrics::counter::limit_message_size);
     return done(error_response(*err));
   }
   auto& fields = std::get<protocol::publish_fields>(parsed);

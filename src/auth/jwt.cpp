@@ -208,7 +208,7 @@ std::variant<grants, api_error> verify_token(std::string_view token, const keyse
   bool any_key = false, verified = false;
   for (const auto& key : keys.keys()) {
     if (key.alg != alg) continue;
-    if (!kid.empty() && !key.kid.empty() && key.kid != kid) continue;
+    if (!kid.empty() && key.kid != kid) continue;  // a kid names its key, and only it
     any_key = true;
     if (alg == jwt_alg::hs256) {
       auto mac = hmac_sha256(key.secret, signed_part);

@@ -1,5 +1,7 @@
 #include "transport/http_session.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
@@ -145,11 +147,7 @@ void http_session::dispatch(auth::authorizer::auth_result result) {
   const std::string_view path = url->encoded_path();
   auto* refusal = std::get_if<util::api_error>(&result);
   if (path == "/ws") return start_ws(refusal ? nullptr : &std::get<auth::identity>(result), refusal);
-  if (refusal) {
-    auto r = api::error_response(*refusal);
-    if (refusal->status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"herald\"");
-    return send_api_response(std::move(r));
-  }
+  if (refusal) return send_error(*refusal);
   auto& who = std::get<auth::identity>(result);
   if (path == "/publish") return call_api(path, url->params(), std::move(who));
   start_stream(path, url->params(), who);
@@ -193,9 +191,10 @@ void http_session::start_ws(const auth::identity* who, const util::api_error* re
   if (refusal) {
     // Browsers cannot read an HTTP refusal of an upgrade: open, then close with a code
     // that says what to do (4003: refresh the token; 4101: do not retry with it).
-    const bool expired = refusal->code == "token_expired";
-    ws->start_refused(ws_accept_->response, expired ? protocol::ws_close::token_expired : protocol::ws_close::unauthorized,
-                      refusal->message);
+    const auto code = refusal->code == "token_expired" ? protocol::ws_close::token_expired
+                      : refusal->status == 503        ? protocol::ws_close::broker_unavailable
+                                                      : protocol::ws_close::unauthorized;
+    ws->start_refused(ws_accept_->response, code, refusal->message);
     return;
   }
   ws->adopt(*who, std::move(ip_slot_));
@@ -223,6 +222,10 @@ void http_session::send_api_response(api::response r) {
   else if (r.status >= 400)
     metrics::add(metrics::counter::http_client_errors);
   if (!cors_.empty()) r.headers.insert(r.headers.end(), cors_.begin(), cors_.end());
+  // Every 401 names its scheme (RFC 9110 11.6.1).
+  if (r.status == 401 && std::none_of(r.headers.begin(), r.headers.end(),
+                                      [](const auto& h) { return h.first == "WWW-Authenticate"; }))
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"herald\"");
   // 204 (preflights) carries neither a body nor its headers (RFC 9110 8.6).
   const bool no_content = r.status == 204;
   out_.push_copy(http_head(r.status, no_content ? "" : r.content_type,

@@ -70,6 +70,7 @@ void ws_session::feed(char* data, std::size_t n) {
   ping_sent_s_ = 0;
   if (!reader_.feed(data, n, *this)) {
     metrics::add(metrics::counter::bad_connections);
+    if (reader_.error_code() == ws_close::too_big) metrics::add(metrics::counter::limit_message_size);
     close_with(reader_.error_code(), reader_.error_reason(), false);
   }
 }

@@ -434,15 +434,15 @@ describe('tokens and namespace policy', () => {
     await wsRefused(h, 4101, { ticket: b, what: 'WS, ticket of an expired token' });
   });
 
-  test('known gap: a token naming an unknown kid is accepted when a key without kid verifies it', async () => {
+  test('a token naming an unknown kid is refused even when a key without kid would verify it', async () => {
     // With keys `hs256:S` (no kid) and `k2=hs256:S2`: a token with "kid":"gone" (unknown)
     // or "kid":"k2" signed with S (a kid naming another key) should be token_invalid.
     const g = { subscribe: ['*'] };
     assertError(await poll(h, 'priv:a', { headers: J.bearer(tok(g, { key: SECRET, kid: 'gone' })) }), 401, 'token_invalid', 'unknown kid, no-kid key');
     assertError(await poll(h, 'priv:a', { headers: J.bearer(tok(g, { key: SECRET, kid: 'k2' })) }), 401, 'token_invalid', 'kid k2 signed with the no-kid key');
-  }, { todo: 'server bug (reported): verify_token also tries every key without a kid for a token that names a kid' });
+  });
 
-  test('known gap: every 401 carries WWW-Authenticate (RFC 9110 section 11.6.1)', async () => {
+  test('every 401 carries WWW-Authenticate (RFC 9110 section 11.6.1)', async () => {
     const bad = J.bearer(J.sign(claims({}), { alg: 'none' }));
     const cases = [
       ['GET /sse, no token on priv:', await sse(h, 'priv:a')],
@@ -455,7 +455,7 @@ describe('tokens and namespace policy', () => {
       assert.equal(r.status, 401, what);
       assert.match(r.headers['www-authenticate'] ?? '', /^Bearer/, `${what}: WWW-Authenticate`);
     }
-  }, { todo: 'server bug (reported): policy 401s (authorizer::may_read/may_publish) and POST /ticket token refusals have no WWW-Authenticate' });
+  });
 });
 
 describe('expiry: live connections, --ticket-ttl', () => {
@@ -667,7 +667,7 @@ describe('tickets across two nodes sharing Redis', () => {
     } finally { ws.destroy(); }
   });
 
-  test('known gap: a ticket on /ws while Redis is unreachable is closed with a transient code (4000-4099), not 4101 "do not retry"', async () => {
+  test('a ticket on /ws while Redis is unreachable is closed with a transient code (4000-4099), not 4101 "do not retry"', async () => {
     assert.ok(heldTicket, 'set by the previous test');
     const c = await WsConn.connect(n1, { path: wsPath(heldTicket) });
     try {
@@ -675,5 +675,5 @@ describe('tickets across two nodes sharing Redis', () => {
       const cl = await c.readClose(5000);
       assert.ok(cl.code >= 4000 && cl.code <= 4099, `close ${cl.code} "${cl.reason}"`);
     } finally { c.destroy(); }
-  }, { todo: 'server bug (reported): http_session::start_ws maps every refusal but token_expired to 4101, a broker outage (503) included' });
+  });
 });

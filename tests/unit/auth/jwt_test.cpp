@@ -160,6 +160,14 @@ TEST(Jwt, KeyRotationAndKeyIds) {
   // Signed with the old key but claiming the new id: refused.
   EXPECT_EQ(error_code(verify_token(sign_hs256("{}", secret, "new"), k, {}, now_ms)), "token_invalid");
   EXPECT_EQ(error_code(verify_token(sign_hs256("{}", secret, "gone"), k, {}, now_ms)), "token_invalid");
+  // A key without an id verifies tokens without a kid, never one naming another key.
+  keyset mixed;
+  mixed.add("hs256:" + secret);
+  mixed.add("k2=hs256:" + other_secret);
+  EXPECT_TRUE(std::holds_alternative<grants>(verify_token(sign_hs256("{}", secret), mixed, {}, now_ms)));
+  EXPECT_EQ(error_code(verify_token(sign_hs256("{}", secret, "gone"), mixed, {}, now_ms)), "token_invalid");
+  EXPECT_EQ(error_code(verify_token(sign_hs256("{}", secret, "k2"), mixed, {}, now_ms)), "token_invalid");
+  EXPECT_TRUE(std::holds_alternative<grants>(verify_token(sign_hs256("{}", other_secret, "k2"), mixed, {}, now_ms)));
 }
 
 TEST(Jwt, Rs256VerifiesWithThePublicKeyAndRefusesAlgorithmConfusion) {
