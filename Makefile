@@ -7,7 +7,9 @@ ARGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: run test build configure deps test-deps bench clean
+FUZZ_SECONDS ?= 60
+
+.PHONY: run test build configure deps test-deps bench fuzz clean
 
 run: build
 	$(BUILD)/src/herald --web-root web --namespace demo:client_publish=true $(ARGS)
@@ -30,6 +32,11 @@ test-deps:
 
 bench: build
 	bench/standard.sh
+
+# libFuzzer targets (clang, ASan+UBSan) in build-fuzz/, FUZZ_SECONDS each: docs/fuzzing.md
+fuzz:
+	@scripts/setup.sh fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 clean:
 	rm -rf $(BUILD)
