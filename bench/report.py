@@ -163,13 +163,13 @@ def herald_alone_table(runs):
         if sc == "idle":
             figure = f"memory per idle connection, {TNAME[t]}"
             measured = f"{r['rss_per_conn_bytes']:,.0f} B per connection (server RSS {r['server_rss_bytes'] / 1048576:.1f} MiB)"
-            workload = f"{n:,} idle subscribers, one channel each"
+            workload = f"{n:,} idle subscribers, " + ("all on one channel" if r.get("shared_channel") else "one channel each")
             tool = "–"
         elif sc == "connect":
             figure = f"{TNAME[t]} connect storm"
             measured = f"{r['connections_per_s']:,.0f} handshakes+subscribes/s ({r['connected']:,.0f}/{n:,})"
             workload = f"{n:,} connections opened at once"
-            tool = "–"
+            tool = f"{r['bench_cpu_pct']:.0f} %" if "bench_cpu_pct" in r else "–"
         else:
             kind = {"fanout": "fan-out", "channels": "one channel per subscriber"}[sc]
             figure = f"{label}: {TNAME[t]}, {kind}"

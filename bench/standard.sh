@@ -45,6 +45,7 @@ for t in ws sse poll; do
   run "fanout 10k" --transport "$t" --subscribers 10000 --messages 50 --rate 10
   run "idle 10k" --scenario idle --transport "$t" --subscribers 10000
 done
+run "idle 10k, one channel" --scenario idle --transport ws --subscribers 10000 --shared-channel
 run "connect storm" --scenario connect --transport ws --subscribers 10000
 run "long-poll deliveries" --scenario channels --transport poll --subscribers 5000 --messages 5000 --window 16
 

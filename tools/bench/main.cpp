@@ -330,6 +330,7 @@ int run(int argc, char** argv) {
     ("rate", po::value<double>()->default_value(0), "publishes per second (0: as fast as the window allows)")
     ("window", po::value<std::size_t>()->default_value(1), "publish requests in flight (1: one message per write)")
     ("connect-rate", po::value<double>()->default_value(0), "subscribers opened per second, over all processes (0: all at once)")
+    ("shared-channel", "idle: every subscriber on one channel (default: one channel each)")
     ("peer", po::value<std::string>()->default_value("herald"), "herald | nchan | ws-node | pushpin (configs in bench/peers; run from the repository root)")
     ("json", po::value<std::string>(), "append the result to this file as one JSON object per line (bench/report.py reads it)")
     ("label", po::value<std::string>()->default_value(""), "free text stored with the JSON result (e.g. the round)")
@@ -392,6 +393,7 @@ int run(int argc, char** argv) {
   if (srv.publish_port) publish_to.port(static_cast<unsigned short>(srv.publish_port));
 
   const auto rss0 = pid ? sample_process(pid).rss_bytes : 0;
+  const auto self_connect = sample_process(0);
   const auto t_connect = now_ns();
   // Subscribers i with i % procs == k belong to process k (0: this one, which also
   // publishes and reports); helpers report back through a pipe.
@@ -427,7 +429,8 @@ int run(int argc, char** argv) {
       ioc.run_until(std::chrono::steady_clock::now() +
                     std::chrono::nanoseconds(std::max<std::int64_t>(
                         0, t_connect + static_cast<std::int64_t>(double(i) * 1e9 / connect_rate) - now_ns())));
-    std::string ch = scenario == "channels" || scenario == "idle" ? "bench:" + std::to_string(i) : "bench";
+    const bool own_channel = scenario == "channels" || (scenario == "idle" && !vm.count("shared-channel"));
+    std::string ch = own_channel ? "bench:" + std::to_string(i) : "bench";
     subs.push_back(std::make_shared<subscriber>(ioc, t, dia, server, ch, totals, procs > 1 ? &source : nullptr));
     subs.back()->start();
     ++mine;
@@ -463,6 +466,7 @@ int run(int argc, char** argv) {
     for (auto& h : helpers) collect_helper(h, totals, helpers_cpu);
   const bool all_connected = totals.connected == n;
   if (scenario == "idle") {
+    rec.boolean("shared_channel", vm.count("shared-channel") > 0);
     const double per_conn = pid ? (double(server0.rss_bytes) - double(rss0)) / double(n) : 0.0;
     std::printf(" | server RSS +%.0f B/conn |\n", per_conn);
     rec.num("server_rss_bytes", double(server0.rss_bytes));
@@ -472,8 +476,11 @@ int run(int argc, char** argv) {
     return all_connected ? 0 : 1;
   }
   if (scenario == "connect") {
-    std::printf(" | %.0f connections/s |\n", double(totals.connected) / connect_s);
+    // The tool's CPU while connecting (its helpers' is not known for this phase).
+    const double tool = 100.0 * (sample_process(0).cpu_seconds - self_connect.cpu_seconds) / connect_s;
+    std::printf(" | %.0f connections/s | bench CPU %.0f%% |\n", double(totals.connected) / connect_s, tool);
     rec.num("connections_per_s", double(totals.connected) / connect_s);
+    rec.num("bench_cpu_pct", tool);
     rec.num("server_rss_bytes", double(server0.rss_bytes));
     rec.boolean("ok", all_connected);
     append_json(vm, rec);
