@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include "metrics/metrics.hpp"
+#include "protocol/base64url.hpp"
 #include "util/clock.hpp"
 
 namespace herald::auth {
@@ -83,7 +84,7 @@ void authorizer::issue_ticket(const grants& g, std::function<void(ticket_result)
   unsigned char raw[24];
   if (RAND_bytes(raw, sizeof raw) != 1)
     return done(api_error{503, "unavailable", "no randomness available for a ticket"});
-  std::string id = base64url_encode(std::string_view(reinterpret_cast<char*>(raw), sizeof raw));
+  std::string id = protocol::base64url_encode(std::string_view(reinterpret_cast<char*>(raw), sizeof raw));
   ctx_.brokers.put_once(std::string(ticket_prefix) + id, to_json(g), opts_.ticket_ttl,
                         [id, done = std::move(done)](std::optional<api_error> e) {
                           if (e) return done(std::move(*e));

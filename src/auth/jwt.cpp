@@ -13,21 +13,15 @@
 
 #include <boost/json.hpp>
 
+#include "protocol/base64url.hpp"
+
 namespace herald::auth {
 namespace json = boost::json;
+using protocol::base64url_decode;
+using protocol::base64url_encode;
 using util::api_error;
 
 namespace {
-
-constexpr char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-constexpr std::array<std::int8_t, 256> make_rev() {
-  std::array<std::int8_t, 256> t{};
-  for (auto& v : t) v = -1;
-  for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(b64url[i])] = static_cast<std::int8_t>(i);
-  return t;
-}
-constexpr auto rev = make_rev();
 
 api_error invalid(std::string why) { return {401, "token_invalid", "invalid token: " + std::move(why)}; }
 
@@ -77,52 +71,6 @@ bool valid_kid(std::string_view k) {
 }
 
 }  // namespace
-
-std::string base64url_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() * 4 + 2) / 3);
-  std::size_t i = 0;
-  auto at = [&](std::size_t k) { return static_cast<unsigned char>(bytes[k]); };
-  for (; i + 3 <= bytes.size(); i += 3) {
-    std::uint32_t n = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
-    out += b64url[n >> 18];
-    out += b64url[(n >> 12) & 63];
-    out += b64url[(n >> 6) & 63];
-    out += b64url[n & 63];
-  }
-  if (bytes.size() - i == 1) {
-    std::uint32_t n = at(i) << 16;
-    out += b64url[n >> 18];
-    out += b64url[(n >> 12) & 63];
-  } else if (bytes.size() - i == 2) {
-    std::uint32_t n = (at(i) << 16) | (at(i + 1) << 8);
-    out += b64url[n >> 18];
-    out += b64url[(n >> 12) & 63];
-    out += b64url[(n >> 6) & 63];
-  }
-  return out;
-}
-
-std::optional<std::string> base64url_decode(std::string_view text) {
-  if (text.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(text.size() * 3 / 4);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    auto v = rev[static_cast<unsigned char>(c)];
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  // Leftover bits must be zero (one encoding per byte string).
-  if (bits && (acc & ((1u << bits) - 1))) return std::nullopt;
-  return out;
-}
 
 void keyset::add_hs256(std::string kid, std::string secret) {
   // RFC 7518 3.2: a key at least as long as the hash output.

@@ -64,9 +64,4 @@ std::variant<grants, util::api_error> verify_token(std::string_view token, const
 /// Signs `claims_json` (for tests and tools; herald itself only verifies).
 std::string sign_hs256(std::string_view claims_json, std::string_view secret, std::string_view kid = {});
 
-/// base64url without padding (RFC 4648 section 5), both ways; decode fails on any
-/// character outside the alphabet or an impossible length.
-std::string base64url_encode(std::string_view bytes);
-std::optional<std::string> base64url_decode(std::string_view text);
-
 }  // namespace herald::auth

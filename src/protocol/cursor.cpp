@@ -2,20 +2,12 @@
 
 #include <array>
 
+#include "protocol/base64url.hpp"
+
 namespace herald::protocol {
 namespace {
 
 constexpr std::uint8_t cursor_version = 1;
-constexpr char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-constexpr std::array<std::int8_t, 256> make_b64_rev() {
-  std::array<std::int8_t, 256> t{};
-  for (auto& v : t) v = -1;
-  for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(b64[i])] = static_cast<std::int8_t>(i);
-  return t;
-}
-constexpr auto b64_rev = make_b64_rev();
-
 std::uint32_t fnv1a(const std::uint8_t* p, std::size_t n) noexcept {
   std::uint32_t h = 2166136261u;
   for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 16777619u;
@@ -50,45 +42,18 @@ std::string encode_cursor(std::span<const cursor_entry> entries) {
   raw.push_back(static_cast<std::uint8_t>(check));
   raw.push_back(static_cast<std::uint8_t>(check >> 8));
 
-  std::string out;
-  out.reserve((raw.size() * 4 + 2) / 3);
-  std::size_t i = 0;
-  for (; i + 3 <= raw.size(); i += 3) {
-    std::uint32_t n = (raw[i] << 16) | (raw[i + 1] << 8) | raw[i + 2];
-    out += b64[n >> 18];
-    out += b64[(n >> 12) & 63];
-    out += b64[(n >> 6) & 63];
-    out += b64[n & 63];
-  }
-  if (std::size_t rest = raw.size() - i; rest) {
-    std::uint32_t n = raw[i] << 16 | (rest == 2 ? raw[i + 1] << 8 : 0);
-    out += b64[n >> 18];
-    out += b64[(n >> 12) & 63];
-    if (rest == 2) out += b64[(n >> 6) & 63];
-  }
-  return out;
+  return base64url_encode(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
 }
 
 std::optional<std::vector<cursor_entry>> decode_cursor(std::string_view token) {
-  if (token.empty() || token.size() > max_cursor_chars || token.size() % 4 == 1) return std::nullopt;
-  std::vector<std::uint8_t> raw;
-  raw.reserve(token.size() * 3 / 4);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : token) {
-    int v = b64_rev[c];
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      raw.push_back(static_cast<std::uint8_t>(acc >> bits));
-    }
-  }
-  if (bits && (acc & ((1u << bits) - 1))) return std::nullopt;  // non-canonical tail
-  if (raw.size() < 3 || raw[0] != cursor_version) return std::nullopt;
-  std::size_t body = raw.size() - 2;
-  std::uint32_t check = fnv1a(raw.data(), body);
+  if (token.empty() || token.size() > max_cursor_chars) return std::nullopt;
+  auto decoded = base64url_decode(token);
+  if (!decoded) return std::nullopt;
+  const auto* raw = reinterpret_cast<const std::uint8_t*>(decoded->data());
+  const std::size_t raw_size = decoded->size();
+  if (raw_size < 3 || raw[0] != cursor_version) return std::nullopt;
+  std::size_t body = raw_size - 2;
+  std::uint32_t check = fnv1a(raw, body);
   if (raw[body] != static_cast<std::uint8_t>(check) ||
       raw[body + 1] != static_cast<std::uint8_t>(check >> 8))
     return std::nullopt;

@@ -8,9 +8,13 @@
 #include <memory>
 
 #include "auth/jwt.hpp"
+#include "protocol/base64url.hpp"
 
 namespace herald::auth {
 namespace {
+
+using protocol::base64url_decode;
+using protocol::base64url_encode;
 
 const std::string secret = "0123456789abcdef0123456789abcdef-secret";
 const std::string other_secret = "another-secret-of-at-least-32-bytes!!";
