@@ -143,7 +143,7 @@ void ws_session::handle(protocol::ws_command cmd) {
                              [&](auto& p) { return p.first == cmd.channel; });
       if (it != pending_subscribes_.end()) {
         reply_error(it->second, {409, "unsubscribed", "unsubscribed before the subscription completed"});
-        pending_subscribes_.erase(it);
+        drop_pending(it);
       }
       unsubscribe(cmd.channel);
       return reply(cmd.id, "{}");
@@ -218,12 +218,18 @@ void ws_session::publish_command(protocol::ws_command& cmd) {
 // ---------------------------------------------------------------------------
 // Subscription hooks
 
+void ws_session::drop_pending(std::vector<std::pair<std::string, std::string>>::iterator it) {
+  pending_subscribes_.erase(it);
+  // Idle connections keep no storage for commands long answered.
+  if (pending_subscribes_.empty()) std::vector<std::pair<std::string, std::string>>().swap(pending_subscribes_);
+}
+
 void ws_session::reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor) {
   auto it = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
                          [&](auto& p) { return p.first == channel; });
   if (it == pending_subscribes_.end()) return;
   std::string id = std::move(it->second);
-  pending_subscribes_.erase(it);
+  drop_pending(it);
   reply(id, "{\"channel\":\"" + channel + "\",\"recovered\":" + (recovered ? "true" : "false") +
                 ",\"cursor\":\"" + cursor + "\"}");
 }
@@ -267,7 +273,7 @@ void ws_session::on_synced() {
   while (!pending_subscribes_.empty()) {
     auto ch = pending_subscribes_.front().first;
     if (!subscribed(ch)) {
-      pending_subscribes_.erase(pending_subscribes_.begin());
+      drop_pending(pending_subscribes_.begin());
       continue;
     }
     reply_subscribed(ch, true, cursor_of(ch));
@@ -284,7 +290,7 @@ void ws_session::on_error(const std::string& channel, const util::api_error& e) 
     return;
   }
   reply_error(it->second, e);
-  pending_subscribes_.erase(it);
+  drop_pending(it);
   // Leave the channel outside the hook (the session may be mid-sync).
   net::post(tc_.ioc(), [s = self(), channel] { s->unsubscribe(channel); });
 }
