@@ -168,6 +168,8 @@ def herald_alone_table(runs):
         elif sc == "connect":
             figure = f"{TNAME[t]} connect storm"
             measured = f"{r['connections_per_s']:,.0f} handshakes+subscribes/s ({r['connected']:,.0f}/{n:,})"
+            if "server_cpu_us_per_connection" in r:
+                measured += f", {r['server_cpu_us_per_connection']:.0f} µs server CPU per connection"
             workload = f"{n:,} connections opened at once"
             tool = f"{r['bench_cpu_pct']:.0f} %" if "bench_cpu_pct" in r else "–"
         else:

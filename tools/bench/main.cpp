@@ -394,6 +394,7 @@ int run(int argc, char** argv) {
 
   const auto rss0 = pid ? sample_process(pid).rss_bytes : 0;
   const auto self_connect = sample_process(0);
+  const auto server_connect = pid ? sample_process(pid) : proc_sample{};
   const auto t_connect = now_ns();
   // Subscribers i with i % procs == k belong to process k (0: this one, which also
   // publishes and reports); helpers report back through a pipe.
@@ -478,8 +479,11 @@ int run(int argc, char** argv) {
   if (scenario == "connect") {
     // The tool's CPU while connecting (its helpers' is not known for this phase).
     const double tool = 100.0 * (sample_process(0).cpu_seconds - self_connect.cpu_seconds) / connect_s;
-    std::printf(" | %.0f connections/s | bench CPU %.0f%% |\n", double(totals.connected) / connect_s, tool);
+    const double server_us = totals.connected ? (server0.cpu_seconds - server_connect.cpu_seconds) * 1e6 / double(totals.connected) : 0;
+    std::printf(" | %.0f connections/s, server %.1f us CPU/connection | bench CPU %.0f%% |\n",
+                double(totals.connected) / connect_s, server_us, tool);
     rec.num("connections_per_s", double(totals.connected) / connect_s);
+    rec.num("server_cpu_us_per_connection", server_us);
     rec.num("bench_cpu_pct", tool);
     rec.num("server_rss_bytes", double(server0.rss_bytes));
     rec.boolean("ok", all_connected);
