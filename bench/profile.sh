@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Profiles herald the way docs/benchmarks.md ("Where the time and memory go") reports it,
-# about 4 minutes on 2 cores; every step is bounded and stops what it started.
-#   1. callgrind: a short SSE fan-out under valgrind (1000 subscribers, 200 messages at 20/s)
+# about 6 minutes on 2 cores; every step is bounded and stops what it started.
+#   1. callgrind: short SSE and WebSocket fan-outs under valgrind (1000 subscribers, 200
+#      messages at 20/s), and a connect storm of 3000 WebSockets
 #   2. perf (cpu-clock: this VM has no hardware counters): the peers' fan-out workload at
 #      full speed (1000 SSE subscribers, 300 messages at 150/s), self time per function
 #   3. heaptrack: an idle hold of 3000 WebSocket connections, the peak by allocation site
-# Output in build/profile/ (PROFILE_DIR=...): callgrind-{inclusive,self}.txt, perf-self.txt,
+# Output in build/profile/ (PROFILE_DIR=...): callgrind-NAME-{inclusive,self}.txt, perf-self.txt,
 # heaptrack-peaks.txt, profile.jsonl (herald-bench's results of these runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,17 +33,25 @@ stop() {  # SIGINT (herald drains, heaptrack and callgrind write their files), t
 # The herald process under a wrapper (valgrind execs it; heaptrack runs it as a child).
 herald_pid() { pgrep -n -f "^$S --listen 127.0.0.1:$1" || pgrep -n -f "$S --listen 127.0.0.1:$1"; }
 
-echo "== callgrind: SSE fan-out, 1000 subscribers, 200 messages"
-P=$(free_port)
-valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
-  "$S" --listen "127.0.0.1:$P" --history-size 20000 --drain-seconds 1 > "$OUT/callgrind.log" 2>&1 &
-VPID=$!
-wait_port "$P"
-timeout -k 10 600 "$B" --connect "127.0.0.1:$P" --server-pid "$VPID" --transport sse --subscribers 1000 \
-  --messages 200 --rate 20 --json "$OUT/profile.jsonl" --label callgrind || true
-stop "$VPID"
-callgrind_annotate --inclusive=yes "$OUT/callgrind.out" > "$OUT/callgrind-inclusive.txt" 2>/dev/null || true
-callgrind_annotate "$OUT/callgrind.out" > "$OUT/callgrind-self.txt" 2>/dev/null || true
+# callgrind NAME herald-bench-arguments...: herald under callgrind while the tool runs.
+callgrind() {
+  local name=$1; shift
+  echo "== callgrind: $name ($*)"
+  local P VPID
+  P=$(free_port)
+  valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind-$name.out" \
+    "$S" --listen "127.0.0.1:$P" --history-size 20000 --drain-seconds 1 > "$OUT/callgrind-$name.log" 2>&1 &
+  VPID=$!
+  wait_port "$P"
+  timeout -k 10 600 "$B" --connect "127.0.0.1:$P" --server-pid "$VPID" --json "$OUT/profile.jsonl" \
+    --label "callgrind $name" "$@" || true
+  stop "$VPID"
+  callgrind_annotate --inclusive=yes "$OUT/callgrind-$name.out" > "$OUT/callgrind-$name-inclusive.txt" 2>/dev/null || true
+  callgrind_annotate "$OUT/callgrind-$name.out" > "$OUT/callgrind-$name-self.txt" 2>/dev/null || true
+}
+callgrind sse --transport sse --subscribers 1000 --messages 200 --rate 20
+callgrind ws --transport ws --subscribers 1000 --messages 200 --rate 20
+callgrind connect --scenario connect --transport ws --subscribers 3000
 
 echo "== perf (cpu-clock): SSE fan-out at full speed"
 P=$(free_port)
