@@ -66,13 +66,19 @@ void hub::deliver_local(unsigned t, const message_ptr& m) {
   if (!list.iterating && list.has_holes) {
     std::erase(list.subs, nullptr);
     list.has_holes = false;
-    if (list.subs.empty()) table.channels.erase(it);
+    if (list.subs.empty()) {
+      table.channels.erase(it);
+      return;
+    }
+    for (std::size_t i = 0; i < list.subs.size(); ++i)
+      list.subs[i]->hub_slot(m->channel(), static_cast<std::uint32_t>(i));
   }
 }
 
-void hub::subscribe(unsigned t, const std::string& channel, subscriber* s) {
+std::uint32_t hub::subscribe(unsigned t, const std::string& channel, subscriber* s) {
   auto& list = locals_[t]->channels[channel];
   bool first_on_thread = list.live == 0;
+  const auto slot = static_cast<std::uint32_t>(list.subs.size());
   list.subs.push_back(s);
   ++list.live;
   bool first_on_node = false;
@@ -85,21 +91,26 @@ void hub::subscribe(unsigned t, const std::string& channel, subscriber* s) {
     ++e.counts[static_cast<unsigned>(s->kind())];
   }
   if (first_on_node && broker_) broker_->watch(channel);
+  return slot;
 }
 
-void hub::unsubscribe(unsigned t, const std::string& channel, subscriber* s) {
+void hub::unsubscribe(unsigned t, const std::string& channel, subscriber* s, std::uint32_t slot) {
   auto& table = *locals_[t];
   auto it = table.channels.find(channel);
   if (it == table.channels.end()) return;
   local_list& list = it->second;
-  auto pos = std::find(list.subs.begin(), list.subs.end(), s);
+  // The slot the subscriber was told; a search only when it is stale (a caller that
+  // does not track slots): leaving a big channel stays O(1), a mass disconnect O(n).
+  auto pos = slot < list.subs.size() && list.subs[slot] == s ? list.subs.begin() + slot
+                                                              : std::find(list.subs.begin(), list.subs.end(), s);
   if (pos == list.subs.end()) return;
   if (list.iterating) {
-    *pos = nullptr;
+    *pos = nullptr;  // compacted (and slots renumbered) after the walk
     list.has_holes = true;
   } else {
     *pos = list.subs.back();
     list.subs.pop_back();
+    if (pos != list.subs.end()) (*pos)->hub_slot(channel, static_cast<std::uint32_t>(pos - list.subs.begin()));
   }
   bool last_on_thread = --list.live == 0;
   if (last_on_thread && !list.iterating) table.channels.erase(it);

@@ -46,9 +46,12 @@ class hub final : public publication_listener {
   void on_publication(const message_ptr& m) override;
   void on_resync(const std::string& channel) override;
 
-  /// Registers / removes `s` for `channel`; call on thread `t` only.
-  void subscribe(unsigned t, const std::string& channel, subscriber* s);
-  void unsubscribe(unsigned t, const std::string& channel, subscriber* s);
+  static constexpr std::uint32_t no_slot = ~std::uint32_t{0};
+  /// Registers / removes `s` for `channel`; call on thread `t` only. subscribe() returns
+  /// `s`'s slot in the thread's list (kept up to date through subscriber::hub_slot());
+  /// unsubscribe() with that slot removes in constant time (any other value: a search).
+  std::uint32_t subscribe(unsigned t, const std::string& channel, subscriber* s);
+  void unsubscribe(unsigned t, const std::string& channel, subscriber* s, std::uint32_t slot = no_slot);
 
   /// Runs `fn` on thread `t`.
   void post(unsigned t, std::function<void()> fn) const { threads_[t](std::move(fn)); }

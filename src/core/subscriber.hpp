@@ -2,6 +2,7 @@
 // The sink port: what the hub hands a publication to. Implemented (through
 // subscriber_session) by every transport connection that subscribes.
 #include <cstdint>
+#include <string>
 
 #include "protocol/message.hpp"
 
@@ -20,6 +21,9 @@ class subscriber {
   virtual transport kind() const noexcept = 0;
   /// Live delivery of `channel` may have had a gap: re-read history from the position.
   virtual void resync_hint(const std::string& channel) = 0;
+  /// The hub moved this subscriber to `slot` of its list for `channel` on its thread
+  /// (the slot it hands back to hub::unsubscribe, which then finds it at once).
+  virtual void hub_slot(const std::string& channel, std::uint32_t slot) { (void)channel, (void)slot; }
 
  protected:
   ~subscriber() = default;

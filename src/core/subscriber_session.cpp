@@ -24,7 +24,7 @@ void subscriber_session::subscribe(std::span<const std::string> channels,
   }
   // Step 1 for every channel before any history read (see the header).
   for (std::size_t i = first; i < channels_.size(); ++i)
-    ctx_.hubs.subscribe(thread_, channels_[i].name, this);
+    channels_[i].hub_slot = ctx_.hubs.subscribe(thread_, channels_[i].name, this);
   // Names, not references: an inline reply may run hooks that add channels.
   std::vector<std::string> names(channels.begin(), channels.end());
   for (const auto& name : names) {
@@ -36,6 +36,10 @@ void subscriber_session::subscribe(std::span<const std::string> channels,
     else
       request_history(*c, std::nullopt, 0);
   }
+}
+
+void subscriber_session::hub_slot(const std::string& channel, std::uint32_t slot) {
+  if (auto* c = find(channel)) c->hub_slot = slot;
 }
 
 subscriber_session::channel_state* subscriber_session::find(std::string_view channel) noexcept {
@@ -51,7 +55,7 @@ bool subscriber_session::subscribed(std::string_view channel) const noexcept {
 void subscriber_session::unsubscribe(const std::string& channel) {
   auto it = std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.name == channel; });
   if (it == channels_.end()) return;
-  ctx_.hubs.unsubscribe(thread_, it->name, this);
+  ctx_.hubs.unsubscribe(thread_, it->name, this, it->hub_slot);
   if (!it->synced) --unsynced_;
   channels_.erase(it);
   std::erase(resets_, channel);
@@ -59,7 +63,7 @@ void subscriber_session::unsubscribe(const std::string& channel) {
 }
 
 void subscriber_session::unsubscribe_all() {
-  for (auto& c : channels_) ctx_.hubs.unsubscribe(thread_, c.name, this);
+  for (auto& c : channels_) ctx_.hubs.unsubscribe(thread_, c.name, this, c.hub_slot);
   channels_.clear();
   resets_.clear();
   unsynced_ = 0;
@@ -100,7 +104,7 @@ void subscriber_session::request_history(channel_state& c, std::optional<positio
   });
 }
 
-void subscriber_session::apply_history(const std::string& channel, std::uint32_t sync_id,
+void subscriber_session::apply_history(const std::string& channel, std::uint16_t sync_id,
                                        broker::history_result r) {
   channel_state* cp = find(channel);
   if (!cp || cp->sync_id != sync_id || cp->synced) return;  // left, or superseded

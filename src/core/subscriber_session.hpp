@@ -93,16 +93,18 @@ class subscriber_session : public subscriber,
     std::uint32_t epoch = 0;
     std::uint64_t offset = 0;  // last offset consumed
     std::uint64_t top_seen = 0;  // newest offset known to exist (history top, dropped live)
-    std::uint32_t sync_id = 0;  // matches a history reply to the request that asked it
-    bool synced = false;        // (packed: one per subscription of every connection)
+    std::uint32_t hub_slot = 0;  // this session's place in the hub's list (hub::unsubscribe)
+    std::uint16_t sync_id = 0;   // matches a history reply to the request that asked it
+    bool synced = false;         // (packed: one per subscription of every connection)
     std::vector<protocol::message_ptr> pending;
   };
   static constexpr std::size_t max_pending = 4096;
 
   void deliver(const protocol::message_ptr& m) final;
   void resync_hint(const std::string& channel) final;
+  void hub_slot(const std::string& channel, std::uint32_t slot) final;
   void request_history(channel_state& c, std::optional<position> since, std::size_t limit);
-  void apply_history(const std::string& channel, std::uint32_t sync_id, broker::history_result r);
+  void apply_history(const std::string& channel, std::uint16_t sync_id, broker::history_result r);
   channel_state* find(std::string_view channel) noexcept;
   void finish_sync();
   /// Consumes `m` for channel `c` if it is the next offset; returns false on a gap.
@@ -113,7 +115,7 @@ class subscriber_session : public subscriber,
   transport kind_;
   bool paused_ = false;
   std::size_t unsynced_ = 0;
-  std::uint32_t next_sync_id_ = 0;
+  std::uint16_t next_sync_id_ = 0;  // wraps: a reply 65536 syncs old cannot be pending
   std::vector<std::string> resets_;
   std::vector<channel_state> channels_;
 };

@@ -95,3 +95,57 @@ TEST(Hub, CountsPerTransportAndForgetsEmptyChannels) {
   EXPECT_TRUE(threads.queues[0].empty());
   EXPECT_TRUE(threads.queues[1].empty());
 }
+
+namespace {
+// A subscriber that keeps the slot the hub tells it, like subscriber_session does.
+struct slotted final : core::subscriber {
+  std::uint32_t slot = core::hub::no_slot;
+  std::vector<std::uint64_t> got;
+  void deliver(const message_ptr& m) override { got.push_back(m->offset()); }
+  core::transport kind() const noexcept override { return core::transport::ws; }
+  void resync_hint(const std::string&) override {}
+  void hub_slot(const std::string&, std::uint32_t s) override { slot = s; }
+};
+}  // namespace
+
+TEST(Hub, SlotsStayTrueThroughRemovalsInAnyOrderAndCompaction) {
+  test::manual_threads threads(1);
+  core::hub hub(threads.posters());
+  std::vector<slotted> subs(2000);
+  for (auto& s : subs) s.slot = hub.subscribe(0, "big", &s);
+  // Leave in a scrambled order, half of them, some during a delivery (holes, then a
+  // compaction that renumbers), the rest outside it (swap with the last).
+  std::vector<std::size_t> order(subs.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = (i * 7919) % order.size();
+  for (std::size_t k = 0; k < 500; ++k) hub.unsubscribe(0, "big", &subs[order[k]], subs[order[k]].slot);
+  std::size_t k = 500;
+  struct leaver final : core::subscriber {
+    std::function<void()> fn;
+    void deliver(const message_ptr&) override { fn(); }
+    core::transport kind() const noexcept override { return core::transport::ws; }
+    void resync_hint(const std::string&) override {}
+  } trigger;
+  trigger.fn = [&] {
+    for (; k < 1000; ++k) hub.unsubscribe(0, "big", &subs[order[k]], subs[order[k]].slot);
+  };
+  hub.subscribe(0, "big", &trigger);
+  hub.on_publication(msg("big", 1));
+  threads.run_all();
+  hub.unsubscribe(0, "big", &trigger);
+  hub.on_publication(msg("big", 2));
+  threads.run_all();
+  for (std::size_t i = 0; i < subs.size(); ++i) {
+    const bool left = std::find(order.begin(), order.begin() + 1000, i) != order.begin() + 1000;
+    if (left) {
+      EXPECT_TRUE(subs[i].got.empty() || subs[i].got == std::vector<std::uint64_t>{1}) << i;
+      EXPECT_TRUE(std::find(subs[i].got.begin(), subs[i].got.end(), 2u) == subs[i].got.end()) << i;
+    } else {
+      EXPECT_EQ(subs[i].got, (std::vector<std::uint64_t>{1, 2})) << i;
+    }
+  }
+  EXPECT_EQ(hub.subscriber_count("big"), 1000u);
+  // Every remaining slot is exact: removing with it leaves nobody behind.
+  for (std::size_t j = 1000; j < 2000; ++j) hub.unsubscribe(0, "big", &subs[order[j]], subs[order[j]].slot);
+  EXPECT_EQ(hub.subscriber_count("big"), 0u);
+  EXPECT_FALSE(hub.has_subscribers("big"));
+}
