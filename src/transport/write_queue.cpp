@@ -12,11 +12,38 @@ void release_if_large(V& v, std::size_t limit) {
   v.clear();
   if (v.capacity() > limit) V().swap(v);
 }
+
+// Buffers of connections gone idle, kept for the next connection of this thread that
+// writes: a delivery to an idle connection then allocates nothing. Bounded, and each
+// one trimmed to keep_capacity, so the pool holds at most a few hundred KiB a thread.
+constexpr std::size_t pool_max = 64;
+thread_local std::vector<std::unique_ptr<write_queue::buffers>> pool;
 }  // namespace
 
 write_queue::buffers& write_queue::b() {
-  if (!b_) b_ = std::make_unique<buffers>();
+  if (!b_) {
+    if (!pool.empty()) {
+      b_ = std::move(pool.back());
+      pool.pop_back();
+    } else {
+      b_ = std::make_unique<buffers>();
+    }
+  }
   return *b_;
+}
+
+void write_queue::recycle() {
+  auto& q = *b_;
+  q.pieces.clear();
+  release_if_large(q.arena, keep_capacity);
+  q.keep.clear();  // no message outlives its delivery in a pooled buffer
+  release_if_large(q.bufs, keep_capacity / sizeof(boost::asio::const_buffer));
+  release_if_large(q.arena_inflight, keep_capacity);
+  release_if_large(q.keep_inflight, keep_capacity / sizeof(protocol::message_ptr));
+  if (q.pieces.capacity() > keep_capacity / sizeof(piece)) decltype(q.pieces)().swap(q.pieces);
+  if (q.keep.capacity() > keep_capacity / sizeof(protocol::message_ptr)) decltype(q.keep)().swap(q.keep);
+  if (pool.size() < pool_max) pool.push_back(std::move(b_));
+  b_.reset();
 }
 
 void write_queue::push_shared(std::string_view bytes, const protocol::message_ptr& keep) {
@@ -57,8 +84,8 @@ void write_queue::done() {
   if (!b_) return;
   if (b_->pieces.empty()) {
     // Nothing queued behind this write: the connection goes idle and keeps no buffers
-    // (busy ones, with writes queued, reuse theirs).
-    b_.reset();
+    // (busy ones, with writes queued, reuse theirs); they go back to the thread's pool.
+    recycle();
     return;
   }
   release_if_large(b_->bufs, keep_capacity / sizeof(boost::asio::const_buffer));
@@ -70,7 +97,7 @@ void write_queue::clear() {
   pending_bytes_ = 0;
   if (!b_) return;
   if (!writing_) {
-    b_.reset();
+    recycle();
     return;
   }
   // The write in flight still uses its buffers: drop only what waits behind it.

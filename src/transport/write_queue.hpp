@@ -45,8 +45,10 @@ class write_queue {
     std::size_t off;
     std::size_t len;
   };
-  // Allocated while there is something to write, freed when the connection goes idle:
-  // an idle connection holds one null pointer here.
+
+ public:
+  // Allocated while there is something to write, given back (to a small per-thread
+  // pool) when the connection goes idle: an idle connection holds one null pointer here.
   struct buffers {
     std::vector<piece> pieces;
     std::string arena;
@@ -56,7 +58,10 @@ class write_queue {
     std::string arena_inflight;
     std::vector<protocol::message_ptr> keep_inflight;
   };
+
+ private:
   buffers& b();
+  void recycle();
 
   std::unique_ptr<buffers> b_;
   std::size_t pending_bytes_ = 0;

@@ -81,8 +81,11 @@ bool negotiate_deflate(std::string_view header) {
 std::string ws_accept_key(std::string_view key) {
   std::string input(key);
   input += "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  // SHA1() would look the algorithm up again on every call (OpenSSL 3): fetch it once.
+  static EVP_MD* const sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
   unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  unsigned int len = 0;
+  EVP_Digest(input.data(), input.size(), digest, &len, sha1, nullptr);
   unsigned char out[32];
   int n = EVP_EncodeBlock(out, digest, SHA_DIGEST_LENGTH);
   return std::string(reinterpret_cast<char*>(out), static_cast<std::size_t>(n));
