@@ -172,6 +172,27 @@ def herald_alone_table(runs):
                 measured += f", {r['server_cpu_us_per_connection']:.0f} µs server CPU per connection"
             workload = f"{n:,} connections opened at once"
             tool = f"{r['bench_cpu_pct']:.0f} %" if "bench_cpu_pct" in r else "–"
+        elif sc == "chat":
+            figure = f"chat room: {n:,} WebSocket clients publishing, each receiving all"
+            bad = "" if r.get("ok") else (f" (delivered {r['delivered']:,.0f}/{r['expected']:,.0f}, lost {r['lost']:,.0f}, "
+                                          f"dup {r['duplicated']:,.0f}, order {r.get('reordered', 0):,.0f})")
+            measured = (f"{r['msgs_per_s']:,.0f} msgs/s{bad}, p50 {fmt_ms(r['p50_us'])} / p99 {fmt_ms(r['p99_us'])} ms, "
+                        f"{r['server_cpu_us_per_msg']:.2f} µs CPU/msg, {r['publish_failed']:,.0f} publish errors, "
+                        f"{r['bytes_in_per_msg']:.0f} + {r['bytes_out_per_msg']:.0f} B per msg")
+            rate = f" at {r['rate']:,.0f}/s in all" if r.get("rate") else f", {r['window']:.0f} publishes in flight each"
+            workload = f"{n:,} clients{procs} × {r['messages']:,.0f} messages of {r['size']:.0f} B{rate}"
+            tool = f"{r['bench_cpu_pct']:.0f} %"
+        elif sc == "resume":
+            figure = f"resume storm: {TNAME[t]}"
+            bad = "" if r.get("ok") else (f" (delivered {r['delivered']:,.0f}/{r['expected']:,.0f}, lost {r['lost']:,.0f}, "
+                                          f"dup {r['duplicated']:,.0f})")
+            measured = (f"{r['caught_up']:,.0f}/{n:,} back and caught up in {r['storm_s'] * 1000:,.0f} ms{bad}, "
+                        f"{r['replayed_per_s']:,.0f} replayed msgs/s, {r['resets']:,.0f} resets, "
+                        f"{r['server_cpu_us_per_resume']:.0f} µs server CPU per resume "
+                        f"({r['server_cpu_us_per_replayed']:.2f} per replayed msg)")
+            workload = (f"{n:,} subscribers{procs} leave at once, {r['missed']:,.0f} messages published meanwhile, "
+                        "all back at once from their cursors")
+            tool = "–"
         else:
             kind = {"fanout": "fan-out", "channels": "one channel per subscriber"}[sc]
             figure = f"{label}: {TNAME[t]}, {kind}"

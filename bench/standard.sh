@@ -5,7 +5,9 @@
 #      burst of 1000 with 502), 300 messages of 100 B at 150/s, for each transport: herald
 #      and every peer that serves it, in alternating rounds (ROUNDS, 3)
 #   2. herald alone: batched writes, 10k-subscriber fan-out, idle memory per connection,
-#      a WebSocket connect storm, long-poll deliveries over 5000 channels
+#      a WebSocket connect storm, long-poll deliveries over 5000 channels, a chat room
+#      (50 WebSocket clients publishing 40 messages each), a resume storm per transport
+#      (1000 subscribers leave at once, 100 messages are published, all come back)
 #   3. bench/report.py: docs/benchmarks-latest.md, the tables in docs/benchmarks.md and
 #      docs/img/benchmarks.png
 # Every run is bounded (timeout); the results are one JSON line per run in
@@ -48,6 +50,11 @@ done
 run "idle 10k, one channel" --scenario idle --transport ws --subscribers 10000 --shared-channel
 run "connect storm" --scenario connect --transport ws --subscribers 10000
 run "long-poll deliveries" --scenario channels --transport poll --subscribers 5000 --messages 5000 --window 16
+# 20 publishes/s per client, far below --ws-commands-per-second (1000)
+run "chat" --scenario chat --subscribers 50 --messages 40 --rate 1000
+for t in ws sse poll; do
+  run "resume storm" --scenario resume --transport "$t" --subscribers 1000 --messages 10 --missed 100 --window 16
+done
 
 elapsed=$(( $(date +%s) - start ))
 echo "== runs took ${elapsed} s; report"

@@ -45,19 +45,85 @@ std::string json_string(std::string_view s) {
   return out + '"';
 }
 
+// The quoted value after the last `key` (e.g. "\"cursor\":\""), empty when none.
+std::string_view string_after_last(std::string_view s, std::string_view key) {
+  auto p = s.rfind(key);
+  if (p == std::string_view::npos) return {};
+  p += key.size();
+  auto end = s.find('"', p);
+  return end == std::string_view::npos ? std::string_view{} : s.substr(p, end - p);
+}
+
+// A client frame (FIN, text) carrying `payload`, masked with a zero key (so the payload
+// goes as is).
+std::string ws_client_frame(std::string_view payload) {
+  std::string f(1, static_cast<char>(0x81));
+  const auto len = payload.size();
+  if (len < 126) {
+    f += static_cast<char>(0x80 | len);
+  } else if (len < 65536) {
+    f += static_cast<char>(0x80 | 126);
+    f += static_cast<char>(len >> 8);
+    f += static_cast<char>(len & 0xff);
+  } else {
+    f += static_cast<char>(0x80 | 127);
+    for (int i = 7; i >= 0; --i) f += static_cast<char>((len >> (8 * i)) & 0xff);
+  }
+  f.append(4, '\0');
+  f += payload;
+  return f;
+}
+
+constexpr std::string_view ws_upgrade =
+    "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+// Calls on_payload for each complete server frame at the start of `in` (server frames are
+// unmasked and never fragmented); returns the bytes consumed.
+template <class F>
+std::size_t ws_frames(std::string_view in, F&& on_payload) {
+  std::size_t pos = 0;
+  while (in.size() - pos >= 2) {
+    const auto b1 = static_cast<std::uint8_t>(in[pos + 1]) & 0x7f;
+    std::size_t head = 2, len = b1;
+    if (b1 == 126) {
+      if (in.size() - pos < 4) break;
+      len = (static_cast<std::uint8_t>(in[pos + 2]) << 8) | static_cast<std::uint8_t>(in[pos + 3]);
+      head = 4;
+    } else if (b1 == 127) {
+      if (in.size() - pos < 10) break;
+      len = 0;
+      for (int i = 0; i < 8; ++i) len = (len << 8) | static_cast<std::uint8_t>(in[pos + 2 + i]);
+      head = 10;
+    }
+    if (in.size() - pos < head + len) break;
+    on_payload(in.substr(pos + head, len));
+    pos += head + len;
+  }
+  return pos;
+}
+
 }  // namespace
 
 subscriber::subscriber(net::io_context& ioc, transport t, dialect d, tcp::endpoint server, std::string channel,
                        delivery_totals& totals, const tcp::endpoint* source)
     : ioc_(ioc), t_(t), d_(d), socket_(ioc), server_(server), channel_(std::move(channel)), totals_(totals), buf_(16384) {
   if (source) {
-    socket_.open(tcp::v4());
-    socket_.bind(*source);
+    has_source_ = true;
+    source_ = *source;
+    open_socket();
   }
 }
 
+void subscriber::open_socket() {
+  if (!has_source_) return;
+  socket_.open(tcp::v4());
+  socket_.bind(source_);
+}
+
 void subscriber::start() {
-  socket_.async_connect(server_, [self = shared_from_this()](const boost::system::error_code& ec) {
+  socket_.async_connect(server_, [self = shared_from_this(), g = generation_](const boost::system::error_code& ec) {
+    if (g != self->generation_) return;
     if (ec) {
       ++self->totals_.errors;
       return;
@@ -65,6 +131,21 @@ void subscriber::start() {
     self->socket_.set_option(tcp::no_delay(true));
     self->on_connect();
   });
+}
+
+void subscriber::reconnect(std::uint64_t target) {
+  stop();
+  ++generation_;
+  stopped_ = false;
+  socket_ = tcp::socket(ioc_);
+  open_socket();
+  in_.clear();
+  event_id_.clear();
+  headers_done_ = false;
+  connected_once_ = false;
+  body_left_ = 0;
+  catch_up_target_ = replayed_upto_ = target;
+  start();
 }
 
 void subscriber::stop() {
@@ -83,19 +164,23 @@ void subscriber::on_connect() {
   switch (t_) {
     case transport::ws: {
       const std::string path = d_ == dialect::herald ? "/ws" : "/sub/" + channel_;
-      send("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+      std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
       if (d_ == dialect::herald) {
-        std::string cmd = R"({"id":1,"method":"subscribe","channel":")" + channel_ + "\"}";
-        std::string frame{static_cast<char>(0x81), static_cast<char>(0x80 | cmd.size()), 0, 0, 0, 0};
-        send(frame + cmd);  // masked with a zero key
+        std::string cmd = R"({"id":1,"method":"subscribe","channel":")" + channel_ + "\"";
+        if (keep_cursor_ && !cursor_.empty()) cmd += R"(,"since":")" + cursor_ + "\"";
+        req += ws_client_frame(cmd + "}");
       }
+      send(std::move(req));  // one write: handshake and subscribe
       break;
     }
-    case transport::sse:
-      send("GET " + (d_ == dialect::herald ? "/sse?channel=" + channel_ : "/sub/" + channel_) +
-           " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n");
+    case transport::sse: {
+      std::string req = "GET " + (d_ == dialect::herald ? "/sse?channel=" + channel_ : "/sub/" + channel_) +
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
+      if (keep_cursor_ && !cursor_.empty()) req += "Last-Event-ID: " + cursor_ + "\r\n";
+      send(req + "\r\n");
       break;
+    }
     case transport::poll:
       ++totals_.connected;  // a held poll has no reply to wait for
       connected_once_ = true;
@@ -123,8 +208,9 @@ void subscriber::send_poll() {
 }
 
 void subscriber::do_read() {
-  socket_.async_read_some(net::buffer(buf_), [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                        std::size_t n) {
+  socket_.async_read_some(net::buffer(buf_), [self = shared_from_this(), g = generation_](
+                                                 const boost::system::error_code& ec, std::size_t n) {
+    if (g != self->generation_) return;
     if (ec) {
       if (!self->stopped_) ++self->totals_.errors;
       return;
@@ -147,6 +233,13 @@ void subscriber::on_reset() {
   // The server said it skipped ahead: the next offset starts a new count, not a loss.
   ++totals_.resets;
   next_offset_ = 0;
+  if (catch_up_target_) caught_up();  // it is live again, from the top
+}
+
+void subscriber::caught_up() {
+  catch_up_target_ = 0;
+  ++totals_.caught_up;
+  totals_.last_caught_up_ns = now_ns();
 }
 
 void subscriber::on_payload(std::string_view json) {
@@ -162,7 +255,10 @@ void subscriber::on_payload(std::string_view json) {
   }
   if (!next_offset_ || offset >= next_offset_) next_offset_ = offset + 1;
   ++totals_.delivered;
-  if (t) totals_.latency.add(now_ns() - t);
+  const auto now = now_ns();
+  totals_.last_delivery_ns = now;
+  if (t && offset > replayed_upto_) totals_.latency.add(now - t);
+  if (catch_up_target_ && offset >= catch_up_target_) caught_up();
 }
 
 void subscriber::parse() {
@@ -175,28 +271,28 @@ void subscriber::parse() {
       if (d_ != dialect::herald) ++totals_.connected;  // subscribed by the URL itself
       in_.erase(0, end + 4);
     }
-    std::size_t pos = 0;
-    while (in_.size() - pos >= 2) {
-      const auto b1 = static_cast<std::uint8_t>(in_[pos + 1]) & 0x7f;
-      std::size_t head = 2, len = b1;
-      if (b1 == 126) {
-        if (in_.size() - pos < 4) break;
-        len = (static_cast<std::uint8_t>(in_[pos + 2]) << 8) | static_cast<std::uint8_t>(in_[pos + 3]);
-        head = 4;
-      } else if (b1 == 127) {
-        if (in_.size() - pos < 10) break;
-        len = 0;
-        for (int i = 0; i < 8; ++i) len = (len << 8) | static_cast<std::uint8_t>(in_[pos + 2 + i]);
-        head = 10;
+    const auto used = ws_frames(in_, [&](std::string_view payload) {
+      if (stopped_) return;
+      auto keep = [&] {
+        if (!keep_cursor_) return;
+        auto c = string_after_last(payload, "\"cursor\":\"");
+        if (!c.empty()) cursor_.assign(c);
+      };
+      if (payload.starts_with("{\"reset\"")) {
+        keep();
+        on_reset();
+      } else if (payload.starts_with("{\"id\":1,\"result\"")) {
+        ++totals_.connected;
+        keep();  // the position before the replayed pushes
+        if (payload.find("\"recovered\":false") != std::string_view::npos) on_reset();
+      } else if (payload.starts_with("{\"id\":1,\"error\"")) {
+        refused();  // e.g. bad_cursor: not a subscriber
+      } else if (payload.find("\"t\":") != std::string_view::npos) {
+        on_payload(payload);
+        keep();
       }
-      if (in_.size() - pos < head + len) break;
-      std::string_view payload(in_.data() + pos + head, len);
-      if (payload.starts_with("{\"reset\"")) on_reset();
-      else if (payload.starts_with("{\"id\":1,\"result\"")) ++totals_.connected;
-      else if (payload.find("\"t\":") != std::string_view::npos) on_payload(payload);
-      pos += head + len;
-    }
-    in_.erase(0, pos);
+    });
+    in_.erase(0, used);
     return;
   }
   if (t_ == transport::sse) {
@@ -215,6 +311,8 @@ void subscriber::parse() {
       std::string_view line(in_.data() + pos, nl - pos);
       if (line == "event: reset") on_reset();
       else if (line.starts_with("data: ")) on_payload(line.substr(6));
+      else if (keep_cursor_ && line.starts_with("id: ")) event_id_.assign(line.substr(4));
+      else if (line.empty() && !event_id_.empty()) cursor_.swap(event_id_), event_id_.clear();  // the event is whole
       pos = nl + 1;
     }
     in_.erase(0, pos);
@@ -267,10 +365,171 @@ void subscriber::parse() {
   }
 }
 
+chat_client::chat_client(net::io_context& ioc, tcp::endpoint server, std::string channel, std::size_t index,
+                         std::size_t senders, std::size_t count, std::size_t size, std::size_t window, double rate,
+                         std::int64_t offset_ns, delivery_totals& totals, const tcp::endpoint* source)
+    : ioc_(ioc), socket_(ioc), server_(server), channel_(std::move(channel)), index_(index), senders_(senders),
+      count_(count), size_(size), window_(std::max<std::size_t>(1, window)), rate_(rate), offset_ns_(offset_ns),
+      totals_(totals), buf_(65536), seen_(senders * (count + 1)), highest_(senders), timer_(ioc) {
+  if (source) {
+    socket_.open(tcp::v4());
+    socket_.bind(*source);
+  }
+}
+
+void chat_client::start() {
+  socket_.async_connect(server_, [self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec) {
+      ++self->totals_.errors;
+      return;
+    }
+    self->socket_.set_option(tcp::no_delay(true));
+    self->send(std::string(ws_upgrade) +
+               ws_client_frame(R"({"id":1,"method":"subscribe","channel":")" + self->channel_ + "\"}"));
+    self->do_read();
+  });
+}
+
+void chat_client::stop() {
+  stopped_ = true;
+  timer_.cancel();
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+}
+
+void chat_client::send(std::string bytes) {
+  totals_.bytes_out += bytes.size();
+  out_ += bytes;
+  if (writing_) return;
+  writing_ = true;
+  out_inflight_.swap(out_);
+  out_.clear();
+  net::async_write(socket_, net::buffer(out_inflight_),
+                   [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                     self->writing_ = false;
+                     self->out_inflight_.clear();
+                     if (!ec && !self->out_.empty()) self->send({});
+                   });
+}
+
+void chat_client::start_publishing(std::int64_t t0_ns) {
+  t0_ = t0_ns;
+  publishing_ = true;
+  pump();
+}
+
+void chat_client::pump() {
+  if (!publishing_ || stopped_) return;
+  const auto now = now_ns();
+  while (sent_ < count_ && sent_ - acked_ - failed_ < window_) {
+    {
+      // Publish k of this client is due at t0 + offset + k / rate (unpaced: at t0).
+      const auto due = t0_ + offset_ns_ +
+                       (rate_ > 0 ? static_cast<std::int64_t>(static_cast<double>(sent_) * 1e9 / rate_) : 0);
+      if (due > now) {
+        if (!timer_armed_) {
+          timer_armed_ = true;
+          timer_.expires_after(std::chrono::nanoseconds(due - now));
+          timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+            self->timer_armed_ = false;
+            if (!ec) self->pump();
+          });
+        }
+        break;
+      }
+    }
+    ++sent_;
+    // data: {"t":<send time>,"s":<sender>,"n":<its sequence number>,"p":"xx..."} padded to `size` bytes
+    std::string data = R"({"t":)" + std::to_string(now_ns()) + R"(,"s":)" + std::to_string(index_) + R"(,"n":)" +
+                       std::to_string(sent_) + R"(,"p":")";
+    if (data.size() + 2 < size_) data.append(size_ - data.size() - 2, 'x');
+    data += "\"}";
+    send(ws_client_frame(R"({"id":)" + std::to_string(sent_ + 1) + R"(,"method":"publish","channel":")" + channel_ +
+                         R"(","data":)" + data + "}"));
+  }
+}
+
+void chat_client::do_read() {
+  socket_.async_read_some(net::buffer(buf_), [self = shared_from_this()](const boost::system::error_code& ec,
+                                                                        std::size_t n) {
+    if (ec) {
+      if (!self->stopped_) ++self->totals_.errors;
+      return;
+    }
+    self->totals_.bytes_in += n;
+    self->in_.append(self->buf_.data(), n);
+    self->parse();
+    if (!self->stopped_) self->do_read();
+  });
+}
+
+void chat_client::parse() {
+  if (!headers_done_) {
+    auto end = in_.find("\r\n\r\n");
+    if (end == std::string::npos) return;
+    headers_done_ = true;
+    if (!in_.starts_with("HTTP/1.1 101")) {
+      ++totals_.errors;
+      return stop();
+    }
+    in_.erase(0, end + 4);
+  }
+  const auto used = ws_frames(in_, [&](std::string_view payload) {
+    if (!stopped_) on_frame(payload);
+  });
+  in_.erase(0, used);
+}
+
+void chat_client::on_frame(std::string_view payload) {
+  if (payload.starts_with("{\"push\"")) {
+    const auto d = payload.find("\"data\":");
+    if (d == std::string_view::npos) return;
+    const auto t = static_cast<std::int64_t>(number_after(payload, "\"t\":", d));
+    const auto s = number_after(payload, "\"s\":", d);
+    const auto n = number_after(payload, "\"n\":", d);
+    if (s >= senders_ || n < 1 || n > count_) {
+      ++totals_.errors;  // not one of this run's messages
+      return;
+    }
+    const auto now = now_ns();
+    ++totals_.delivered;
+    totals_.last_delivery_ns = now;
+    if (t) totals_.latency.add(now - t);
+    const auto at = s * (count_ + 1) + n;
+    if (seen_[at]) {
+      ++totals_.duplicated;
+      return;
+    }
+    seen_[at] = true;
+    if (n < highest_[s]) ++totals_.reordered;  // after a later message of the same sender
+    else highest_[s] = n;
+    return;
+  }
+  if (payload.starts_with("{\"id\":")) {
+    const auto id = number_after(payload, "{\"id\":");
+    const bool ok = payload.find("\"result\"") != std::string_view::npos &&
+                    payload.find("\"error\"") == std::string_view::npos;
+    if (id == 1) {  // the subscribe
+      if (ok) {
+        ++totals_.connected;
+      } else {
+        ++totals_.errors;
+        stop();
+      }
+      return;
+    }
+    if (ok) ++acked_, ++totals_.published;
+    else ++failed_, ++totals_.publish_failed;
+    return pump();
+  }
+  if (payload.starts_with("{\"reset\"")) ++totals_.resets;
+}
+
 publisher::publisher(net::io_context& ioc, dialect d, tcp::endpoint server, std::vector<std::string> channels,
-                     std::size_t count, std::size_t size, std::size_t window, double rate, std::function<void()> done)
+                     std::size_t count, std::size_t size, std::size_t window, double rate, std::function<void()> done,
+                     std::size_t first)
     : ioc_(ioc), d_(d), socket_(ioc), server_(server), channels_(std::move(channels)), count_(count), size_(size),
-      window_(window), rate_(rate), done_(std::move(done)), buf_(65536), timer_(ioc) {}
+      window_(window), rate_(rate), done_(std::move(done)), first_(first), buf_(65536), timer_(ioc) {}
 
 void publisher::start() {
   if (d_ == dialect::pushpin) {
@@ -303,7 +562,7 @@ void publisher::pump() {
     const auto& ch = channels_[sent_ % channels_.size()];
     // data: {"t":<send time>,"n":<sequence in its channel>,"p":"xx..."} padded to `size` bytes
     std::string data = R"({"t":)" + std::to_string(now_ns()) + R"(,"n":)" +
-                       std::to_string(sent_ / channels_.size() + 1) + R"(,"p":")";
+                       std::to_string(sent_ / channels_.size() + first_) + R"(,"p":")";
     if (data.size() + 2 < size_) data.append(size_ - data.size() - 2, 'x');
     data += "\"}";
     const bool herald = d_ == dialect::herald;

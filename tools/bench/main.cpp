@@ -3,14 +3,22 @@
 // for loss, duplication and order, and reports delivered msgs/s, publish-to-receive
 // latency, bytes on the wire per delivered message, server CPU per delivered message
 // and server memory. Black box: it speaks HTTP and WebSocket only.
+// Two scenarios use herald's own protocol: chat (WebSocket clients publishing into one
+// room over their connections, everyone receiving everything, checked per sender and
+// receiver) and resume (every subscriber leaves at once, messages are published, all come
+// back at once with their cursors and must get exactly what they missed).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/program_options.hpp>
 #include <cmath>
+#include <cstring>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -248,24 +256,97 @@ std::uint64_t read_connected(const helper& h) {
   return v;
 }
 
+// What a helper reports when asked ('Q') and when it finishes (then followed by its
+// latency samples): its totals, and, summed over processes, everyone's.
+struct helper_report {
+  std::uint64_t delivered = 0, lost = 0, duplicated = 0, reordered = 0, resets = 0, bytes_in = 0, bytes_out = 0,
+                errors = 0, connected = 0, caught_up = 0, published = 0, publish_failed = 0, samples = 0;
+  std::int64_t last_delivery_ns = 0, last_caught_up_ns = 0;
+  double cpu_seconds = 0;
+
+  helper_report& operator+=(const helper_report& o) {
+    delivered += o.delivered, lost += o.lost, duplicated += o.duplicated, reordered += o.reordered;
+    resets += o.resets, bytes_in += o.bytes_in, bytes_out += o.bytes_out, errors += o.errors;
+    connected += o.connected, caught_up += o.caught_up, published += o.published;
+    publish_failed += o.publish_failed, samples += o.samples;
+    last_delivery_ns = std::max(last_delivery_ns, o.last_delivery_ns);
+    last_caught_up_ns = std::max(last_caught_up_ns, o.last_caught_up_ns);
+    cpu_seconds += o.cpu_seconds;
+    return *this;
+  }
+};
+
+helper_report report_of(const delivery_totals& t) {
+  helper_report r;
+  r.delivered = t.delivered, r.lost = t.lost, r.duplicated = t.duplicated, r.reordered = t.reordered;
+  r.resets = t.resets, r.bytes_in = t.bytes_in, r.bytes_out = t.bytes_out, r.errors = t.errors;
+  r.connected = t.connected, r.caught_up = t.caught_up, r.published = t.published;
+  r.publish_failed = t.publish_failed, r.samples = t.latency.samples().size();
+  r.last_delivery_ns = t.last_delivery_ns, r.last_caught_up_ns = t.last_caught_up_ns;
+  return r;
+}
+
+// A command to a helper: one byte and a number, in one write (atomic on a pipe).
+// 1: finish and report; 'Q': report now; 'P': chat, start publishing at the monotonic
+// time `arg`; 'D': resume, close every subscriber; 'R': resume, reconnect every
+// subscriber from its cursor, caught up at message `arg`.
+void command(const helper& h, char op, std::int64_t arg = 0) {
+  char b[9];
+  b[0] = op;
+  std::memcpy(b + 1, &arg, sizeof arg);
+  if (write(h.to, b, sizeof b) != sizeof b) throw std::runtime_error("a helper process is gone");
+}
+
+helper_report query(const helper& h) {
+  command(h, 'Q');
+  helper_report r;
+  if (!read_full(h.from, &r, sizeof r)) throw std::runtime_error("a helper process is gone");
+  return r;
+}
+
+// This process's totals plus every helper's, asked now.
+helper_report gather(const delivery_totals& own, const std::vector<helper>& helpers) {
+  auto r = report_of(own);
+  for (const auto& h : helpers) r += query(h);
+  return r;
+}
+
 // Tells a helper to finish, then adds its totals, samples and CPU time (since it
 // connected); returns its last delivery time.
 std::int64_t collect_helper(helper& h, delivery_totals& totals, double& cpu_seconds) {
-  char go = 1;
-  if (write(h.to, &go, 1) != 1) return 0;
-  std::uint64_t f[8] = {};
-  std::int64_t last = 0;
-  double cpu = 0;
-  if (!read_full(h.from, f, sizeof f) || !read_full(h.from, &last, sizeof last) || !read_full(h.from, &cpu, sizeof cpu))
-    return 0;
-  cpu_seconds += cpu;
-  totals.delivered += f[0], totals.lost += f[1], totals.duplicated += f[2], totals.resets += f[3];
-  totals.bytes_in += f[4], totals.bytes_out += f[5], totals.errors += f[6];
-  std::vector<std::int64_t> samples(f[7]);
-  if (f[7]) read_full(h.from, samples.data(), samples.size() * sizeof(std::int64_t));
+  command(h, 1);
+  helper_report r;
+  if (!read_full(h.from, &r, sizeof r)) return 0;
+  cpu_seconds += r.cpu_seconds;
+  totals.delivered += r.delivered, totals.lost += r.lost, totals.duplicated += r.duplicated;
+  totals.reordered += r.reordered, totals.resets += r.resets, totals.bytes_in += r.bytes_in;
+  totals.bytes_out += r.bytes_out, totals.errors += r.errors, totals.caught_up += r.caught_up;
+  totals.published += r.published, totals.publish_failed += r.publish_failed;
+  totals.last_delivery_ns = std::max(totals.last_delivery_ns, r.last_delivery_ns);
+  totals.last_caught_up_ns = std::max(totals.last_caught_up_ns, r.last_caught_up_ns);
+  std::vector<std::int64_t> samples(r.samples);
+  if (r.samples) read_full(h.from, samples.data(), samples.size() * sizeof(std::int64_t));
   totals.latency.merge(samples);
   waitpid(h.pid, nullptr, 0);
-  return last;
+  return r.last_delivery_ns;
+}
+
+// A helper's last words: its report (with its CPU time) and its latency samples.
+int send_report(const helper& parent, const delivery_totals& totals, std::int64_t t_last, double cpu) {
+  auto r = report_of(totals);
+  r.last_delivery_ns = t_last;
+  r.cpu_seconds = cpu;
+  if (write(parent.to, &r, sizeof r) != sizeof r) return 1;
+  const auto& s = totals.latency.samples();
+  const auto* p = reinterpret_cast<const char*>(s.data());
+  std::size_t left = s.size() * sizeof(std::int64_t);
+  while (left) {
+    ssize_t w = write(parent.to, p, left);
+    if (w <= 0) return 1;
+    p += w;
+    left -= static_cast<std::size_t>(w);
+  }
+  return 0;
 }
 
 // A helper: reports its connections, keeps receiving until told to finish, then (once
@@ -280,8 +361,8 @@ int run_helper(net::io_context& ioc, delivery_totals& totals, const helper& pare
   const std::uint64_t share = scenario == "channels" ? 0 : messages * mine;
   std::int64_t t_last = 0;
   std::uint64_t seen = 0;
-  char go;
-  for (ssize_t r; (r = read(fd, &go, 1)) != 1;) {
+  char go[9];  // one command (see command())
+  for (ssize_t r; (r = read(fd, go, sizeof go)) != sizeof go;) {
     if (r == 0 || g_stop) return 1;  // the parent is gone
     ioc.run_for(std::chrono::milliseconds(20));
     if (totals.delivered != seen) seen = totals.delivered, t_last = now_ns();
@@ -292,22 +373,85 @@ int run_helper(net::io_context& ioc, delivery_totals& totals, const helper& pare
               return totals.delivered;
             },
             std::chrono::seconds(2));
-  std::uint64_t f[8] = {totals.delivered, totals.lost,      totals.duplicated, totals.resets,
-                        totals.bytes_in,  totals.bytes_out, totals.errors,     totals.latency.samples().size()};
-  const double cpu = sample_process(0).cpu_seconds - cpu0;
-  if (write(parent.to, f, sizeof f) != sizeof f || write(parent.to, &t_last, sizeof t_last) != sizeof t_last ||
-      write(parent.to, &cpu, sizeof cpu) != sizeof cpu)
-    return 1;
-  const auto& s = totals.latency.samples();
-  const auto* p = reinterpret_cast<const char*>(s.data());
-  std::size_t left = s.size() * sizeof(std::int64_t);
-  while (left) {
-    ssize_t w = write(parent.to, p, left);
-    if (w <= 0) return 1;
-    p += w;
-    left -= static_cast<std::size_t>(w);
+  return send_report(parent, totals, t_last, sample_process(0).cpu_seconds - cpu0);
+}
+
+// A helper of the chat and resume scenarios: after reporting its connections it obeys
+// the parent's commands (see command()) as they come, until told to finish; then, once
+// its share arrived or nothing came for 2 s, it sends its totals and exits.
+int run_phased_helper(net::io_context& ioc, delivery_totals& totals, const helper& parent,
+                      std::vector<std::shared_ptr<subscriber>>& subs, std::vector<std::shared_ptr<chat_client>>& chats,
+                      std::uint64_t share) {
+  std::uint64_t connected = totals.connected;
+  if (write(parent.to, &connected, sizeof connected) != sizeof connected) return 1;
+  const double cpu0 = sample_process(0).cpu_seconds;
+  auto guard = net::make_work_guard(ioc);
+  net::posix::stream_descriptor pipe(ioc, ::dup(parent.from));
+  char cmd[9];
+  bool finish = false, gone = false;
+  std::function<void()> next = [&] {
+    net::async_read(pipe, net::buffer(cmd), [&](const boost::system::error_code& ec, std::size_t) {
+      if (ec) {
+        gone = true;
+        return;
+      }
+      std::int64_t arg;
+      std::memcpy(&arg, cmd + 1, sizeof arg);
+      switch (cmd[0]) {
+        case 'Q': {
+          const auto r = report_of(totals);
+          if (write(parent.to, &r, sizeof r) != sizeof r) gone = true;
+          break;
+        }
+        case 'P':
+          for (auto& c : chats) c->start_publishing(arg);
+          break;
+        case 'D':
+          for (auto& s : subs) s->stop();
+          break;
+        case 'R':
+          for (auto& s : subs) s->reconnect(static_cast<std::uint64_t>(arg));
+          break;
+        default:
+          finish = true;
+          return;
+      }
+      next();
+    });
+  };
+  next();
+  while (!finish) {
+    if (gone || g_stop) return 1;  // the parent is gone
+    ioc.run_for(std::chrono::milliseconds(50));
   }
-  return 0;
+  run_until(ioc, [&] { return totals.delivered >= share; }, [&] { return totals.delivered; }, std::chrono::seconds(2));
+  return send_report(parent, totals, totals.last_delivery_ns, sample_process(0).cpu_seconds - cpu0);
+}
+
+// Runs the loop until `done` holds for everyone's totals (this process's and the
+// helpers', asked every pass) or nothing moved for `idle`; `extra` adds the publisher's
+// progress. Returns everyone's totals.
+helper_report wait_all(net::io_context& ioc, const delivery_totals& own, const std::vector<helper>& helpers,
+                       const std::function<bool(const helper_report&)>& done, std::chrono::milliseconds idle,
+                       const std::function<std::uint64_t()>& extra = {}) {
+  auto progress = [&](const helper_report& r) {
+    return r.delivered + r.connected + r.caught_up + r.published + r.publish_failed + r.errors + (extra ? extra() : 0);
+  };
+  auto all = gather(own, helpers);
+  auto last = progress(all);
+  auto last_change = std::chrono::steady_clock::now();
+  while (!done(all)) {
+    if (g_stop) throw std::runtime_error("stopped by a signal");
+    ioc.run_for(std::chrono::milliseconds(20));
+    all = gather(own, helpers);
+    if (auto p = progress(all); p != last) {
+      last = p;
+      last_change = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_change > idle) {
+      break;
+    }
+  }
+  return all;
 }
 
 }  // namespace
@@ -321,14 +465,15 @@ int run(int argc, char** argv) {
     ("server-arg", po::value<std::vector<std::string>>(), "extra argument for the started server (repeatable)")
     ("connect", po::value<std::string>(), "HOST:PORT of a running server instead of starting one")
     ("server-pid", po::value<int>()->default_value(0), "PID of the --connect server, for CPU and memory figures")
-    ("scenario", po::value<std::string>()->default_value("fanout"), "fanout | channels | idle | connect")
+    ("scenario", po::value<std::string>()->default_value("fanout"), "fanout | channels | idle | connect | chat | resume (chat and resume: herald only)")
     ("transport", po::value<std::string>()->default_value("ws"), "ws | sse | poll")
-    ("subscribers", po::value<std::size_t>()->default_value(1000), "subscriber connections (at most 15000 per process)")
+    ("subscribers", po::value<std::size_t>()->default_value(1000), "subscriber connections (chat: clients; at most 15000 per process)")
     ("procs", po::value<std::size_t>()->default_value(1), "processes sharing the subscribers, each from its own 127.0.0.x source address")
-    ("messages", po::value<std::size_t>()->default_value(100), "messages to publish")
+    ("messages", po::value<std::size_t>()->default_value(100), "messages to publish (chat: per client; resume: before the disconnect, and again after the catch-up)")
+    ("missed", po::value<std::size_t>()->default_value(100), "resume: messages published while every subscriber is away (keep it within the server's --history-size)")
     ("size", po::value<std::size_t>()->default_value(100), "bytes of each message's data")
-    ("rate", po::value<double>()->default_value(0), "publishes per second (0: as fast as the window allows)")
-    ("window", po::value<std::size_t>()->default_value(1), "publish requests in flight (1: one message per write)")
+    ("rate", po::value<double>()->default_value(0), "publishes per second (0: as fast as the window allows; chat: over all clients, each its share)")
+    ("window", po::value<std::size_t>()->default_value(1), "publish requests in flight (1: one message per write; chat: per client)")
     ("connect-rate", po::value<double>()->default_value(0), "subscribers opened per second, over all processes (0: all at once)")
     ("shared-channel", "idle: every subscriber on one channel (default: one channel each)")
     ("peer", po::value<std::string>()->default_value("herald"), "herald | nchan | ws-node | pushpin (configs in bench/peers; run from the repository root)")
@@ -356,6 +501,23 @@ int run(int argc, char** argv) {
   const auto messages = vm["messages"].as<std::size_t>();
   const auto size = vm["size"].as<std::size_t>();
   const auto procs = std::max<std::size_t>(1, vm["procs"].as<std::size_t>());
+  const bool chat = scenario == "chat", resume = scenario == "resume";
+  const auto missed = vm["missed"].as<std::size_t>();
+  if ((chat || resume) && vm["peer"].as<std::string>() != "herald") {
+    std::cerr << "herald-bench: the chat and resume scenarios speak herald's protocol only\n";
+    return 2;
+  }
+  if (chat && t != transport::ws) {
+    std::cerr << "herald-bench: chat clients publish over their WebSocket: --transport ws\n";
+    return 2;
+  }
+  if (resume && (missed == 0 || messages == 0)) {
+    std::cerr << "herald-bench: resume needs --messages and --missed of at least 1\n";
+    return 2;
+  }
+  if (chat && vm["rate"].as<double>() / double(std::max<std::size_t>(1, n)) > 900)
+    std::cerr << "herald-bench: note: over 900 publishes/s per client, near herald's default --ws-commands-per-second "
+                 "(1000; --server-arg=--ws-commands-per-second=0 lifts it)\n";
   if (n / procs > 15000 || procs > 64) {
     std::cerr << "herald-bench: at most 15000 subscribers per process (the open-file limit is 20000): use --procs\n";
     return 2;
@@ -380,7 +542,11 @@ int run(int argc, char** argv) {
     server = {net::ip::make_address(hp.substr(0, colon)), static_cast<unsigned short>(std::stoi(hp.substr(colon + 1)))};
   } else {
     std::vector<std::string> args;
-    if (vm.count("server-arg")) args = vm["server-arg"].as<std::vector<std::string>>();
+    // Chat clients publish in the chat: namespace (a later --namespace chat:... given
+    // with --server-arg replaces this one).
+    if (chat) args = {"--namespace", "chat:client_publish=true"};
+    if (vm.count("server-arg"))
+      for (const auto& a : vm["server-arg"].as<std::vector<std::string>>()) args.push_back(a);
     start_server(srv, vm["server"].as<std::string>(), args);
     pid = srv.pid;
     server = {net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(srv.port)};
@@ -422,6 +588,9 @@ int run(int argc, char** argv) {
   net::io_context ioc(1);
   delivery_totals totals;
   std::vector<std::shared_ptr<subscriber>> subs;
+  std::vector<std::shared_ptr<chat_client>> chats;
+  const double rate_asked = vm["rate"].as<double>();
+  const auto window = vm["window"].as<std::size_t>();
   std::size_t mine = 0;
   const tcp::endpoint source(net::ip::make_address_v4(0x7f000001u + static_cast<unsigned>(k_self)), 0);
   const double connect_rate = vm["connect-rate"].as<double>();
@@ -432,12 +601,26 @@ int run(int argc, char** argv) {
                         0, t_connect + static_cast<std::int64_t>(double(i) * 1e9 / connect_rate) - now_ns())));
     const bool own_channel = scenario == "channels" || (scenario == "idle" && !vm.count("shared-channel"));
     std::string ch = own_channel ? "bench:" + std::to_string(i) : "bench";
-    subs.push_back(std::make_shared<subscriber>(ioc, t, dia, server, ch, totals, procs > 1 ? &source : nullptr));
-    subs.back()->start();
+    if (chat) {
+      // Each client publishes rate/n per second; client i starts i/rate seconds in, so
+      // that the publications of all of them are evenly spread.
+      const double each = rate_asked / double(n);
+      const auto offset = rate_asked > 0 ? static_cast<std::int64_t>(double(i) * 1e9 / rate_asked) : 0;
+      chats.push_back(std::make_shared<chat_client>(ioc, server, "chat:room", i, n, messages, size, window, each, offset,
+                                                    totals, procs > 1 ? &source : nullptr));
+      chats.back()->start();
+    } else {
+      subs.push_back(std::make_shared<subscriber>(ioc, t, dia, server, ch, totals, procs > 1 ? &source : nullptr));
+      if (resume) subs.back()->keep_cursor();
+      subs.back()->start();
+    }
     ++mine;
     if (mine % 256 == 0 && connect_rate <= 0) ioc.poll();
   }
   run_until(ioc, [&] { return totals.connected >= mine; }, [&] { return totals.connected; }, std::chrono::seconds(10));
+  if (is_helper && (chat || resume))
+    return run_phased_helper(ioc, totals, helpers[0], subs, chats,
+                             chat ? n * messages * mine : (2 * messages + missed) * mine);
   if (is_helper) return run_helper(ioc, totals, helpers[0], scenario, mine, messages);
   for (auto& h : helpers) totals.connected += read_connected(h);
   const double connect_s = static_cast<double>(now_ns() - t_connect) / 1e9;
@@ -489,6 +672,190 @@ int run(int argc, char** argv) {
     rec.boolean("ok", all_connected);
     append_json(vm, rec);
     return all_connected ? 0 : 1;
+  }
+
+  const auto latency_cols = [&](const char* prefix) {
+    std::printf("%sp50 %.0f us, p99 %.0f us, p99.9 %.0f us, max %.0f us", prefix, totals.latency.percentile_us(0.5),
+                totals.latency.percentile_us(0.99), totals.latency.percentile_us(0.999), totals.latency.max_us());
+    rec.num("p50_us", totals.latency.percentile_us(0.5));
+    rec.num("p99_us", totals.latency.percentile_us(0.99));
+    rec.num("p999_us", totals.latency.percentile_us(0.999));
+    rec.num("max_us", totals.latency.max_us());
+  };
+  if (chat) {
+    // Every client publishes its share over its own WebSocket; everyone receives
+    // everything. Loss is counted against what the server accepted (a refused publish,
+    // e.g. rate_limited, is a publish error, never delivered).
+    auto guard = net::make_work_guard(ioc);
+    const auto before = gather(totals, helpers);  // bytes of the handshakes and subscribes, not counted
+    const std::int64_t t0 = now_ns() + 20'000'000;  // the common start, helpers included
+    for (auto& h : helpers) command(h, 'P', t0);
+    for (auto& c : chats) c->start_publishing(t0);
+    const std::uint64_t to_publish = n * messages;
+    wait_all(ioc, totals, helpers,
+             [&](const helper_report& r) {
+               return r.published + r.publish_failed >= to_publish && r.delivered - r.duplicated >= n * r.published;
+             },
+             std::chrono::seconds(5));
+    for (auto& h : helpers) collect_helper(h, totals, helpers_cpu);
+    const double secs = std::max(0.0, static_cast<double>(totals.last_delivery_ns - t0) / 1e9);
+    const auto server1 = pid ? sample_process(pid) : proc_sample{};
+    const auto self1 = sample_process(0);
+    const double delivered = double(totals.delivered);
+    const std::uint64_t expected = n * totals.published;
+    const std::uint64_t distinct = totals.delivered - totals.duplicated;
+    const std::uint64_t lost = expected > distinct ? expected - distinct : 0;
+    const double rate = secs > 0 ? delivered / secs : 0.0;
+    const double per_msg_in = totals.delivered ? double(totals.bytes_in - before.bytes_in) / delivered : 0;
+    const double per_msg_out = totals.delivered ? double(totals.bytes_out - before.bytes_out) / delivered : 0;
+    const double cpu_us = totals.delivered ? (server1.cpu_seconds - server0.cpu_seconds) * 1e6 / delivered : 0.0;
+    const double bench_cpu = secs > 0 ? 100.0 * (self1.cpu_seconds - self0.cpu_seconds + helpers_cpu) / secs : 0.0;
+    // As in a fan-out, a reset is the server saying it skipped messages (history too short
+    // for a reader that fell behind): what it skipped is in `lost`, but is not a failure.
+    const bool ok = all_connected && (lost == 0 || totals.resets) && totals.duplicated == 0 &&
+                    totals.reordered == 0 && totals.publish_failed == 0 && totals.published == to_publish;
+    std::printf(" | %zu clients x %zu msgs x %zu B at %.0f/s | published %llu/%llu, publish errors %llu | delivered "
+                "%llu/%llu, lost %llu, dup %llu, order %llu, resets %llu, errors %llu | %.0f msgs/s | ",
+                n, messages, size, rate_asked, static_cast<unsigned long long>(totals.published),
+                static_cast<unsigned long long>(to_publish), static_cast<unsigned long long>(totals.publish_failed),
+                static_cast<unsigned long long>(totals.delivered), static_cast<unsigned long long>(expected),
+                static_cast<unsigned long long>(lost), static_cast<unsigned long long>(totals.duplicated),
+                static_cast<unsigned long long>(totals.reordered), static_cast<unsigned long long>(totals.resets),
+                static_cast<unsigned long long>(totals.errors), rate);
+    rec.num("messages", double(messages));
+    rec.num("size", double(size));
+    rec.num("rate", rate_asked);
+    rec.num("window", double(window));
+    rec.num("published", double(totals.published));
+    rec.num("publish_failed", double(totals.publish_failed));
+    rec.num("expected", double(expected));
+    rec.num("delivered", delivered);
+    rec.num("lost", double(lost));
+    rec.num("duplicated", double(totals.duplicated));
+    rec.num("reordered", double(totals.reordered));
+    rec.num("resets", double(totals.resets));
+    rec.num("errors_end", double(totals.errors));
+    rec.num("seconds", secs);
+    rec.num("msgs_per_s", rate);
+    latency_cols("");
+    std::printf(" | %.1f B in + %.1f B out per msg | server %.2f us CPU/msg, RSS %.1f MiB | bench CPU %.0f%% |\n",
+                per_msg_in, per_msg_out, cpu_us, double(server1.rss_bytes) / 1048576.0, bench_cpu);
+    rec.num("bytes_in_per_msg", per_msg_in);
+    rec.num("bytes_out_per_msg", per_msg_out);
+    rec.num("server_cpu_us_per_msg", cpu_us);
+    rec.num("server_rss_bytes", double(server1.rss_bytes));
+    rec.num("bench_cpu_pct", bench_cpu);
+    rec.boolean("ok", ok);
+    append_json(vm, rec);
+    for (auto& c : chats) c->stop();
+    return ok ? 0 : 1;
+  }
+  if (resume) {
+    // 1. a first batch reaches everyone; 2. everyone leaves at once and `missed`
+    // messages are published meanwhile; 3. everyone comes back at once with its cursor
+    // and must get exactly those (the storm: until the last one has them); 4. live again.
+    auto guard = net::make_work_guard(ioc);
+    const std::vector<std::string> bench_channel{"bench"};
+    bool published = false;
+    std::size_t publish_failed = 0;
+    std::shared_ptr<publisher> pub;
+    auto publish = [&](std::size_t count, std::size_t first) {
+      if (pub) publish_failed += pub->failed();
+      published = false;
+      pub = std::make_shared<publisher>(ioc, dia, publish_to, bench_channel, count, size, window, rate_asked,
+                                        [&] { published = true; }, first);
+      pub->start();
+    };
+    auto pub_progress = [&]() -> std::uint64_t { return pub->acknowledged() + pub->failed(); };
+    const std::uint64_t total_msgs = 2 * messages + missed;
+    const std::int64_t t0 = now_ns();
+    publish(messages, 1);
+    const auto first = wait_all(ioc, totals, helpers,
+                                [&](const helper_report& r) { return published && r.delivered >= n * messages; },
+                                std::chrono::seconds(5), pub_progress);
+    for (auto& sub : subs) sub->stop();
+    for (auto& h : helpers) command(h, 'D');
+    gather(totals, helpers);  // a helper answers once its subscribers are closed
+    ioc.run_for(std::chrono::milliseconds(200));  // the server sees them go
+    publish(missed, messages + 1);
+    wait_all(ioc, totals, helpers, [&](const helper_report&) { return published; }, std::chrono::seconds(5),
+             pub_progress);
+    ioc.run_for(std::chrono::milliseconds(100));
+    const std::uint64_t target = messages + missed;
+    const auto before = gather(totals, helpers);
+    const auto storm_cpu0 = pid ? sample_process(pid) : proc_sample{};
+    const std::int64_t t_storm = now_ns();
+    for (auto& h : helpers) command(h, 'R', static_cast<std::int64_t>(target));
+    for (auto& sub : subs) sub->reconnect(target);
+    const auto storm = wait_all(ioc, totals, helpers, [&](const helper_report& r) { return r.caught_up >= n; },
+                                std::chrono::seconds(10));
+    const auto storm_cpu1 = pid ? sample_process(pid) : proc_sample{};
+    const double storm_s =
+        storm.caught_up ? static_cast<double>(storm.last_caught_up_ns - t_storm) / 1e9 : 0.0;
+    const std::uint64_t replayed = storm.delivered - before.delivered;
+    const std::uint64_t resubscribed = storm.connected - before.connected;
+    publish(messages, target + 1);
+    wait_all(ioc, totals, helpers,
+             [&](const helper_report& r) { return published && r.delivered >= n * total_msgs; },
+             std::chrono::seconds(5), pub_progress);
+    publish_failed += pub->failed();
+    for (auto& h : helpers) collect_helper(h, totals, helpers_cpu);
+    const double secs = static_cast<double>(now_ns() - t0) / 1e9;
+    const auto server1 = pid ? sample_process(pid) : proc_sample{};
+    const auto self1 = sample_process(0);
+    const double delivered = double(totals.delivered);
+    const std::uint64_t expected = n * total_msgs;
+    const double replay_rate = storm_s > 0 ? double(replayed) / storm_s : 0.0;
+    const double storm_in = replayed ? double(storm.bytes_in - before.bytes_in) / double(replayed) : 0.0;
+    const double storm_out = replayed ? double(storm.bytes_out - before.bytes_out) / double(replayed) : 0.0;
+    const double storm_cpu = storm_cpu1.cpu_seconds - storm_cpu0.cpu_seconds;
+    const double cpu_us = totals.delivered ? (server1.cpu_seconds - server0.cpu_seconds) * 1e6 / delivered : 0.0;
+    const double bench_cpu = secs > 0 ? 100.0 * (self1.cpu_seconds - self0.cpu_seconds + helpers_cpu) / secs : 0.0;
+    const bool ok = all_connected && first.delivered >= n * messages && resubscribed == n && storm.caught_up == n &&
+                    totals.lost == 0 && totals.duplicated == 0 && totals.resets == 0 && totals.delivered == expected;
+    std::printf(" | %zu + %zu missed + %zu msgs x %zu B | resubscribed %llu/%zu, caught up %llu in %.3f s, %.0f "
+                "replayed msgs/s, resets %llu | delivered %llu/%llu, lost %llu, dup %llu, errors %llu | ",
+                messages, missed, messages, size, static_cast<unsigned long long>(resubscribed), n,
+                static_cast<unsigned long long>(storm.caught_up), storm_s, replay_rate,
+                static_cast<unsigned long long>(totals.resets), static_cast<unsigned long long>(totals.delivered),
+                static_cast<unsigned long long>(expected), static_cast<unsigned long long>(totals.lost),
+                static_cast<unsigned long long>(totals.duplicated), static_cast<unsigned long long>(totals.errors));
+    rec.num("messages", double(messages));
+    rec.num("missed", double(missed));
+    rec.num("size", double(size));
+    rec.num("rate", rate_asked);
+    rec.num("window", double(window));
+    rec.num("resubscribed", double(resubscribed));
+    rec.num("caught_up", double(storm.caught_up));
+    rec.num("storm_s", storm_s);
+    rec.num("replayed", double(replayed));
+    rec.num("replayed_per_s", replay_rate);
+    rec.num("expected", double(expected));
+    rec.num("delivered", delivered);
+    rec.num("lost", double(totals.lost));
+    rec.num("duplicated", double(totals.duplicated));
+    rec.num("resets", double(totals.resets));
+    rec.num("publish_failed", double(publish_failed));
+    rec.num("errors_end", double(totals.errors));
+    rec.num("seconds", secs);
+    latency_cols("live ");
+    std::printf(" | storm %.1f B in + %.1f B out per replayed msg | server storm CPU %.1f ms: %.1f us/resume, %.2f us/replayed "
+                "msg; %.2f us CPU/msg overall, RSS %.1f MiB | bench CPU %.0f%% |\n",
+                storm_in, storm_out, storm_cpu * 1e3, n ? storm_cpu * 1e6 / double(n) : 0.0,
+                replayed ? storm_cpu * 1e6 / double(replayed) : 0.0, cpu_us, double(server1.rss_bytes) / 1048576.0,
+                bench_cpu);
+    rec.num("bytes_in_per_replayed", storm_in);
+    rec.num("bytes_out_per_replayed", storm_out);
+    rec.num("server_cpu_storm_ms", storm_cpu * 1e3);
+    rec.num("server_cpu_us_per_resume", n ? storm_cpu * 1e6 / double(n) : 0.0);
+    rec.num("server_cpu_us_per_replayed", replayed ? storm_cpu * 1e6 / double(replayed) : 0.0);
+    rec.num("server_cpu_us_per_msg", cpu_us);
+    rec.num("server_rss_bytes", double(server1.rss_bytes));
+    rec.num("bench_cpu_pct", bench_cpu);
+    rec.boolean("ok", ok);
+    append_json(vm, rec);
+    for (auto& sub : subs) sub->stop();
+    return ok ? 0 : 1;
   }
 
   std::vector<std::string> channels;
