@@ -14,8 +14,11 @@ FUZZ_SECONDS ?= 60
 run: build
 	$(BUILD)/src/herald --web-root web --namespace demo:client_publish=true $(ARGS)
 
+# The suite in $(BUILD), then again under the sanitizers (build-asan, build-tsan):
+# scripts/sanitize.sh, docs/fuzzing.md.
 test: test-deps build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600
+	scripts/sanitize.sh
 
 build: configure
 	ninja -C $(BUILD)
@@ -39,4 +42,4 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

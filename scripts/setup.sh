@@ -2,6 +2,7 @@
 # Installs what herald needs on a fresh Debian 12 machine, and nothing already there.
 #   scripts/setup.sh build   compiler, CMake, Ninja, ccache and the libraries
 #   scripts/setup.sh test    the above, plus what the test suite drives (curl, node packages)
+#                            and clang for the sanitizer build
 #   scripts/setup.sh fuzz    the build packages, plus clang with libFuzzer (make fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,8 @@ what=${1:-build}
 build_pkgs=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json1.81-dev
   libboost-url1.81-dev libboost-program-options1.81-dev libhiredis-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
-test_pkgs=(curl nodejs npm python3 python3-websockets chromium redis-server nginx haproxy)
+# clang: the sanitizer build (scripts/sanitize.sh) and libFuzzer (make fuzz).
+test_pkgs=(curl nodejs npm python3 python3-websockets chromium redis-server nginx haproxy clang libclang-rt-dev)
 fuzz_pkgs=(clang libclang-rt-dev)
 
 pkgs=("${build_pkgs[@]}")
