@@ -10,7 +10,7 @@
 # heaptrack-peaks.txt, profile.jsonl (herald-bench's results of these runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench/setup.sh profile
+scripts/setup.sh profile
 B=build/tools/bench/herald-bench
 S=build/src/herald
 OUT=${PROFILE_DIR:-build/profile}

@@ -20,7 +20,7 @@ ROUNDS=${ROUNDS:-3}
 OUT=${RESULTS:-docs/bench-results/latest.jsonl}
 mkdir -p "$(dirname "$OUT")"
 : > "$OUT"
-bench/setup.sh  # the peers, node, matplotlib: installed when missing
+scripts/setup.sh bench  # the peers, node, matplotlib: installed when missing
 start=$(date +%s)
 # History long enough that a fast burst never outruns a long-polling reader.
 run() {

@@ -4,6 +4,10 @@
 #   scripts/setup.sh test    the above, plus what the test suite drives (curl, node packages)
 #                            and clang for the sanitizer build
 #   scripts/setup.sh fuzz    the build packages, plus clang with libFuzzer (make fuzz)
+#   scripts/setup.sh bench   the build packages, plus the benchmark peers (nginx +
+#                            libnginx-mod-nchan, Pushpin), Node.js and the `ws` package for the
+#                            node peer, matplotlib for the report (make bench)
+#   scripts/setup.sh profile the bench packages, plus valgrind and heaptrack (bench/profile.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,10 +18,16 @@ build_pkgs=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-js
 # clang: the sanitizer build (scripts/sanitize.sh) and libFuzzer (make fuzz).
 test_pkgs=(curl nodejs npm python3 python3-websockets chromium redis-server nginx haproxy clang libclang-rt-dev)
 fuzz_pkgs=(clang libclang-rt-dev)
+bench_pkgs=(nginx libnginx-mod-nchan pushpin nodejs npm python3 python3-matplotlib)
+profile_pkgs=(valgrind heaptrack)
 
 pkgs=("${build_pkgs[@]}")
-[ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
-[ "$what" = fuzz ] && pkgs+=("${fuzz_pkgs[@]}")
+case "$what" in
+  test) pkgs+=("${test_pkgs[@]}") ;;
+  fuzz) pkgs+=("${fuzz_pkgs[@]}") ;;
+  bench) pkgs+=("${bench_pkgs[@]}") ;;
+  profile) pkgs+=("${bench_pkgs[@]}" "${profile_pkgs[@]}") ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -32,10 +42,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+  # One by one if apt's resolver refuses the whole set at once (seen with pushpin and
+  # python3-matplotlib together).
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null ||
+    for p in "${missing[@]}"; do
+      DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$p" >/dev/null
+    done
 fi
 
-if [ "$what" = test ]; then
+# The test suite's node packages (also the node `ws` benchmark peer's).
+if [ "$what" != build ] && [ "$what" != fuzz ]; then
   if [ ! -d tests/integration/node_modules ] || [ tests/integration/package-lock.json -nt tests/integration/node_modules ]; then
     echo "setup: installing the test suite's node packages"
     (cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
