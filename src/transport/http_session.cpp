@@ -134,6 +134,7 @@ void http_session::handle_request() {
   if (auto it = req.find(http::field::authorization); it != req.end()) creds.authorization = it->value();
   if (auto it = url->params().find("ticket"); it != url->params().end()) ticket = (*it).value;
   creds.ticket = ticket;
+  if (creds.authorization.empty() && creds.ticket.empty()) return dispatch(auth::identity{});  // anonymous
   const auto t = tc_.index();
   // Views into the request (alive: nothing is read until this request is answered).
   st_.auth.authenticate(creds, [self = shared_from_this(), t](auth::authorizer::auth_result r) {
