@@ -1,6 +1,9 @@
 #include "protocol/json_fields.hpp"
 
 #include <algorithm>
+#include <cmath>
+
+#include <algorithm>
 
 #include <boost/json.hpp>
 
@@ -30,6 +33,28 @@ std::string error_json(const api_error& e) {
   out += ",\"message\":";
   out += json_quote(e.message);
   out += "}}";
+  return out;
+}
+
+namespace {
+
+bool finite_numbers(const json::value& v) {
+  if (v.is_double()) return std::isfinite(v.get_double());
+  if (const auto* a = v.if_array()) return std::all_of(a->begin(), a->end(), finite_numbers);
+  if (const auto* o = v.if_object())
+    return std::all_of(o->begin(), o->end(), [](const auto& kv) { return finite_numbers(kv.value()); });
+  return true;
+}
+
+}  // namespace
+
+std::variant<std::string, api_error> message_data_json(const json::value& data, std::size_t max_data_bytes) {
+  if (!finite_numbers(data))
+    return bad_request("bad_json", "\"data\" holds a number out of range (JSON numbers must be finite doubles)");
+  std::string out = json::serialize(data);
+  if (out.size() > max_data_bytes)
+    return api_error{413, "too_large",
+                     "message data is larger than the limit of " + std::to_string(max_data_bytes) + " bytes"};
   return out;
 }
 
@@ -76,11 +101,9 @@ std::variant<publish_fields, api_error> parse_publish(std::string_view body, boo
 
   const json::value* data = obj->if_contains("data");
   if (!data) return bad_request("bad_request", "missing field \"data\"");
-  out.data_json = json::serialize(*data);
-  if (out.data_json.size() > max_data_bytes)
-    return api_error{413, "too_large",
-                     "message data is larger than the limit of " +
-                         std::to_string(max_data_bytes) + " bytes"};
+  auto data_json = message_data_json(*data, max_data_bytes);
+  if (auto* err = std::get_if<api_error>(&data_json)) return *err;
+  out.data_json = std::move(std::get<std::string>(data_json));
 
   if (const json::value* ev = obj->if_contains("event"); ev && !ev->is_null()) {
     const json::string* s = ev->if_string();

@@ -9,6 +9,10 @@
 
 #include "util/api_error.hpp"
 
+namespace boost::json {
+class value;
+}
+
 namespace herald::protocol {
 
 struct publish_fields {
@@ -24,6 +28,11 @@ struct publish_fields {
 std::variant<publish_fields, util::api_error> parse_publish(std::string_view body, bool broadcast,
                                                             std::size_t max_data_bytes,
                                                             std::size_t max_broadcast_channels);
+
+/// The compact JSON of a message's `data`, or the refusal: a number outside the range of
+/// a double (1e400 parses as infinity, which JSON cannot carry), or data over the limit.
+std::variant<std::string, util::api_error> message_data_json(const boost::json::value& data,
+                                                             std::size_t max_data_bytes);
 
 /// True for a valid SSE event name: [A-Za-z0-9_-]{1,64}, except "reset" and
 /// "token_expired" (the server's).

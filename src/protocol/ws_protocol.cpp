@@ -60,10 +60,9 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
   if (cmd.method == ws_method::publish) {
     const json::value* data = obj->if_contains("data");
     if (!data) return error("bad_request", "missing \"data\"");
-    cmd.data_json = json::serialize(*data);
-    if (cmd.data_json.size() > max_data_bytes)
-      return ws_command_error{cmd.id, {413, "too_large", "message data is larger than the limit of " +
-                                                            std::to_string(max_data_bytes) + " bytes"}};
+    auto data_json = message_data_json(*data, max_data_bytes);
+    if (auto* err = std::get_if<util::api_error>(&data_json)) return ws_command_error{cmd.id, std::move(*err)};
+    cmd.data_json = std::move(std::get<std::string>(data_json));
     if (const json::value* ev = obj->if_contains("event"); ev && !ev->is_null()) {
       const json::string* s = ev->if_string();
       if (!s || !valid_event_name(*s)) return error("bad_request", "\"event\" must match [A-Za-z0-9_-]{1,64}");

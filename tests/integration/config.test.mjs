@@ -53,6 +53,9 @@ test('bad settings exit with code 2 and a message naming the setting', async () 
     [['--history-size', 'abc'], {}, /history-size/],
     [['--history-size', '-5'], {}, /history-size/],
     [['--threads', 'abc'], {}, /threads/],
+    // A Boost.ProgramOptions placeholder in a value once hung herald (fuzzing finding F2).
+    [['--poll-limit', '%value%'], {}, /poll-limit/],
+    [[], { HERALD_POLL_LIMIT: '%value%%option%' }, /poll-limit/],
     [['--threads', '65'], {}, /threads/],
     [['--client-publish', 'maybe'], {}, /client-publish/],
     [['--max-queued-bytes', '10'], {}, /max-queued-bytes/],
