@@ -562,13 +562,17 @@ describe('channels, subscribers, sizes and time', () => {
     }
   });
 
-  test('max_subscribers under concurrency: of 10 simultaneous subscribers exactly 2 get in', async () => {
+  test('max_subscribers under concurrency: of 10 simultaneous subscribers 2 get in (3 at most: the cap may be passed by threads - 1)', async () => {
     for (let round = 0; round < 3; round++) {
       const ch = `cap:race${round}`;
       const rs = await Promise.all(Array.from({ length: 10 }, () => H.SSEReader.open(h, { channels: ch })));
       try {
         const statuses = rs.map((r) => r.status).sort();
-        assert.deepEqual(statuses, [200, 200, ...Array(8).fill(429)], `round ${round}`);
+        const admitted = statuses.filter((s) => s === 200).length;
+        // docs/security.md: the count is read when a subscription starts, so racing
+        // subscribes on the two event-loop threads (--threads 2) may pass it by one.
+        assert.ok(admitted === 2 || admitted === 3, `round ${round}: ${admitted} admitted`);
+        assert.deepEqual(statuses.filter((s) => s !== 200), Array(10 - admitted).fill(429), `round ${round}`);
       } finally { for (const r of rs) r.close(); }
       await H.waitFor(async () => (await H.poll(h, ch, { timeout: 0 })).status === 200, { timeoutMs: 5000, intervalMs: 100, what: 'slots released' });
     }
