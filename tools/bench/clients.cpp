@@ -397,19 +397,26 @@ void chat_client::stop() {
   socket_.close(ignored);
 }
 
+template <class Then>
+void write_pump::start(tcp::socket& socket, Then then) {
+  if (writing || pending.empty()) return;
+  writing = true;
+  inflight.swap(pending);
+  pending.clear();
+  net::async_write(socket, net::buffer(inflight),
+                   [this, then = std::move(then)](const boost::system::error_code& ec, std::size_t) mutable {
+                     writing = false;
+                     inflight.clear();
+                     then(ec);
+                   });
+}
+
 void chat_client::send(std::string bytes) {
   totals_.bytes_out += bytes.size();
-  out_ += bytes;
-  if (writing_) return;
-  writing_ = true;
-  out_inflight_.swap(out_);
-  out_.clear();
-  net::async_write(socket_, net::buffer(out_inflight_),
-                   [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                     self->writing_ = false;
-                     self->out_inflight_.clear();
-                     if (!ec && !self->out_.empty()) self->send({});
-                   });
+  out_.pending += bytes;
+  out_.start(socket_, [self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->send({});
+  });
 }
 
 void chat_client::start_publishing(std::int64_t t0_ns) {
@@ -580,19 +587,11 @@ void publisher::pump() {
                       std::to_string(body.size()) + "\r\n\r\n" + body;
     ++sent_;
     if (d_ == dialect::pushpin) send_once(std::move(req));
-    else out_ += req;
+    else out_.pending += req;
   }
-  if (!writing_ && !out_.empty()) {
-    writing_ = true;
-    out_inflight_.swap(out_);
-    out_.clear();
-    net::async_write(socket_, net::buffer(out_inflight_),
-                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                       self->writing_ = false;
-                       self->out_inflight_.clear();
-                       if (!ec) self->pump();
-                     });
-  }
+  out_.start(socket_, [self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->pump();
+  });
   if (sent_ < count_ && rate_ > 0 && sent_ - acked_ - failed_ < window_) {
     timer_.expires_after(std::chrono::microseconds(static_cast<long>(1e6 / rate_) + 1));
     timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {

@@ -17,6 +17,17 @@ namespace herald::bench {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+/// Outgoing bytes of one connection: one write in flight, what queues meanwhile leaves
+/// in the next. The owner keeps itself alive through `then` (which captures it).
+struct write_pump {
+  std::string pending, inflight;
+  bool writing = false;
+
+  /// Writes what is pending unless a write is in flight; `then(ec)` runs after it.
+  template <class Then>
+  void start(tcp::socket& socket, Then then);
+};
+
 enum class transport { ws, sse, poll };
 /// How a server names its endpoints: herald's API, or the peers' /sub/<ch> and /pub/<ch>
 /// (Nchan, node ws), or Pushpin's: /sub/<ch> through its GRIP origin, and JSON items
@@ -134,8 +145,7 @@ class chat_client : public std::enable_shared_from_this<chat_client> {
   std::vector<std::uint64_t> highest_;  // per sender: the highest number received
   net::steady_timer timer_;
   bool timer_armed_ = false;
-  bool writing_ = false;
-  std::string out_, out_inflight_;
+  write_pump out_;
 };
 
 /// Publishes `count` messages of `size` bytes to `channels` (round robin) over one
@@ -171,8 +181,7 @@ class publisher : public std::enable_shared_from_this<publisher> {
   std::string in_;
   std::vector<char> buf_;
   net::steady_timer timer_;
-  bool writing_ = false;
-  std::string out_, out_inflight_;
+  write_pump out_;
 };
 
 }  // namespace herald::bench
