@@ -1,13 +1,12 @@
 #include "protocol/json_fields.hpp"
 
 #include <algorithm>
-#include <cmath>
 
-#include <algorithm>
-
-#include <boost/json.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string_view.hpp>
 
 #include "protocol/channel_name.hpp"
+#include "protocol/json_text.hpp"
 
 namespace herald::protocol {
 namespace json = boost::json;
@@ -36,80 +35,78 @@ std::string error_json(const api_error& e) {
   return out;
 }
 
-namespace {
-
-bool finite_numbers(const json::value& v) {
-  if (v.is_double()) return std::isfinite(v.get_double());
-  if (const auto* a = v.if_array()) return std::all_of(a->begin(), a->end(), finite_numbers);
-  if (const auto* o = v.if_object())
-    return std::all_of(o->begin(), o->end(), [](const auto& kv) { return finite_numbers(kv.value()); });
-  return true;
-}
-
-}  // namespace
-
-std::variant<std::string, api_error> message_data_json(const json::value& data, std::size_t max_data_bytes) {
-  if (!finite_numbers(data))
-    return bad_request("bad_json", "\"data\" holds a number out of range (JSON numbers must be finite doubles)");
-  std::string out = json::serialize(data);
+std::variant<std::string, api_error> message_data_json(std::string_view value, std::size_t max_data_bytes) {
+  std::string out = compact_json(value);
   if (out.size() > max_data_bytes)
     return api_error{413, "too_large",
                      "message data is larger than the limit of " + std::to_string(max_data_bytes) + " bytes"};
   return out;
 }
 
+namespace {
+
+const json_member* find_member(const std::vector<json_member>& members, std::string_view key) {
+  for (const auto& m : members)
+    if (m.key == key) return &m;
+  return nullptr;
+}
+
+std::optional<api_error> duplicate_member(const std::vector<json_member>& members,
+                                          std::initializer_list<std::string_view> keys) {
+  for (auto key : keys)
+    if (std::count_if(members.begin(), members.end(), [&](const auto& m) { return m.key == key; }) > 1)
+      return bad_request("bad_request", "field \"" + std::string(key) + "\" appears twice");
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::variant<publish_fields, api_error> parse_publish(std::string_view body, bool broadcast,
                                                       std::size_t max_data_bytes,
                                                       std::size_t max_broadcast_channels) {
-  json::parse_options opts;
-  opts.max_depth = 64;
-  std::error_code ec;
-  json::value v = json::parse(json::string_view(body.data(), body.size()), ec, {}, opts);
-  if (ec) return bad_request("bad_json", "request body is not valid JSON: " + ec.message());
-  const json::object* obj = v.if_object();
-  if (!obj) return bad_request("bad_request", "request body must be a JSON object");
+  if (!valid_json(body)) return bad_request("bad_json", "request body is not valid JSON");
+  auto members = json_members(body);
+  if (!members) return bad_request("bad_request", "request body must be a JSON object");
+  if (auto err = duplicate_member(*members, {"channel", "channels", "data", "event"})) return *err;
 
   publish_fields out;
-  auto check_channel = [&](const json::value& c) -> std::optional<api_error> {
-    const json::string* s = c.if_string();
-    if (!s) return bad_request("bad_request", "channel names must be strings");
-    if (!valid_channel_name(*s))
-      return bad_request("invalid_channel",
-                         "invalid channel name (1-255 bytes of [A-Za-z0-9_.:@/-])");
+  auto add_channel = [&](std::string_view text) -> std::optional<api_error> {
+    auto name = json_string(text);
+    if (!name) return bad_request("bad_request", "channel names must be strings");
+    if (!valid_channel_name(*name))
+      return bad_request("invalid_channel", "invalid channel name (1-255 bytes of [A-Za-z0-9_.:@/-])");
     // A channel named twice in a broadcast is published once.
-    if (std::find(out.channels.begin(), out.channels.end(), std::string_view(*s)) == out.channels.end())
-      out.channels.emplace_back(s->data(), s->size());
+    if (std::find(out.channels.begin(), out.channels.end(), *name) == out.channels.end())
+      out.channels.push_back(std::move(*name));
     return std::nullopt;
   };
   if (broadcast) {
-    const json::value* cs = obj->if_contains("channels");
+    const json_member* cs = find_member(*members, "channels");
     if (!cs) return bad_request("bad_request", "missing field \"channels\"");
-    const json::array* arr = cs->if_array();
-    if (!arr || arr->empty())
-      return bad_request("bad_request", "\"channels\" must be a non-empty array");
-    if (arr->size() > max_broadcast_channels)
+    auto items = json_elements(cs->value);
+    if (!items || items->empty()) return bad_request("bad_request", "\"channels\" must be a non-empty array");
+    if (items->size() > max_broadcast_channels)
       return api_error{413, "too_large",
-                       "too many channels in one broadcast (max " +
-                           std::to_string(max_broadcast_channels) + ")"};
-    for (const auto& c : *arr)
-      if (auto err = check_channel(c)) return *err;
+                       "too many channels in one broadcast (max " + std::to_string(max_broadcast_channels) + ")"};
+    for (auto item : *items)
+      if (auto err = add_channel(item)) return *err;
   } else {
-    const json::value* c = obj->if_contains("channel");
+    const json_member* c = find_member(*members, "channel");
     if (!c) return bad_request("bad_request", "missing field \"channel\"");
-    if (auto err = check_channel(*c)) return *err;
+    if (auto err = add_channel(c->value)) return *err;
   }
 
-  const json::value* data = obj->if_contains("data");
+  const json_member* data = find_member(*members, "data");
   if (!data) return bad_request("bad_request", "missing field \"data\"");
-  auto data_json = message_data_json(*data, max_data_bytes);
+  auto data_json = message_data_json(data->value, max_data_bytes);
   if (auto* err = std::get_if<api_error>(&data_json)) return *err;
   out.data_json = std::move(std::get<std::string>(data_json));
 
-  if (const json::value* ev = obj->if_contains("event"); ev && !ev->is_null()) {
-    const json::string* s = ev->if_string();
-    if (!s || !valid_event_name(*s))
+  if (const json_member* ev = find_member(*members, "event"); ev && ev->value != "null") {
+    auto name = json_string(ev->value);
+    if (!name || !valid_event_name(*name))
       return bad_request("bad_request", "\"event\" must match [A-Za-z0-9_-]{1,64} and not be \"reset\" or \"token_expired\"");
-    out.event.assign(s->data(), s->size());
+    out.event = std::move(*name);
   }
   return out;
 }

@@ -9,10 +9,6 @@
 
 #include "util/api_error.hpp"
 
-namespace boost::json {
-class value;
-}
-
 namespace herald::protocol {
 
 struct publish_fields {
@@ -24,15 +20,15 @@ struct publish_fields {
 /// Parses `{"channel":..,"data":..,"event"?:..}` (broadcast=false) or
 /// `{"channels":[..],"data":..,"event"?:..}` (broadcast=true).
 /// Channel names and the event name are validated; `data` must be present and
-/// its compact form at most `max_data_bytes`.
+/// its compact form at most `max_data_bytes`; it is kept as written (json_text.hpp).
+/// A field given twice is refused.
 std::variant<publish_fields, util::api_error> parse_publish(std::string_view body, bool broadcast,
                                                             std::size_t max_data_bytes,
                                                             std::size_t max_broadcast_channels);
 
-/// The compact JSON of a message's `data`, or the refusal: a number outside the range of
-/// a double (1e400 parses as infinity, which JSON cannot carry), or data over the limit.
-std::variant<std::string, util::api_error> message_data_json(const boost::json::value& data,
-                                                             std::size_t max_data_bytes);
+/// A message's `data` as published (`value`: the text of a valid JSON value) without the
+/// whitespace outside its strings, or the refusal of data over the limit.
+std::variant<std::string, util::api_error> message_data_json(std::string_view value, std::size_t max_data_bytes);
 
 /// True for a valid SSE event name: [A-Za-z0-9_-]{1,64}, except "reset" and
 /// "token_expired" (the server's).

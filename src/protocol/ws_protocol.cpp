@@ -1,72 +1,90 @@
 #include "protocol/ws_protocol.hpp"
 
-#include <boost/json.hpp>
+#include <cstdint>
+#include <vector>
 
 #include "protocol/channel_name.hpp"
 #include "protocol/json_fields.hpp"
+#include "protocol/json_text.hpp"
 
 namespace herald::protocol {
-namespace json = boost::json;
 using util::bad_request;
 
+namespace {
+
+const json_member* member(const std::vector<json_member>& members, std::string_view key) {
+  for (const auto& m : members)
+    if (m.key == key) return &m;
+  return nullptr;
+}
+
+// A non-negative JSON number as written (its text is valid JSON: no sign check needed
+// beyond the first character).
+bool non_negative_number(std::string_view v) noexcept { return !v.empty() && v.front() >= '0' && v.front() <= '9'; }
+
+bool non_negative_integer(std::string_view v) noexcept {
+  return non_negative_number(v) && v.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+}  // namespace
+
 std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view text, std::size_t max_data_bytes) {
-  json::parse_options opts;
-  opts.max_depth = 64;
-  std::error_code ec;
-  json::value v = json::parse(json::string_view(text.data(), text.size()), ec, {}, opts);
-  if (ec) return ws_command_error{"null", bad_request("bad_json", "message is not valid JSON: " + ec.message())};
-  const json::object* obj = v.if_object();
-  if (!obj) return ws_command_error{"null", bad_request("bad_request", "message must be a JSON object")};
+  if (!valid_json(text)) return ws_command_error{"null", bad_request("bad_json", "message is not valid JSON")};
+  auto members = json_members(text);
+  if (!members) return ws_command_error{"null", bad_request("bad_request", "message must be a JSON object")};
 
   ws_command cmd;
-  const json::value* id = obj->if_contains("id");
-  if (!id || !(id->is_uint64() || (id->is_int64() && id->get_int64() >= 0) || id->is_string()) ||
-      (id->is_string() && id->get_string().size() > 64))
-    return ws_command_error{"null", bad_request("bad_request", "\"id\" must be a non-negative integer or a string of at most 64 bytes")};
-  cmd.id = json::serialize(*id);
+  // The id is echoed as the client wrote it (a number keeps its spelling).
+  const json_member* id = member(*members, "id");
+  auto id_string = id ? json_string(id->value) : std::nullopt;
+  if (!id || (id_string ? id_string->size() > 64 : !non_negative_number(id->value) || id->value.size() > 64))
+    return ws_command_error{"null", bad_request("bad_request", "\"id\" must be a non-negative number or a string of at most 64 bytes")};
+  cmd.id = id->value;
   auto error = [&](std::string code, std::string message) {
     return ws_command_error{cmd.id, bad_request(std::move(code), std::move(message))};
   };
 
-  const json::value* method = obj->if_contains("method");
-  const json::string* m = method ? method->if_string() : nullptr;
+  const json_member* method = member(*members, "method");
+  auto m = method ? json_string(method->value) : std::nullopt;
   if (!m) return error("bad_request", "missing \"method\"");
   if (*m == "subscribe") cmd.method = ws_method::subscribe;
   else if (*m == "unsubscribe") cmd.method = ws_method::unsubscribe;
   else if (*m == "publish") cmd.method = ws_method::publish;
   else if (*m == "history") cmd.method = ws_method::history;
   else if (*m == "ping") return cmd;
-  else return error("bad_request", "unknown method \"" + std::string(m->subview().substr(0, 32)) + "\"");
+  else return error("bad_request", "unknown method " + json_quote(std::string_view(*m).substr(0, 32)));
 
-  const json::value* ch = obj->if_contains("channel");
-  const json::string* chs = ch ? ch->if_string() : nullptr;
-  if (!chs) return error("bad_request", "missing \"channel\"");
-  if (!valid_channel_name(*chs))
+  const json_member* ch = member(*members, "channel");
+  auto channel = ch ? json_string(ch->value) : std::nullopt;
+  if (!channel) return error("bad_request", "missing \"channel\"");
+  if (!valid_channel_name(*channel))
     return error("invalid_channel", "invalid channel name (1-255 bytes of [A-Za-z0-9_.:@/-])");
-  cmd.channel.assign(chs->data(), chs->size());
+  cmd.channel = std::move(*channel);
 
-  if (const json::value* since = obj->if_contains("since"); since && !since->is_null()) {
-    const json::string* s = since->if_string();
-    if (!s) return error("bad_cursor", "\"since\" must be a cursor string");
-    cmd.since.assign(s->data(), s->size());
+  if (const json_member* since = member(*members, "since"); since && since->value != "null") {
+    auto s = json_string(since->value);
+    if (!s || s->empty()) return error("bad_cursor", "\"since\" must be a cursor string");
+    cmd.since = std::move(*s);
   }
   if (cmd.method == ws_method::history) {
-    if (const json::value* limit = obj->if_contains("limit")) {
-      if (!limit->is_uint64() && !(limit->is_int64() && limit->get_int64() >= 0))
-        return error("bad_request", "\"limit\" must be a non-negative integer");
-      cmd.limit = static_cast<std::size_t>(limit->to_number<std::uint64_t>());
+    if (const json_member* limit = member(*members, "limit")) {
+      std::uint64_t n = 0;
+      if (!non_negative_integer(limit->value)) return error("bad_request", "\"limit\" must be a non-negative integer");
+      // Digits only; past 19 of them the limit is clamped anyway.
+      for (char c : limit->value.substr(0, 19)) n = n * 10 + static_cast<std::uint64_t>(c - '0');
+      cmd.limit = limit->value.size() > 19 ? SIZE_MAX : static_cast<std::size_t>(n);
     }
   }
   if (cmd.method == ws_method::publish) {
-    const json::value* data = obj->if_contains("data");
+    const json_member* data = member(*members, "data");
     if (!data) return error("bad_request", "missing \"data\"");
-    auto data_json = message_data_json(*data, max_data_bytes);
+    auto data_json = message_data_json(data->value, max_data_bytes);
     if (auto* err = std::get_if<util::api_error>(&data_json)) return ws_command_error{cmd.id, std::move(*err)};
     cmd.data_json = std::move(std::get<std::string>(data_json));
-    if (const json::value* ev = obj->if_contains("event"); ev && !ev->is_null()) {
-      const json::string* s = ev->if_string();
+    if (const json_member* ev = member(*members, "event"); ev && ev->value != "null") {
+      auto s = json_string(ev->value);
       if (!s || !valid_event_name(*s)) return error("bad_request", "\"event\" must match [A-Za-z0-9_-]{1,64}");
-      cmd.event.assign(s->data(), s->size());
+      cmd.event = std::move(*s);
     }
   }
   return cmd;
