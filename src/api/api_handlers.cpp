@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <unordered_set>
 
 #include <boost/json.hpp>
 
@@ -245,6 +246,16 @@ response handlers::channels() {
   auto list = ctx_.brokers.channels();
   auto counts = ctx_.hubs.counts();
   std::unordered_map<std::string, core::subscriber_counts> by_name(counts.begin(), counts.end());
+  // Channels with subscribers but no life in the broker yet (reads create none) are
+  // listed too, at offset 0 and epoch 0.
+  {
+    std::unordered_set<std::string_view> known;
+    for (const auto& c : list) known.insert(c.channel);
+    std::vector<core::channel_summary> unborn;
+    for (const auto& [name, _] : counts)
+      if (!known.contains(name)) unborn.push_back({name, 0, 0, 0});
+    list.insert(list.end(), std::make_move_iterator(unborn.begin()), std::make_move_iterator(unborn.end()));
+  }
   std::string body = "{\"channels\":[";
   std::size_t n = 0;
   for (auto& c : list) {

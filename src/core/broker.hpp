@@ -8,6 +8,11 @@
 //   node with local subscribers, in offset order per channel.
 // - A channel's epoch changes whenever its history is lost (restart of the memory
 //   broker, reclaimed idle channel, wiped Redis); offsets then start again from 1.
+// - Reads never create a channel: one with no life yet (never published, or reclaimed)
+//   answers epoch 0 and top 0. Epoch 0 names no life; the position (epoch 0, offset 0)
+//   means "before the first message of any life": a history read since it is recovered
+//   while history still holds offset 1 of the current life, and a subscriber at it
+//   consumes offset 1 of whatever epoch comes.
 // - Callbacks may run inline, before the call returns, or later on a broker thread;
 //   they must not block. Callers that need their own thread re-post (see
 //   subscriber_session).
@@ -60,7 +65,7 @@ struct history_query {
 
 struct history_reply {
   std::vector<message_ptr> messages;  // oldest first
-  std::uint32_t epoch = 0;            // the channel's current epoch
+  std::uint32_t epoch = 0;            // the channel's current epoch (0: no life yet)
   std::uint64_t top = 0;              // the channel's newest offset (0: none yet)
   /// false when `since` could not be honoured: other epoch, or history no longer holds
   /// the messages right after it. `messages` is then empty and the caller goes on live

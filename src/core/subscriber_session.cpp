@@ -88,6 +88,7 @@ std::string subscriber_session::cursor_of(std::string_view channel) const {
 void subscriber_session::request_history(channel_state& c, std::optional<position> since,
                                          std::size_t limit) {
   c.sync_id = ++next_sync_id_;
+  c.asked_since = since.has_value();
   if (since) {
     c.epoch = since->epoch;
     c.offset = since->offset;
@@ -114,19 +115,21 @@ void subscriber_session::apply_history(const std::string& channel, std::uint16_t
   }
   auto& reply = std::get<history_reply>(r);
   auto& c = *cp;
-  bool had_position = c.epoch != 0 || c.offset != 0;
+  // (0, 0) asked: before the first message of any life (core/broker.hpp).
+  const bool from_start = c.asked_since && c.epoch == 0 && c.offset == 0;
   if (!reply.recovered) {
     resets_.push_back(c.name);
     metrics::add(metrics::counter::resets);
     c.offset = reply.top;
-  } else if (!had_position || c.epoch != reply.epoch) {
+  } else if (!c.asked_since || (c.epoch != reply.epoch && !from_start)) {
     c.offset = reply.top;  // no cursor for this channel: start at "now"
   }
   c.epoch = reply.epoch;
   c.top_seen = std::max(c.top_seen, reply.top);
-  // Live messages that arrived meanwhile: keep those of the current epoch; consume()
-  // skips the offsets the replay (or the reset) already covers.
-  std::erase_if(c.pending, [&](const auto& m) { return m->epoch() != c.epoch; });
+  // Live messages that arrived meanwhile: keep those of the current epoch (of any, when
+  // the channel had no life yet: its first may have begun); consume() skips the offsets
+  // the replay (or the reset) already covers.
+  if (c.epoch != 0) std::erase_if(c.pending, [&](const auto& m) { return m->epoch() != c.epoch; });
   if (reply.recovered && reply.messages.empty()) {
     // History had nothing to fill the gap before the first pending message: the broker
     // lost it. Say so rather than re-reading forever.
@@ -189,6 +192,8 @@ void subscriber_session::finish_sync() {
 }
 
 bool subscriber_session::consume(channel_state& c, const protocol::message_ptr& m) {
+  // Before any life (epoch 0, offset 0): the first message of a life is the next one.
+  if (c.epoch == 0 && c.offset == 0 && m->offset() == 1) c.epoch = m->epoch();
   if (m->epoch() != c.epoch) return false;
   if (m->offset() <= c.offset) return true;  // already consumed (replay overlap)
   if (m->offset() != c.offset + 1) return false;

@@ -96,6 +96,7 @@ class subscriber_session : public subscriber,
     std::uint32_t hub_slot = 0;  // this session's place in the hub's list (hub::unsubscribe)
     std::uint16_t sync_id = 0;   // matches a history reply to the request that asked it
     bool synced = false;         // (packed: one per subscription of every connection)
+    bool asked_since = false;    // the last history read was since a position
     std::vector<protocol::message_ptr> pending;
   };
   static constexpr std::size_t max_pending = 4096;

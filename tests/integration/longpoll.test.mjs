@@ -109,7 +109,7 @@ test('a held poll whose client goes away is unsubscribed', async () => {
   await H.waitFor(async () => (await H.get(h, '/api/channels')).json.channels.find((c) => c.channel === ch)?.subscribers.poll === 1,
     { what: 'held poll' });
   ac.abort();
-  await H.waitFor(async () => (await H.get(h, '/api/channels')).json.channels.find((c) => c.channel === ch)?.subscribers.poll === 0,
+  await H.waitFor(async () => ((await H.get(h, '/api/channels')).json.channels.find((c) => c.channel === ch)?.subscribers.poll ?? 0) === 0,
     { what: 'poll subscriber released after the client left', timeoutMs: 3000 });
   const m = await H.metrics(h);
   assert.equal(m.get('herald_connections{transport="poll"}'), 0);

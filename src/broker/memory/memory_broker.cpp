@@ -47,6 +47,13 @@ std::uint32_t memory_broker::new_epoch() {
   return e;
 }
 
+std::shared_ptr<memory_broker::channel> memory_broker::find(const std::string& name) const {
+  auto& sh = shard_for(name);
+  std::lock_guard lock(sh.m);
+  auto it = sh.map.find(name);
+  return it == sh.map.end() ? nullptr : it->second;
+}
+
 std::shared_ptr<memory_broker::channel> memory_broker::find_or_create(const std::string& name,
                                                                       api_error& err) {
   auto& sh = shard_for(name);
@@ -102,7 +109,11 @@ void read_history(Channel& c, const history_query& q, history_reply& reply, api_
   if (!q.since) {
     c.hist.latest(q.limit, reply.messages);
   } else if (q.since->epoch != c.epoch) {
-    reply.recovered = false;
+    // (0, 0): before the first message of any life (read while the channel had none).
+    if (q.since->epoch == 0 && q.since->offset == 0 && !c.hist.empty() && c.hist.first_offset() == 1)
+      c.hist.since(0, q.limit, reply.messages);
+    else
+      reply.recovered = false;
   } else if (q.since->offset > c.top) {
     err = {400, "bad_cursor", "cursor is ahead of channel " + q.channel};
   } else if (q.since->offset < c.top) {
@@ -119,10 +130,15 @@ void memory_broker::history(history_query q, std::function<void(history_result)>
   history_reply reply;
   api_error err;
   for (;;) {
-    // Reading a channel creates it: a subscriber of a channel that has no message yet
-    // needs its epoch, or the first publication would look like a new life.
-    auto c = find_or_create(q.channel, err);
-    if (!c) break;
+    // A read creates nothing (anonymous readers must not fill max_channels): a channel
+    // with no life yet answers epoch 0, top 0, and the position (0, 0) it gives its
+    // reader is recovered by the first life's offset 1 (core/broker.hpp).
+    auto c = find(q.channel);
+    if (!c) {
+      if (q.since && q.since->epoch != 0) reply.recovered = false;
+      else if (q.since && q.since->offset != 0) err = {400, "bad_cursor", "cursor is ahead of channel " + q.channel};
+      break;
+    }
     std::lock_guard lock(c->m);
     if (c->dead) continue;  // reclaimed between lookup and lock
     const auto now = util::steady_ms();

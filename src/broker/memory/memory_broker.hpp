@@ -59,6 +59,7 @@ class memory_broker final : public core::broker {
 
   shard& shard_for(std::string_view name) const;
   std::vector<std::shared_ptr<channel>> snapshot(std::size_t shard) const;
+  std::shared_ptr<channel> find(const std::string& name) const;
   std::shared_ptr<channel> find_or_create(const std::string& name, util::api_error& err);
   std::uint32_t new_epoch();
 

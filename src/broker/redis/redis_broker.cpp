@@ -226,12 +226,11 @@ void redis_broker::run_history(core::history_query q, std::function<void(history
   auto& s = shard_for(q.channel);
   if (!s.cmd || !s.cmd->connected()) return done(unavailable());
   const auto& ns = namespaces_.for_channel(q.channel);
-  const auto meta_ttl = opts_.meta_ttl.count() == 0 ? 0 : std::max<long long>(opts_.meta_ttl.count(), ns.history_ttl.count());
   std::vector<std::string> args{meta_key(q.channel), list_key(q.channel), q.since ? "since" : "latest",
                                 q.since ? std::to_string(q.since->epoch) : "0",
                                 q.since ? std::to_string(q.since->offset) : "0", std::to_string(q.limit),
                                 std::to_string(std::chrono::milliseconds(ns.history_ttl).count()),
-                                std::to_string(util::unix_ms()), epoch_candidate(), std::to_string(meta_ttl)};
+                                std::to_string(util::unix_ms())};
   eval(s, history_script, std::move(args), [q = std::move(q), done = std::move(done)](redisReply* r) {
     std::uint32_t epoch = 0;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING ||

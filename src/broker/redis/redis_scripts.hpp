@@ -46,20 +46,23 @@ return {epoch, top}
 )LUA";
 
 // KEYS: meta, list. ARGV: mode (since|latest), since epoch, since offset, limit, ttl ms,
-// now ms, epoch candidate, meta ttl s. Returns {epoch, top, status, entries...} with
-// status ok | lost (other epoch, evicted or expired) | ahead (offset past the top).
+// now ms. Returns {epoch, top, status, entries...} with status ok | lost (other epoch,
+// evicted or expired) | ahead (offset past the top).
+//
+// A read writes nothing: a channel that has no life yet answers epoch 0, top 0, and the
+// position (epoch 0, offset 0) means "before the first message of any life" (recovered
+// while history still holds offset 1). So anonymous readers never create keys.
 inline constexpr const char* history = R"LUA(
 local epoch = redis.call('HGET', KEYS[1], 'e')
-local top = 0
+local from_start = ARGV[2] == '0' and ARGV[3] == '0'
 if not epoch then
-  epoch = ARGV[7]
-  redis.call('HSET', KEYS[1], 'e', epoch, 't', 0)
-  redis.call('DEL', KEYS[2])
-  local mttl = tonumber(ARGV[8])
-  if mttl > 0 then redis.call('EXPIRE', KEYS[1], mttl) end
-else
-  top = tonumber(redis.call('HGET', KEYS[1], 't'))
+  if ARGV[1] == 'since' and not from_start then
+    if ARGV[2] == '0' then return {'0', 0, 'ahead'} end
+    return {'0', 0, 'lost'}
+  end
+  return {'0', 0, 'ok'}
 end
+local top = tonumber(redis.call('HGET', KEYS[1], 't'))
 local limit = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
 local now = tonumber(ARGV[6])
@@ -77,7 +80,7 @@ if ARGV[1] == 'latest' then
   end
   return out
 end
-if ARGV[2] ~= epoch then out[3] = 'lost' return out end
+if ARGV[2] ~= epoch and not from_start then out[3] = 'lost' return out end
 local since = tonumber(ARGV[3])
 if since > top then out[3] = 'ahead' return out end
 if since == top then return out end

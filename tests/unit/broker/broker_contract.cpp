@@ -97,14 +97,29 @@ TEST_P(BrokerContract, CursorAheadOfTheChannelIsRefused) {
   EXPECT_EQ(std::get<util::api_error>(r).status, 400);
 }
 
-TEST_P(BrokerContract, UnknownChannelHasAnEpochBeforeItsFirstMessage) {
+TEST_P(BrokerContract, ReadingAnUnknownChannelCreatesNothingAndItsFirstLifeRecoversFromZero) {
   auto before = std::get<core::history_reply>(history("fresh", std::nullopt, 10));
   EXPECT_TRUE(before.messages.empty());
+  EXPECT_TRUE(before.recovered);
   EXPECT_EQ(before.top, 0u);
-  EXPECT_NE(before.epoch, 0u);
-  auto m = publish("fresh");
-  EXPECT_EQ(m->epoch(), before.epoch);  // a subscriber from before continues without reset
-  EXPECT_EQ(m->offset(), 1u);
+  EXPECT_EQ(before.epoch, 0u);  // no life yet: nothing was created by reading
+  auto still = std::get<core::history_reply>(history("fresh", core::position{0, 0}, 10));
+  EXPECT_TRUE(still.recovered);
+  EXPECT_EQ(still.epoch, 0u);
+  // A cursor of a lost life is not recovered; one ahead of "nothing" is refused.
+  EXPECT_FALSE(std::get<core::history_reply>(history("fresh", core::position{77, 3}, 10)).recovered);
+  EXPECT_TRUE(std::holds_alternative<util::api_error>(history("fresh", core::position{0, 3}, 10)));
+
+  auto m1 = publish("fresh");
+  publish("fresh");
+  EXPECT_EQ(m1->offset(), 1u);
+  EXPECT_NE(m1->epoch(), 0u);
+  // The position a reader got before the first publication recovers every message.
+  auto after = std::get<core::history_reply>(history("fresh", core::position{0, 0}, 10));
+  EXPECT_TRUE(after.recovered);
+  EXPECT_EQ(after.epoch, m1->epoch());
+  ASSERT_EQ(after.messages.size(), 2u);
+  EXPECT_EQ(after.messages[0]->offset(), 1u);
 }
 
 TEST_P(BrokerContract, ConcurrentPublishersGetDistinctGapFreeOffsets) {
