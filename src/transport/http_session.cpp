@@ -11,6 +11,7 @@
 #include "core/hub.hpp"
 #include "protocol/json_fields.hpp"
 #include "transport/http_response.hpp"
+#include "transport/lingering_close.hpp"
 #include "transport/longpoll_request.hpp"
 #include "transport/origin_policy.hpp"
 #include "transport/sse_session.hpp"
@@ -263,9 +264,9 @@ void http_session::on_write(beast::error_code ec, std::size_t bytes) {
 }
 
 void http_session::close() {
-  beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_.close();
+  // Also after an error reply: the client reads it whole, even when it was still
+  // sending (lingering_close.hpp).
+  if (stream_.socket().is_open()) lingering_close(stream_.release_socket(), tc_);
 }
 
 }  // namespace herald::transport

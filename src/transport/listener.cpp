@@ -6,6 +6,7 @@
 
 #include "metrics/metrics.hpp"
 #include "transport/http_session.hpp"
+#include "transport/lingering_close.hpp"
 
 namespace herald::transport {
 
@@ -63,8 +64,7 @@ void listener::refuse(net::ip::tcp::socket socket) {
   boost::system::error_code ec;
   socket.non_blocking(true, ec);
   socket.write_some(net::buffer(reply), ec);
-  socket.shutdown(net::ip::tcp::socket::shutdown_send, ec);
-  socket.close(ec);
+  lingering_close(std::move(socket), tc_);
 }
 
 }  // namespace herald::transport

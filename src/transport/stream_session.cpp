@@ -3,6 +3,7 @@
 #include <boost/asio/write.hpp>
 
 #include "metrics/metrics.hpp"
+#include "transport/lingering_close.hpp"
 #include "util/clock.hpp"
 
 namespace herald::transport {
@@ -24,10 +25,18 @@ std::shared_ptr<stream_session> stream_session::self() {
 void stream_session::shut_down() {
   unsubscribe_all();
   tc_.remove_tickable(this);
+  const bool writing = out_.writing();
   out_.clear();
   boost::system::error_code ignored;
-  socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  if (writing) {
+    // A write still pending after the close timeout: the peer reads nothing, so nothing
+    // of ours could be saved by lingering.
+    socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    return;
+  }
+  socket_.cancel(ignored);  // the transport's pending read wait completes, aborted
+  lingering_close(std::move(socket_), tc_);
 }
 
 bool stream_session::token_expired() const noexcept { return who_ && who_->expired(util::unix_ms()); }
