@@ -235,6 +235,7 @@ void handlers::history_async(const request& req, std::function<void(response)> d
     if (auto* err = std::get_if<api_error>(&pos)) return done(error_response(*err));
     q.since = std::get<core::position>(pos);
   }
+  q.max_bytes = ctx_.max_reply_bytes;  // a reply is never larger than a connection may queue
   auto since = q.since;
   ctx_.brokers.history(std::move(q), [done = std::move(done), since, channel = *channel](core::broker::history_result r) {
     if (auto* err = std::get_if<api_error>(&r)) return done(error_response(*err));

@@ -61,6 +61,10 @@ struct history_query {
   std::string channel;
   std::optional<position> since;  // none: the newest `limit` messages
   std::size_t limit = 100;
+  /// A bound on the messages' JSON bytes (0: none). Past it the reply stops (since: the
+  /// oldest fit; latest: the newest), but it always holds one message when any is due,
+  /// so a reader paging with the reply's cursor always progresses.
+  std::size_t max_bytes = 0;
 };
 
 struct history_reply {

@@ -10,6 +10,9 @@ struct context {
   hub& hubs;
   broker& brokers;
   const namespace_table& namespaces;
+  /// The byte bound of one history read made for a connection (history_query::max_bytes):
+  /// what a connection may queue, so no replay or reply is built larger (0: none).
+  std::size_t max_reply_bytes = 0;
 };
 
 }  // namespace herald::core

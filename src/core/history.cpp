@@ -51,15 +51,31 @@ void history::clear() {
 
 std::uint64_t history::first_offset() const noexcept { return count_ ? at(0).msg->offset() : 0; }
 
-void history::since(std::uint64_t after, std::size_t limit, std::vector<message_ptr>& out) const {
+void history::since(std::uint64_t after, std::size_t limit, std::vector<message_ptr>& out,
+                    std::size_t max_bytes) const {
   if (!count_ || limit == 0) return;
   std::uint64_t first = at(0).msg->offset();
   std::size_t start = after < first ? 0 : static_cast<std::size_t>(after - first + 1);
-  for (std::size_t i = start; i < count_ && limit; ++i, --limit) out.push_back(at(i).msg);
+  std::size_t bytes = 0, taken = 0;
+  for (std::size_t i = start; i < count_ && taken < limit; ++i, ++taken) {
+    bytes += at(i).msg->json().size();
+    if (max_bytes && taken && bytes > max_bytes) break;
+    out.push_back(at(i).msg);
+  }
 }
 
-void history::latest(std::size_t limit, std::vector<message_ptr>& out) const {
+void history::latest(std::size_t limit, std::vector<message_ptr>& out, std::size_t max_bytes) const {
   std::size_t start = count_ > limit ? count_ - limit : 0;
+  if (max_bytes) {
+    // Walk back from the newest while the bytes fit (the newest always goes).
+    std::size_t bytes = 0, i = count_;
+    while (i > start) {
+      bytes += at(i - 1).msg->json().size();
+      if (i < count_ && bytes > max_bytes) break;
+      --i;
+    }
+    start = i;
+  }
   for (std::size_t i = start; i < count_; ++i) out.push_back(at(i).msg);
 }
 

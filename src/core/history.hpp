@@ -32,10 +32,13 @@ class history {
   /// Bytes held by the messages (approximate).
   std::size_t bytes() const noexcept { return bytes_; }
 
-  /// Appends to `out` up to `limit` messages with offset > `after`, oldest first.
-  void since(std::uint64_t after, std::size_t limit, std::vector<message_ptr>& out) const;
-  /// Appends to `out` the newest `limit` messages, oldest first.
-  void latest(std::size_t limit, std::vector<message_ptr>& out) const;
+  /// Appends to `out` up to `limit` messages with offset > `after`, oldest first, and
+  /// stops before passing `max_bytes` of JSON (0: no bound; the first always goes).
+  void since(std::uint64_t after, std::size_t limit, std::vector<message_ptr>& out,
+             std::size_t max_bytes = 0) const;
+  /// Appends to `out` the newest `limit` messages, oldest first, within `max_bytes` as
+  /// above (the newest always goes).
+  void latest(std::size_t limit, std::vector<message_ptr>& out, std::size_t max_bytes = 0) const;
 
  private:
   struct slot {

@@ -93,7 +93,7 @@ void subscriber_session::request_history(channel_state& c, std::optional<positio
     c.epoch = since->epoch;
     c.offset = since->offset;
   }
-  history_query q{c.name, since, limit};
+  history_query q{c.name, since, limit, ctx_.max_reply_bytes};
   std::weak_ptr<subscriber_session> weak = weak_from_this();
   hub& h = ctx_.hubs;
   ctx_.brokers.history(std::move(q), [weak, name = c.name, id = c.sync_id, t = thread_,

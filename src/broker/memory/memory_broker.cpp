@@ -107,11 +107,11 @@ void read_history(Channel& c, const history_query& q, history_reply& reply, api_
   reply.epoch = c.epoch;
   reply.top = c.top;
   if (!q.since) {
-    c.hist.latest(q.limit, reply.messages);
+    c.hist.latest(q.limit, reply.messages, q.max_bytes);
   } else if (q.since->epoch != c.epoch) {
     // (0, 0): before the first message of any life (read while the channel had none).
     if (q.since->epoch == 0 && q.since->offset == 0 && !c.hist.empty() && c.hist.first_offset() == 1)
-      c.hist.since(0, q.limit, reply.messages);
+      c.hist.since(0, q.limit, reply.messages, q.max_bytes);
     else
       reply.recovered = false;
   } else if (q.since->offset > c.top) {
@@ -120,7 +120,7 @@ void read_history(Channel& c, const history_query& q, history_reply& reply, api_
     if (c.hist.empty() || q.since->offset + 1 < c.hist.first_offset())
       reply.recovered = false;  // evicted or expired
     else
-      c.hist.since(q.since->offset, q.limit, reply.messages);
+      c.hist.since(q.since->offset, q.limit, reply.messages, q.max_bytes);
   }
 }
 

@@ -230,7 +230,9 @@ void redis_broker::run_history(core::history_query q, std::function<void(history
                                 q.since ? std::to_string(q.since->epoch) : "0",
                                 q.since ? std::to_string(q.since->offset) : "0", std::to_string(q.limit),
                                 std::to_string(std::chrono::milliseconds(ns.history_ttl).count()),
-                                std::to_string(util::unix_ms())};
+                                std::to_string(util::unix_ms()), std::to_string(q.max_bytes),
+                                // {"channel":"<C>","offset":,"time":,"data":} beyond the entry
+                                std::to_string(q.channel.size() + 36)};
   eval(s, history_script, std::move(args), [q = std::move(q), done = std::move(done)](redisReply* r) {
     std::uint32_t epoch = 0;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING ||

@@ -46,7 +46,8 @@ return {epoch, top}
 )LUA";
 
 // KEYS: meta, list. ARGV: mode (since|latest), since epoch, since offset, limit, ttl ms,
-// now ms. Returns {epoch, top, status, entries...} with status ok | lost (other epoch,
+// now ms, max bytes (0: no bound; one entry always goes), the bytes a message's JSON
+// element has beyond its entry (channel and field names). Returns {epoch, top, status, entries...} with status ok | lost (other epoch,
 // evicted or expired) | ahead (offset past the top).
 //
 // A read writes nothing: a channel that has no life yet answers epoch 0, top 0, and the
@@ -66,6 +67,8 @@ local top = tonumber(redis.call('HGET', KEYS[1], 't'))
 local limit = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
 local now = tonumber(ARGV[6])
+local max_bytes = tonumber(ARGV[7] or '0')
+local extra = tonumber(ARGV[8] or '0')
 local function fresh(entry)
   if ttl <= 0 then return true end
   return tonumber(string.match(entry, '^%d+ (%d+)')) >= now - ttl
@@ -74,8 +77,16 @@ local out = {epoch, top, 'ok'}
 local len = redis.call('LLEN', KEYS[2])
 if ARGV[1] == 'latest' then
   if limit > 0 and len > 0 then
-    for _, e in ipairs(redis.call('LRANGE', KEYS[2], -limit, -1)) do
-      if fresh(e) then table.insert(out, e) end
+    local items = redis.call('LRANGE', KEYS[2], -limit, -1)
+    -- The newest that fit in max_bytes (the newest always goes).
+    local first, bytes = #items + 1, 0
+    while first > 1 do
+      bytes = bytes + #items[first - 1] + extra
+      if max_bytes > 0 and first <= #items and bytes > max_bytes then break end
+      first = first - 1
+    end
+    for i = first, #items do
+      if fresh(items[i]) then table.insert(out, items[i]) end
     end
   end
   return out
@@ -89,7 +100,12 @@ if len == 0 or since + 1 < first then out[3] = 'lost' return out end
 local start = since + 1 - first
 local items = redis.call('LRANGE', KEYS[2], start, start + limit - 1)
 if #items > 0 and not fresh(items[1]) then out[3] = 'lost' return out end
-for _, e in ipairs(items) do table.insert(out, e) end
+local bytes = 0
+for i, e in ipairs(items) do
+  bytes = bytes + #e + extra
+  if max_bytes > 0 and i > 1 and bytes > max_bytes then break end
+  table.insert(out, e)
+end
 return out
 )LUA";
 

@@ -42,6 +42,22 @@ TEST_P(BrokerContract, MessageCarriesDataAndEvent) {
   EXPECT_EQ(m->channel(), "d");
 }
 
+TEST_P(BrokerContract, HistoryReadsStopAtTheirByteBoundButAlwaysProgress) {
+  std::vector<protocol::message_ptr> m;
+  for (int i = 0; i < 5; ++i) m.push_back(publish("bytes", "\"" + std::string(100 + i, 'x') + "\""));
+  const auto e = m[0]->epoch();
+  auto two = std::get<core::history_reply>(history("bytes", core::position{e, 0}, 100, m[0]->json().size() + m[1]->json().size()));
+  EXPECT_EQ(offsets(two.messages), (std::vector<std::uint64_t>{1, 2}));
+  auto one = std::get<core::history_reply>(history("bytes", core::position{e, 2}, 100, 1));
+  EXPECT_EQ(offsets(one.messages), (std::vector<std::uint64_t>{3}));  // over the bound, but one goes
+  auto newest = std::get<core::history_reply>(history("bytes", std::nullopt, 100, m[3]->json().size() + m[4]->json().size()));
+  EXPECT_EQ(offsets(newest.messages), (std::vector<std::uint64_t>{4, 5}));
+  auto latest_one = std::get<core::history_reply>(history("bytes", std::nullopt, 100, 1));
+  EXPECT_EQ(offsets(latest_one.messages), (std::vector<std::uint64_t>{5}));
+  auto all = std::get<core::history_reply>(history("bytes", core::position{e, 0}, 100, 0));
+  EXPECT_EQ(all.messages.size(), 5u);
+}
+
 TEST_P(BrokerContract, HistorySinceReturnsExactlyTheMessagesAfterTheCursor) {
   protocol::message_ptr third;
   for (int i = 1; i <= 6; ++i) {

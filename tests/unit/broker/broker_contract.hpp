@@ -84,9 +84,9 @@ class BrokerContract : public ::testing::TestWithParam<broker_factory> {
   }
 
   core::broker::history_result history(const std::string& channel, std::optional<core::position> since,
-                                       std::size_t limit = 100) {
+                                       std::size_t limit = 100, std::size_t max_bytes = 0) {
     std::promise<core::broker::history_result> p;
-    broker().history({channel, since, limit}, [&](core::broker::history_result r) { p.set_value(std::move(r)); });
+    broker().history({channel, since, limit, max_bytes}, [&](core::broker::history_result r) { p.set_value(std::move(r)); });
     return p.get_future().get();
   }
 
