@@ -60,7 +60,8 @@ constexpr std::array<descriptor, n_counters> counter_desc{{
     {"herald_bytes_out_total", "Bytes written to client sockets.", ""},
     {"herald_bytes_in_total", "Bytes read from client sockets.", ""},
     {"herald_slow_disconnects_total",
-     "Connections closed because their outbound queue passed the byte cap.", ""},
+     "Connections closed as slow readers: their outbound queue passed the byte cap, or a "
+     "reply moved no byte within the request timeout.", ""},
     {"herald_drops_total", "Messages not delivered because their connection was closing or cut.",
      ""},
     {"herald_resets_total", "Subscriptions whose gap history could not cover.", ""},

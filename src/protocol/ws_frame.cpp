@@ -68,11 +68,11 @@ bool ws_reader::feed(char* data, std::size_t size, handler& h) {
   if (error_code_) return false;
   if (closed_) return true;
   if (b_ && !b_->partial.empty()) {
-    // Complete the pending frame first.
+    // Complete the pending frame first (or the bytes left by a hold).
     auto& partial = b_->partial;
-    partial.append(data, size);
+    if (size) partial.append(data, size);
     std::size_t pos = 0;
-    while (pos < partial.size() && !closed_) {
+    while (pos < partial.size() && !closed_ && !h.hold()) {
       std::size_t used = parse_one(partial.data() + pos, partial.size() - pos, h);
       if (used == SIZE_MAX) return false;
       if (used == 0) break;
@@ -84,7 +84,7 @@ bool ws_reader::feed(char* data, std::size_t size, handler& h) {
   }
   std::size_t pos = 0;
   while (pos < size && !closed_) {
-    std::size_t used = parse_one(data + pos, size - pos, h);
+    std::size_t used = h.hold() ? 0 : parse_one(data + pos, size - pos, h);
     if (used == SIZE_MAX) return false;
     if (used == 0) {
       buf().partial.assign(data + pos, size - pos);

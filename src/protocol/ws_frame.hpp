@@ -59,6 +59,9 @@ class ws_reader {
     virtual void on_ws_pong(std::string_view payload) = 0;
     /// The peer's close frame (code 1005 when it carried none).
     virtual void on_ws_close(std::uint16_t code, std::string_view reason) = 0;
+    /// True to stop parsing for now (the reader's output is backlogged): the bytes not
+    /// parsed yet are kept, and parsed by the next feed() (feed(nullptr, 0) resumes).
+    virtual bool hold() const noexcept { return false; }
 
    protected:
     ~handler() = default;
@@ -68,6 +71,7 @@ class ws_reader {
 
   /// Feeds bytes read from the peer (modified in place: unmasked). Returns false once
   /// the peer broke the protocol; error_code()/error_reason() then say what to close with.
+  /// Stops early while h.hold(), keeping the rest (at most what was fed plus a partial frame).
   bool feed(char* data, std::size_t size, handler& h);
 
   std::uint16_t error_code() const noexcept { return error_code_; }

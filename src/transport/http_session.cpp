@@ -247,17 +247,34 @@ void http_session::release_request() {
 }
 
 void http_session::send() {
-  stream_.expires_after(st_.opts.request_timeout);
-  net::async_write(stream_, out_.start(),
-                   [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                     self->on_write(ec, n);
-                   });
+  writing_.emplace(out_.start());
+  write_some();
 }
 
-void http_session::on_write(beast::error_code ec, std::size_t bytes) {
+void http_session::write_some() {
+  // The deadline is per step, not for the whole reply: a slow link that keeps reading
+  // gets a big reply whole, one that stalls is cut (a reply is bounded by bytes too).
+  stream_.expires_after(st_.opts.request_timeout);
+  stream_.async_write_some(*writing_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+    self->on_write_some(ec, n);
+  });
+}
+
+void http_session::on_write_some(beast::error_code ec, std::size_t bytes) {
   metrics::add(metrics::counter::bytes_out, bytes);
+  if (!ec) {
+    writing_->consume(bytes);
+    if (beast::buffer_bytes(*writing_) != 0) return write_some();
+  } else if (ec == beast::error::timeout) {
+    metrics::add(metrics::counter::slow_disconnects);
+  }
+  writing_.reset();
   out_.done();
   if (ec) return close();
+  on_written();
+}
+
+void http_session::on_written() {
   if (!out_.empty()) return send();
   if (!keep_alive_) return close();
   do_read();

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -44,7 +45,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   /// The output queue of the current response; fill it, then send().
   write_queue& out() noexcept { return out_; }
   /// Writes what out() holds as the response to the current request, then reads the
-  /// next request (keep-alive) or closes.
+  /// next request (keep-alive) or closes. The write may take as long as it needs while
+  /// it progresses: a step that moves no byte within request_timeout ends the
+  /// connection as a slow reader (counted).
   void send();
   /// Writes an error response (JSON body of the contract).
   void send_error(const util::api_error& e, bool close = false);
@@ -64,7 +67,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void start_ws(const auth::identity* who, const util::api_error* refusal);
   void call_api(std::string_view path, boost::urls::params_view params, auth::identity who);
   void send_api_response(api::response r);
-  void on_write(beast::error_code ec, std::size_t bytes);
+  void write_some();
+  void on_write_some(beast::error_code ec, std::size_t bytes);
+  void on_written();
   void close();
 
   beast::tcp_stream stream_;
@@ -73,6 +78,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   thread_context& tc_;
   shared_state& st_;
   write_queue out_;
+  // The response being written: what is left of out_'s buffers.
+  std::optional<beast::buffers_suffix<std::vector<net::const_buffer>>> writing_;
   ip_slot ip_slot_;
   header_list cors_;
   std::optional<ws_accept> ws_accept_;  // a valid upgrade waiting for authentication

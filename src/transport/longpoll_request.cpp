@@ -37,7 +37,11 @@ void longpoll_request::on_reset(std::span<const std::string> channels) {
 }
 
 bool longpoll_request::on_message(const protocol::message_ptr& m, bool) {
+  // A reply holds at most `limit` messages and, past the first, max_queued_bytes of them:
+  // the rest comes with the next poll.
   if (done_ || messages_.size() >= limit_) return false;
+  if (!messages_.empty() && bytes_ + m->json().size() > http_->state().opts.max_queued_bytes) return false;
+  bytes_ += m->json().size();
   messages_.push_back(m);
   metrics::add(metrics::counter::deliveries_poll);
   schedule_reply();

@@ -47,6 +47,7 @@ class longpoll_request final : public core::subscriber_session, public tickable 
   std::vector<protocol::message_ptr> messages_;
   std::vector<std::string> resets_;
   std::size_t limit_ = 0;
+  std::size_t bytes_ = 0;  // of messages_' JSON
   std::int64_t deadline_ms_ = 0;
   bool synced_once_ = false;
   bool reply_scheduled_ = false;

@@ -57,6 +57,7 @@ void stream_session::on_write(const boost::system::error_code& ec, std::size_t b
   out_.done();
   if (ec) return end();
   if (paused() && consuming() && out_.pending_bytes() < st_.opts.max_queued_bytes / 2) resume_consuming();
+  if (out_.queued_bytes() < st_.opts.max_queued_bytes / 2) on_output_drained();
   if (!out_.empty()) return flush();
   if (close_after_write_) end();
 }

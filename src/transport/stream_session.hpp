@@ -56,6 +56,8 @@ class stream_session : public core::subscriber_session, public tickable, public 
   virtual bool consuming() const noexcept = 0;
   /// Closes the connection now.
   virtual void end() = 0;
+  /// A write completed and what is queued is below half the cap (resume reading).
+  virtual void on_output_drained() {}
   /// The common part of end(): leaves every channel, stops ticking, drops what is
   /// queued and closes the socket.
   void shut_down();

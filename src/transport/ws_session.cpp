@@ -11,6 +11,10 @@ namespace herald::transport {
 namespace ws_close = protocol::ws_close;
 using protocol::ws_opcode;
 
+namespace {
+constexpr std::uint8_t max_commands_in_flight = 8;
+}
+
 ws_session::ws_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st, bool deflate)
     : stream_session(std::move(socket), tc, st, core::transport::ws),
       reader_(st.opts.ws_max_message, deflate),
@@ -52,7 +56,7 @@ void ws_session::do_read() {
     if (s->state_ == state::closed) return;
     if (ec) return s->terminate();
     // Drain what is there (bounded, to stay fair to the other connections of the loop).
-    for (int i = 0; i < 16; ++i) {
+    for (int i = 0; i < 16 && !s->hold(); ++i) {
       boost::system::error_code rec;
       std::size_t n = s->socket_.read_some(net::buffer(s->tc_.scratch()), rec);
       if (rec == net::error::would_block) break;
@@ -61,13 +65,42 @@ void ws_session::do_read() {
       s->feed(s->tc_.scratch().data(), n);
       if (s->state_ == state::closed || n < s->tc_.scratch().size()) break;
     }
-    if (s->state_ != state::closed) s->do_read();
+    if (s->state_ == state::closed) return;
+    if (s->hold())
+      s->read_held_ = true;
+    else
+      s->do_read();
   });
 }
 
+bool ws_session::hold() const noexcept {
+  return out_.queued_bytes() >= st_.opts.max_queued_bytes || commands_in_flight_ >= max_commands_in_flight;
+}
+
+void ws_session::on_output_drained() { release_hold(); }
+
+void ws_session::release_hold() {
+  if (!read_held_ || state_ == state::closed) return;
+  if (out_.queued_bytes() >= st_.opts.max_queued_bytes / 2 || commands_in_flight_ >= max_commands_in_flight) return;
+  read_held_ = false;
+  feed(nullptr, 0);  // what a hold left unparsed
+  if (state_ == state::closed) return;
+  if (hold())
+    read_held_ = true;
+  else
+    do_read();
+}
+
+void ws_session::command_done() {
+  --commands_in_flight_;
+  release_hold();
+}
+
 void ws_session::feed(char* data, std::size_t n) {
-  last_read_s_ = static_cast<std::int32_t>(tc_.now_s());
-  ping_sent_s_ = 0;
+  if (n) {
+    last_read_s_ = static_cast<std::int32_t>(tc_.now_s());
+    ping_sent_s_ = 0;
+  }
   if (!reader_.feed(data, n, *this)) {
     metrics::add(metrics::counter::bad_connections);
     if (reader_.error_code() == ws_close::too_big) metrics::add(metrics::counter::limit_message_size);
@@ -179,16 +212,19 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
 
 void ws_session::history_command(protocol::ws_command& cmd) {
   if (auto err = st_.auth.may_read(who_, cmd.channel)) return reply_error(cmd.id, *err);
-  core::history_query q{cmd.channel, std::nullopt, std::min<std::size_t>(cmd.limit, st_.opts.poll_limit_max)};
+  core::history_query q{cmd.channel, std::nullopt, std::min<std::size_t>(cmd.limit, st_.opts.poll_limit_max),
+                        st_.core.max_reply_bytes};
   if (!cmd.since.empty()) {
     auto pos = core::cursor_position(cmd.since, cmd.channel);
     if (auto* err = std::get_if<util::api_error>(&pos)) return reply_error(cmd.id, *err);
     q.since = std::get<core::position>(pos);
   }
   auto since = q.since;
+  ++commands_in_flight_;
   st_.core.brokers.history(std::move(q), [s = self(), id = cmd.id, channel = cmd.channel,
                                           since](core::broker::history_result r) {
     s->st_.core.hubs.run_on(s->thread(), [s, id, channel, since, r = std::move(r)] {
+      s->command_done();
       if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
       s->reply(id, core::history_json(channel, std::get<core::history_reply>(r), since));
     });
@@ -200,9 +236,11 @@ void ws_session::publish_command(protocol::ws_command& cmd) {
     metrics::add(metrics::counter::publish_errors);
     return reply_error(cmd.id, *err);
   }
+  ++commands_in_flight_;
   st_.core.brokers.publish({cmd.channel, cmd.event, std::move(cmd.data_json)},
                            [s = self(), id = cmd.id](core::broker::publish_result r) {
                              s->st_.core.hubs.run_on(s->thread(), [s, id, r = std::move(r)] {
+                               s->command_done();
                                if (auto* err = std::get_if<util::api_error>(&r)) {
                                  metrics::add(metrics::counter::publish_errors);
                                  return s->reply_error(id, *err);

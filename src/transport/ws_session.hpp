@@ -13,6 +13,13 @@
 // cap come from stream_session; a slow live reader is closed with 4000. No read buffer
 // is held while idle.
 //
+// Backpressure: every byte queued for the client (pushes, replies, pongs, close frames)
+// goes through stream_session's one queue. While it holds max_queued_bytes or more, or
+// max_commands_in_flight commands wait for the broker, the session stops parsing and
+// reading (the client's TCP window closes); it reads again once the queue is down to
+// half. So a client that sends but never reads holds at most about
+// (1 + max_commands_in_flight) * max_queued_bytes: each reply is built within the cap.
+//
 // Limits: commands are rate limited per connection (a token bucket of
 // ws_commands_per_second, one second's worth of burst); a command over the rate gets a
 // 429 error reply, and a client that keeps sending at twice the rate is closed (1008).
@@ -54,12 +61,14 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void on_ws_ping(std::string_view payload) override;
   void on_ws_pong(std::string_view payload) override;
   void on_ws_close(std::uint16_t code, std::string_view reason) override;
+  bool hold() const noexcept override;
   // tickable, flushable
   void on_tick(std::int64_t now_ms) override;
   void drain() override;
   bool can_write() const noexcept override { return state_ != state::closed; }
   bool consuming() const noexcept override { return state_ == state::open; }
   void end() override { terminate(); }
+  void on_output_drained() override;
 
   std::shared_ptr<ws_session> self();
   void handle(protocol::ws_command cmd);
@@ -75,6 +84,9 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void close_with(std::uint16_t code, std::string_view reason, bool wait_for_peer);
   void feed(char* data, std::size_t n);
   void do_read();
+  /// Reads again once a hold is over (output drained, broker replies back).
+  void release_hold();
+  void command_done();
   void terminate();
 
   protocol::ws_reader reader_;
@@ -87,6 +99,8 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   float command_tokens_;              // rate limit bucket
   std::uint32_t command_strikes_ = 0;  // refused commands since the last accepted one
   std::int64_t command_refill_ms_;    // when the bucket was last refilled
+  std::uint8_t commands_in_flight_ = 0;  // waiting for the broker (publish, history)
+  bool read_held_ = false;              // reading stopped by hold()
   // Subscribe commands waiting for their channel's sync: (channel, request id).
   std::vector<std::pair<std::string, std::string>> pending_subscribes_;
   metrics::gauge_guard gauge_{metrics::gauge::connections_ws};
