@@ -14,8 +14,19 @@ std::int64_t steady_millis() {
 }
 }  // namespace
 
+// Not the single-thread hint (1), although only this thread runs the loop: with it, Asio
+// queues a post made from the loop's own thread in a private queue that joins the shared
+// one only when the current handler returns, so a publication posted by this thread (its
+// offset assigned first) could run after a later one posted meanwhile by another thread.
+// The hub's per-channel order rests on posts running in the order they were made
+// (core/hub.hpp); out of order, a live subscriber saw a gap, and when its thread's backlog
+// was longer than the history, a reset (issue 11, finding 12).
+constexpr int loop_concurrency_hint = BOOST_ASIO_CONCURRENCY_HINT_SAFE;
+
 thread_context::thread_context(unsigned index)
-    : index_(index), ioc_(std::make_unique<net::io_context>(1)), now_ms_(steady_millis()) {
+    : index_(index),
+      ioc_(std::make_unique<net::io_context>(loop_concurrency_hint)),
+      now_ms_(steady_millis()) {
   tick_timer_.emplace(*ioc_);
 }
 
