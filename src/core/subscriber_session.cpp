@@ -236,10 +236,12 @@ void subscriber_session::deliver(const protocol::message_ptr& m) {
     if (!c.synced) {
       // Bounded: past the cap the message is not kept, and the gap it leaves is
       // detected and re-read from history by the next message.
-      if (c.pending.size() < max_pending)
+      if (c.pending.size() < max_pending) {
         c.pending.push_back(m);
-      else if (m->epoch() == c.epoch)
-        c.top_seen = std::max(c.top_seen, m->offset());
+      } else {
+        metrics::add(metrics::counter::sync_overflows);
+        if (m->epoch() == c.epoch) c.top_seen = std::max(c.top_seen, m->offset());
+      }
       return;
     }
     if (!consume(c, m)) {

@@ -65,6 +65,9 @@ constexpr std::array<descriptor, n_counters> counter_desc{{
     {"herald_drops_total", "Messages not delivered because their connection was closing or cut.",
      ""},
     {"herald_resets_total", "Subscriptions whose gap history could not cover.", ""},
+    {"herald_sync_overflows_total",
+     "Live messages not kept while their subscription synced (its pending list was full); "
+     "they are re-read from history.", ""},
     {"herald_http_requests_total", "HTTP requests handled.", ""},
     {"herald_http_responses_total", "HTTP error replies.", "{class=\"4xx\"}"},
     {"herald_http_responses_total", "HTTP error replies.", "{class=\"5xx\"}"},

@@ -21,6 +21,7 @@ enum class counter : unsigned {
   slow_disconnects,     // connections closed because their queue passed the byte cap
   drops,                // messages not delivered to a subscriber (connection closing or cut)
   resets,               // subscriptions told that history could not cover their gap
+  sync_overflows,       // live messages not kept while a subscription synced (re-read later)
   http_requests,
   http_client_errors,   // 4xx replies
   http_server_errors,   // 5xx replies
