@@ -189,3 +189,30 @@ TEST(Utf8, ValidatesTheRfc3629Ranges) {
                                                   "\xe2\x82"})
     EXPECT_FALSE(valid_utf8(bad)) << testing::PrintToString(bad);
 }
+
+namespace {
+// Holds after `allow` events: the reader must stop and keep the rest.
+struct holding_events : events {
+  std::size_t allow = 1;
+  bool hold() const noexcept override { return log.size() >= allow; }
+};
+}  // namespace
+
+TEST(WsReader, AHoldStopsParsingAndKeepsTheRestUntilResumed) {
+  ws_reader reader(1 << 20, false);
+  holding_events ev;
+  std::string bytes = client_frame(0x81, "one") + client_frame(0x89, "p") + client_frame(0x81, "two") +
+                      client_frame(0x81, "thr");  // the last one cut in two feeds
+  std::string tail = bytes.substr(bytes.size() - 3);
+  bytes.resize(bytes.size() - 3);
+  ASSERT_TRUE(reader.feed(bytes.data(), bytes.size(), ev));
+  EXPECT_EQ(ev.log, (std::vector<std::string>{"text:one"}));
+  EXPECT_FALSE(reader.idle());
+  ev.allow = 2;
+  ASSERT_TRUE(reader.feed(nullptr, 0, ev));
+  EXPECT_EQ(ev.log, (std::vector<std::string>{"text:one", "ping:p"}));
+  ev.allow = 100;
+  ASSERT_TRUE(reader.feed(tail.data(), tail.size(), ev));
+  EXPECT_EQ(ev.log, (std::vector<std::string>{"text:one", "ping:p", "text:two", "text:thr"}));
+  EXPECT_TRUE(reader.idle());
+}
