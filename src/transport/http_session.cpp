@@ -175,7 +175,11 @@ void http_session::start_stream(std::string_view path, boost::urls::params_view 
     return;
   }
   ip_slot poll_slot;
-  if (!st_.polls_per_ip.acquire(stream_.socket().remote_endpoint().address(), poll_slot)) {
+  // The peer may have reset the connection already: that is its end, not an exception.
+  beast::error_code ec;
+  const auto peer = stream_.socket().remote_endpoint(ec);
+  if (ec) return close();
+  if (!st_.polls_per_ip.acquire(peer.address(), poll_slot)) {
     metrics::add(metrics::counter::limit_polls_per_ip);
     return send_error({429, "too_many_polls",
                        "at most " + std::to_string(st_.polls_per_ip.limit()) + " long polls held per address"});
