@@ -21,6 +21,20 @@ struct memory_broker::channel {
   const core::namespace_options* ns = nullptr;
 };
 
+// Adds what a change of one channel's history did to the broker's running totals.
+// Construct before the change, under the channel's lock.
+struct history_change {
+  history_change(memory_broker& b, const core::history& h)
+      : b_(b), h_(h), size_(static_cast<std::int64_t>(h.size())), bytes_(static_cast<std::int64_t>(h.bytes())) {}
+  ~history_change() {
+    b_.history_messages_.fetch_add(static_cast<std::int64_t>(h_.size()) - size_, std::memory_order_relaxed);
+    b_.history_bytes_.fetch_add(static_cast<std::int64_t>(h_.bytes()) - bytes_, std::memory_order_relaxed);
+  }
+  memory_broker& b_;
+  const core::history& h_;
+  std::int64_t size_, bytes_;
+};
+
 struct alignas(64) memory_broker::shard {
   mutable std::mutex m;
   std::unordered_map<std::string, std::shared_ptr<channel>, core::string_hash, std::equal_to<>> map;
@@ -90,8 +104,11 @@ void memory_broker::publish(publish_request req, std::function<void(publish_resu
                                               std::move(req.event), req.data_json);
     ++c->top;
     c->last_active_ms = now;
-    c->hist.expire(now, std::chrono::milliseconds(ns.history_ttl).count());
-    c->hist.push(msg, now, ns.history_size);
+    {
+      history_change change(*this, c->hist);
+      c->hist.expire(now, std::chrono::milliseconds(ns.history_ttl).count());
+      c->hist.push(msg, now, ns.history_size);
+    }
     // Under the channel lock: listeners see this channel in offset order.
     if (listener_) listener_->on_publication(msg);
     break;
@@ -143,7 +160,10 @@ void memory_broker::history(history_query q, std::function<void(history_result)>
     if (c->dead) continue;  // reclaimed between lookup and lock
     const auto now = util::steady_ms();
     c->last_active_ms = now;
-    c->hist.expire(now, std::chrono::milliseconds(c->ns->history_ttl).count());
+    {
+      history_change change(*this, c->hist);
+      c->hist.expire(now, std::chrono::milliseconds(c->ns->history_ttl).count());
+    }
     read_history(*c, q, reply, err);
     break;
   }
@@ -172,13 +192,9 @@ std::vector<core::channel_summary> memory_broker::channels() const {
 
 core::broker_stats memory_broker::stats() const {
   core::broker_stats s;
-  for (std::size_t i = 0; i < shard_count; ++i)
-    for (auto& c : snapshot(i)) {
-      std::lock_guard lock(c->m);
-      ++s.channels;
-      s.history_messages += c->hist.size();
-      s.history_bytes += c->hist.bytes();
-    }
+  s.channels = channel_count_.load(std::memory_order_relaxed);
+  s.history_messages = static_cast<std::size_t>(std::max<std::int64_t>(0, history_messages_.load(std::memory_order_relaxed)));
+  s.history_bytes = static_cast<std::size_t>(std::max<std::int64_t>(0, history_bytes_.load(std::memory_order_relaxed)));
   return s;
 }
 
@@ -220,7 +236,10 @@ std::size_t memory_broker::sweep() {
       bool idle;
       {
         std::lock_guard lock(c->m);
-        c->hist.expire(now, std::chrono::milliseconds(c->ns->history_ttl).count());
+        {
+          history_change change(*this, c->hist);
+          c->hist.expire(now, std::chrono::milliseconds(c->ns->history_ttl).count());
+        }
         idle = c->hist.empty() && now - c->last_active_ms >= idle_ms;
       }
       if (!idle || has_subscribers_(c->name)) continue;

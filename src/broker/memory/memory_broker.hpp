@@ -69,6 +69,11 @@ class memory_broker final : public core::broker {
   core::publication_listener* listener_ = nullptr;
   std::unique_ptr<shard[]> shards_;
   std::atomic<std::size_t> channel_count_{0};
+  // Running totals of every channel's history, kept by each change (stats() walks
+  // nothing: a scrape of 200k channels took 0.18 s and delayed publishes).
+  std::atomic<std::int64_t> history_messages_{0};
+  std::atomic<std::int64_t> history_bytes_{0};
+  friend struct history_change;
   std::mutex rng_mutex_;
   std::mt19937 rng_;
   struct once_value {

@@ -84,3 +84,28 @@ TEST_F(memory_fixture, StatsCountHistory) {
   EXPECT_EQ(st.history_messages, 3u);
   EXPECT_GT(st.history_bytes, 0u);
 }
+
+TEST_F(memory_fixture, StatsAreRunningTotalsThatFollowEvictionAndReclaim) {
+  core::namespace_options o;
+  o.history_size = 2;
+  ns = core::namespace_table(o);
+  auto b = make();
+  for (int i = 0; i < 5; ++i) publish(*b, "evicting");
+  publish(*b, "other");
+  auto st = b->stats();
+  EXPECT_EQ(st.channels, 2u);
+  EXPECT_EQ(st.history_messages, 3u);  // 2 kept of 5, and 1
+  const auto one_channel_bytes = st.history_bytes;
+  EXPECT_GT(one_channel_bytes, 0u);
+
+  core::namespace_options none;
+  none.history_size = 0;
+  ns = core::namespace_table(none);
+  opts.idle_ttl = std::chrono::seconds(0);
+  auto empty = make();
+  publish(*empty, "x");
+  EXPECT_EQ(empty->stats().history_messages, 0u);
+  EXPECT_EQ(empty->stats().history_bytes, 0u);
+  empty->sweep();
+  EXPECT_EQ(empty->stats().channels, 0u);
+}
