@@ -110,10 +110,10 @@ void server::run() {
   for (std::size_t i = 1; i < threads_.size(); ++i)
     workers.emplace_back([this, i] {
       core::hub::set_current_thread(static_cast<int>(i));
-      threads_[i]->ioc().run();
+      threads_[i]->run();
     });
   core::hub::set_current_thread(0);
-  threads_[0]->ioc().run();
+  threads_[0]->run();
   for (auto& w : workers) w.join();
 }
 
