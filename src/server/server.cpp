@@ -78,6 +78,13 @@ server::~server() {
 void server::start() {
   auto address = net::ip::make_address(cfg_.host);
   net::ip::tcp::endpoint ep(address, cfg_.port);
+  // The lock before the listeners when the port is known, so that a second herald never
+  // binds the port even briefly (the kernel would hand it connections meanwhile). With
+  // port 0 the kernel draws a port no listener has, and the lock is taken once it is known.
+  if (ep.port() != 0) {
+    lock_.acquire(ep);
+    listen_lock::probe(ep);
+  }
   for (auto& t : threads_) {
     try {
       listeners_.push_back(std::make_shared<transport::listener>(*t, *shared_, ep));
@@ -87,6 +94,7 @@ void server::start() {
     }
     ep = listeners_.front()->local_endpoint();  // port 0: every thread on the port drawn first
   }
+  if (cfg_.port == 0) lock_.acquire(ep);
 }
 
 net::ip::tcp::endpoint server::endpoint() const { return listeners_.front()->local_endpoint(); }
@@ -131,6 +139,7 @@ void server::stop() {
     return;
   }
   const auto window = cfg_.drain_window;
+  lock_.release();  // no longer accepting: a successor may start on the address
   for (std::size_t i = 0; i < threads_.size(); ++i)
     net::post(threads_[i]->ioc(), [this, i, window] {
       listeners_[i]->stop();
