@@ -65,6 +65,10 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
                                    [b] { return static_cast<double>(b->stats().history_messages); });
   metrics::register_callback_gauge("herald_history_bytes", "Bytes held in history (approximate).",
                                    [b] { return static_cast<double>(b->stats().history_bytes); });
+  if (redis_)
+    metrics::register_callback_gauge(
+        "herald_redis_subscriptions", "Pub/Sub channels with callback state (watched, or being unsubscribed).",
+        [r = redis_] { return static_cast<double>(r->subscription_entries()); });
 }
 
 server::~server() {

@@ -361,6 +361,13 @@ std::vector<core::channel_summary> redis_broker::channels() const {
   return f.get();
 }
 
+std::size_t redis_broker::subscription_entries() const {
+  std::size_t n = 0;
+  for (auto& s : shards_)
+    if (s->sub) n += s->sub->subscription_entries();
+  return n;
+}
+
 core::broker_stats redis_broker::stats() const {
   core::broker_stats st;
   st.channels = watched_count_.load();

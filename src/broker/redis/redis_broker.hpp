@@ -52,6 +52,10 @@ class redis_broker final : public core::broker {
   bool ready() const override;
   std::vector<core::channel_summary> channels() const override;
   core::broker_stats stats() const override;
+  /// Channels with Pub/Sub callback state on the connections (watched, or being
+  /// unsubscribed): follows the watched channels, never the channels ever watched.
+  /// Safe from any thread while the broker runs (not during stop()).
+  std::size_t subscription_entries() const;
 
  private:
   struct shard;
