@@ -6,7 +6,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <charconv>
-#include <future>
 #include <stdexcept>
 
 #include "broker/redis/redis_connection.hpp"
@@ -347,18 +346,16 @@ void redis_broker::on_pubsub(shard& s, redisReply* r) {
       channel, offset, epoch, time, f[3] == "." ? "" : std::string(f[3]), f[4]));
 }
 
-std::vector<core::channel_summary> redis_broker::channels() const {
-  // The channels this node watches (Redis holds the rest; listing them would scan it).
-  auto p = std::make_shared<std::promise<std::vector<core::channel_summary>>>();
-  auto f = p->get_future();
-  net::post(const_cast<net::io_context&>(ioc_), [this, p] {
+void redis_broker::channels(std::function<void(std::vector<core::channel_summary>)> done) const {
+  // The channels this node watches (Redis holds the rest; listing them would scan it),
+  // read on the broker thread, which owns the table; `done` runs there.
+  net::post(const_cast<net::io_context&>(ioc_), [this, done = std::move(done)] {
     std::vector<core::channel_summary> out;
+    out.reserve(watched_count_.load());
     for (auto& s : shards_)
       for (auto& [name, _] : s->channels) out.push_back({name, 0, 0, 0});
-    p->set_value(std::move(out));
+    done(std::move(out));
   });
-  if (f.wait_for(std::chrono::seconds(2)) != std::future_status::ready) return {};
-  return f.get();
 }
 
 std::size_t redis_broker::subscription_entries() const {

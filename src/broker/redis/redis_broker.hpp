@@ -50,7 +50,7 @@ class redis_broker final : public core::broker {
   void watch(const std::string& channel) override;
   void unwatch(const std::string& channel) override;
   bool ready() const override;
-  std::vector<core::channel_summary> channels() const override;
+  void channels(std::function<void(std::vector<core::channel_summary>)> done) const override;
   core::broker_stats stats() const override;
   /// Channels with Pub/Sub callback state on the connections (watched, or being
   /// unsubscribed): follows the watched channels, never the channels ever watched.
