@@ -16,10 +16,12 @@
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"
 #include "util/clock.hpp"
+#include "util/log.hpp"
 
 namespace herald::server {
 
 namespace net = boost::asio;
+namespace log = util::log;
 
 struct server::timers {
   net::steady_timer sweep;
@@ -99,6 +101,42 @@ void server::start() {
     ep = listeners_.front()->local_endpoint();  // port 0: every thread on the port drawn first
   }
   if (cfg_.port == 0) lock_.acquire(ep);
+  log_start();
+}
+
+void server::log_start() const {
+  // The effective configuration an operator checks first; secrets only as set/unset.
+  std::string brokers = cfg_.broker;
+  if (redis_) {
+    brokers.clear();
+    for (const auto& s : cfg_.redis.shards)
+      brokers += (brokers.empty() ? "" : ",") + s.host + ":" + std::to_string(s.port);
+  }
+  const auto& t = cfg_.transport;
+  const auto& d = cfg_.namespaces.for_channel("");
+  log::info("start", {{"version", "0.1.0"},
+                      {"listen", listen_lock::name(endpoint())},
+                      {"threads", cfg_.threads},
+                      {"broker", redis_ ? "redis" : "memory"},
+                      {"redis", redis_ ? brokers : std::string("-")},
+                      {"api_key", cfg_.api.api_key.empty() ? "unset" : "set"},
+                      {"token_keys", cfg_.auth.keys.empty() ? "unset" : "set"},
+                      {"history_size", d.history_size},
+                      {"history_ttl_s", static_cast<long long>(d.history_ttl.count())},
+                      {"max_channels", cfg_.memory.max_channels},
+                      {"max_queued_bytes", t.max_queued_bytes},
+                      {"max_body_bytes", t.max_body_bytes},
+                      {"max_channels_per_connection", t.max_channels_per_connection},
+                      {"max_connections_per_ip", t.max_connections_per_ip},
+                      {"max_polls_per_ip", t.max_polls_per_ip},
+                      {"ws_commands_per_second", t.ws_commands_per_second},
+                      {"drain_ms", static_cast<long long>(cfg_.drain_window.count())}});
+}
+
+std::size_t server::streams() const {
+  std::size_t n = 0;
+  for (auto& t : threads_) n += t->streams();
+  return n;
 }
 
 net::ip::tcp::endpoint server::endpoint() const { return listeners_.front()->local_endpoint(); }
@@ -127,11 +165,15 @@ void server::run() {
   core::hub::set_current_thread(0);
   threads_[0]->run();
   for (auto& w : workers) w.join();
+  log::flush_suppressed();
+  log::info("stop", {{"internal_errors", metrics::total(metrics::counter::internal_errors)}});
 }
 
 void server::wait_signal() {
-  timers_->signals.async_wait([this](const boost::system::error_code& ec, int) {
+  timers_->signals.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
+    log::info("signal", {{"signal", sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "other"},
+                         {"action", stops_.load() == 0 ? "drain" : "stop_now"}});
     stop();
     wait_signal();  // a second signal stops at once
   });
@@ -139,7 +181,7 @@ void server::wait_signal() {
 
 void server::stop() {
   if (stops_.fetch_add(1) > 0) {
-    net::post(threads_[0]->ioc(), [this] { halt(); });
+    net::post(threads_[0]->ioc(), [this] { halt("second_signal"); });
     return;
   }
   const auto window = cfg_.drain_window;
@@ -152,21 +194,33 @@ void server::stop() {
   net::post(threads_[0]->ioc(), [this, window] {
     timers_->sweep.cancel();
     // Connections get the window to go, plus a grace period for their last writes.
-    drain_deadline_ms_ = util::steady_ms() + window.count() + 2000;
+    drain_start_ms_ = util::steady_ms();
+    drain_deadline_ms_ = drain_start_ms_ + window.count() + 2000;
+    drain_streams_ = streams();
+    log::info("drain_start", {{"connections", drain_streams_}, {"window_ms", static_cast<long long>(window.count())}});
     check_drained();
   });
 }
 
 void server::check_drained() {
   bool all = std::all_of(threads_.begin(), threads_.end(), [](auto& t) { return t->drained(); });
-  if (all || util::steady_ms() >= drain_deadline_ms_) return halt();
+  if (all) return halt("drained");
+  if (util::steady_ms() >= drain_deadline_ms_) return halt("deadline");
   timers_->drain.expires_after(std::chrono::milliseconds(100));
   timers_->drain.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) check_drained();
   });
 }
 
-void server::halt() {
+void server::halt(const char* why) {
+  if (!halted_) {
+    halted_ = true;
+    // Connections still open now are closed with their loops, without a goodbye.
+    log::info("drain_end", {{"reason", why},
+                            {"connections_at_start", drain_streams_},
+                            {"left", streams()},
+                            {"elapsed_ms", drain_start_ms_ ? util::steady_ms() - drain_start_ms_ : 0}});
+  }
   timers_->drain.cancel();
   timers_->signals.cancel();
   for (std::size_t i = 0; i < threads_.size(); ++i)

@@ -81,6 +81,7 @@ class redis_broker final : public core::broker {
   std::string script_sha_[2];
   std::atomic<std::size_t> ready_shards_{0};
   std::atomic<std::size_t> watched_count_{0};
+  bool stopping_ = false;  // broker thread only
 };
 
 }  // namespace herald::broker

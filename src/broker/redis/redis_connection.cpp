@@ -7,6 +7,8 @@
 #include <iterator>
 #include <string_view>
 
+#include "util/log.hpp"
+
 namespace herald::broker {
 
 // Callback state of one command, or of one channel's subscription (persistent).
@@ -57,8 +59,10 @@ void redis_connection::watchdog() {
   watchdog_timer_.async_wait([this, alive](const boost::system::error_code& ec) {
     if (ec || alive.expired() || stopped_) return;
     if (ac_ && !sent_.empty() && std::chrono::steady_clock::now() - sent_.front() > command_timeout_) {
-      std::fprintf(stderr, "herald: redis %s:%d (%s) did not answer within %lld ms; reconnecting\n", host_.c_str(),
-                   port_, name_.c_str(), static_cast<long long>(command_timeout_.count()));
+      util::log::warn("redis_timeout", {{"addr", host_ + ":" + std::to_string(port_)},
+                                        {"conn", name_},
+                                        {"timeout_ms", static_cast<long long>(command_timeout_.count())},
+                                        {"msg", "no answer in time; reconnecting"}});
       // Not redisAsyncDisconnect, which waits for the replies: drop the connection now;
       // pending callbacks get nullptr (503 to their callers) and the back-off reconnects.
       redisAsyncFree(ac_);
