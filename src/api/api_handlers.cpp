@@ -86,7 +86,7 @@ void handlers::handle(const request& req, std::function<void(response)> done) {
       return is_post ? publish(req, true, false, std::move(done)) : method_not_allowed("POST");
     if (req.path == "/api/history")
       return is_get ? history_async(req, std::move(done)) : method_not_allowed("GET");
-    if (req.path == "/api/channels") return is_get ? done(channels()) : method_not_allowed("GET");
+    if (req.path == "/api/channels") return is_get ? channels(std::move(done)) : method_not_allowed("GET");
   } else if (req.path == "/publish") {
     return is_post ? publish(req, false, true, std::move(done)) : method_not_allowed("POST");
   } else if (req.path == "/ticket") {
@@ -243,8 +243,8 @@ void handlers::history_async(const request& req, std::function<void(response)> d
   });
 }
 
-response handlers::channels() {
-  auto list = ctx_.brokers.channels();
+void handlers::channels(std::function<void(response)> done) {
+  ctx_.brokers.channels([this, done = std::move(done)](std::vector<core::channel_summary> list) {
   auto counts = ctx_.hubs.counts();
   std::unordered_map<std::string, core::subscriber_counts> by_name(counts.begin(), counts.end());
   // Channels with subscribers but no life in the broker yet (reads create none) are
@@ -271,7 +271,8 @@ response handlers::channels() {
   }
   body += "],\"truncated\":";
   body += list.size() > n ? "true}" : "false}";
-  return json_response(std::move(body));
+  done(json_response(std::move(body)));
+  });
 }
 
 response handlers::metrics() {

@@ -49,7 +49,7 @@ class handlers {
   void publish(const request& req, bool broadcast, bool client, std::function<void(response)> done);
   void history_async(const request& req, std::function<void(response)> done);
   void ticket(const request& req, std::function<void(response)> done);
-  response channels();
+  void channels(std::function<void(response)> done);
   response metrics();
   util::api_error* check_api_key(const request& req, util::api_error& storage) const;
 

@@ -7,6 +7,7 @@
 
 #include "config/config.hpp"
 #include "server/server.hpp"
+#include "util/log.hpp"
 
 extern char** environ;
 
@@ -19,6 +20,10 @@ int main(int argc, char** argv) {
       std::cout << parsed.output;
       return 0;
     }
+    herald::util::log::options log_opts;
+    log_opts.min_level = parsed.cfg->log_level;
+    log_opts.fmt = parsed.cfg->log_format;
+    herald::util::log::configure(std::move(log_opts));
     const std::string broker = parsed.cfg->broker;
     herald::server::server srv(std::move(*parsed.cfg));
     srv.start();

@@ -74,7 +74,9 @@ po::options_description describe() {
     ("cors-credentials", po::value<bool>()->default_value(false), "send Access-Control-Allow-Credentials: true to allowed origins")
     ("max-connections-per-ip", po::value<std::size_t>()->default_value(0), "open connections from one address (0: no limit; behind a proxy every client shares its address)")
     ("max-polls-per-ip", po::value<std::size_t>()->default_value(0), "long polls held at once for one address (0: no limit)")
-    ("ws-commands-per-second", po::value<unsigned>()->default_value(1000), "commands one WebSocket connection may send per second, burst of one second's worth (0: no limit)");
+    ("ws-commands-per-second", po::value<unsigned>()->default_value(1000), "commands one WebSocket connection may send per second, burst of one second's worth (0: no limit)")
+    ("log-level", po::value<std::string>()->default_value("info"), "least severe log lines written to stderr: debug | info | warn | error")
+    ("log-format", po::value<std::string>()->default_value("text"), "log lines as key=value text or JSON objects: text | json");
   // clang-format on
   return d;
 }
@@ -326,6 +328,15 @@ parse_result parse_from(int argc, const char* const* argv, const std::vector<std
   require(drain >= 0 && drain <= 3600, "drain-seconds", "must be 0..3600");
   c.drain_window = std::chrono::milliseconds(static_cast<long long>(drain * 1000));
   require(c.sweep_interval.count() > 0, "sweep-interval", "must be positive");
+
+  const auto log_level = get<std::string>(vm, "log-level");
+  const auto lvl = util::log::parse_level(log_level);
+  require(lvl.has_value(), "log-level", "expected debug, info, warn or error, got \"" + log_level + "\"");
+  c.log_level = *lvl;
+  const auto log_format = get<std::string>(vm, "log-format");
+  const auto fmt = util::log::parse_format(log_format);
+  require(fmt.has_value(), "log-format", "expected text or json, got \"" + log_format + "\"");
+  c.log_format = *fmt;
   out.cfg = std::move(c);
   return out;
 }

@@ -15,6 +15,7 @@
 #include "broker/redis/redis_broker_options.hpp"
 #include "core/namespace_options.hpp"
 #include "transport/options.hpp"
+#include "util/log.hpp"
 
 namespace herald::config {
 
@@ -35,6 +36,8 @@ struct config {
   auth::options auth;
   broker::memory_broker_options memory;
   broker::redis_broker_options redis;  // used when broker != "memory"
+  util::log::level log_level = util::log::level::info;
+  util::log::format log_format = util::log::format::text;
 };
 
 struct parse_result {

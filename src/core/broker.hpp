@@ -122,8 +122,10 @@ class broker {
   /// True while publishes can be served (readiness).
   virtual bool ready() const = 0;
 
-  /// Channels known to the broker (for GET /api/channels), and totals for /metrics.
-  virtual std::vector<channel_summary> channels() const = 0;
+  /// Channels known to the broker (for GET /api/channels); `done` gets them, possibly on
+  /// a broker thread (an answer never waits on a lock held across I/O). Totals for
+  /// /metrics come from stats(), which must be cheap.
+  virtual void channels(std::function<void(std::vector<channel_summary>)> done) const = 0;
   virtual broker_stats stats() const = 0;
 };
 

@@ -86,6 +86,7 @@ constexpr std::array<descriptor, n_counters> counter_desc{{
     {"herald_limit_refusals_total", "Refusals per configured limit.", "{limit=\"message_size\"}"},
     {"herald_limit_refusals_total", "Refusals per configured limit.", "{limit=\"header_size\"}"},
     {"herald_limit_refusals_total", "Refusals per configured limit.", "{limit=\"request_timeout\"}"},
+    {"herald_internal_errors_total", "Exceptions that escaped an event-loop handler (bugs: see the log).", ""},
 }};
 
 constexpr std::array<descriptor, n_gauges> gauge_desc{{

@@ -39,6 +39,7 @@ enum class counter : unsigned {
   limit_message_size,   // WebSocket messages, request bodies and message data too big
   limit_header_size,
   limit_request_timeout,  // requests (or WebSocket handshakes) not received in time: slowloris
+  internal_errors,      // exceptions that escaped an event-loop handler (bugs; each one logged)
   count_
 };
 

@@ -16,10 +16,12 @@
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"
 #include "util/clock.hpp"
+#include "util/log.hpp"
 
 namespace herald::server {
 
 namespace net = boost::asio;
+namespace log = util::log;
 
 struct server::timers {
   net::steady_timer sweep;
@@ -65,6 +67,10 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
                                    [b] { return static_cast<double>(b->stats().history_messages); });
   metrics::register_callback_gauge("herald_history_bytes", "Bytes held in history (approximate).",
                                    [b] { return static_cast<double>(b->stats().history_bytes); });
+  if (redis_)
+    metrics::register_callback_gauge(
+        "herald_redis_subscriptions", "Pub/Sub channels with callback state (watched, or being unsubscribed).",
+        [r = redis_] { return static_cast<double>(r->subscription_entries()); });
 }
 
 server::~server() {
@@ -78,6 +84,13 @@ server::~server() {
 void server::start() {
   auto address = net::ip::make_address(cfg_.host);
   net::ip::tcp::endpoint ep(address, cfg_.port);
+  // The lock before the listeners when the port is known, so that a second herald never
+  // binds the port even briefly (the kernel would hand it connections meanwhile). With
+  // port 0 the kernel draws a port no listener has, and the lock is taken once it is known.
+  if (ep.port() != 0) {
+    lock_.acquire(ep);
+    listen_lock::probe(ep);
+  }
   for (auto& t : threads_) {
     try {
       listeners_.push_back(std::make_shared<transport::listener>(*t, *shared_, ep));
@@ -87,6 +100,43 @@ void server::start() {
     }
     ep = listeners_.front()->local_endpoint();  // port 0: every thread on the port drawn first
   }
+  if (cfg_.port == 0) lock_.acquire(ep);
+  log_start();
+}
+
+void server::log_start() const {
+  // The effective configuration an operator checks first; secrets only as set/unset.
+  std::string brokers = cfg_.broker;
+  if (redis_) {
+    brokers.clear();
+    for (const auto& s : cfg_.redis.shards)
+      brokers += (brokers.empty() ? "" : ",") + s.host + ":" + std::to_string(s.port);
+  }
+  const auto& t = cfg_.transport;
+  const auto& d = cfg_.namespaces.for_channel("");
+  log::info("start", {{"version", "0.1.0"},
+                      {"listen", listen_lock::name(endpoint())},
+                      {"threads", cfg_.threads},
+                      {"broker", redis_ ? "redis" : "memory"},
+                      {"redis", redis_ ? brokers : std::string("-")},
+                      {"api_key", cfg_.api.api_key.empty() ? "unset" : "set"},
+                      {"token_keys", cfg_.auth.keys.empty() ? "unset" : "set"},
+                      {"history_size", d.history_size},
+                      {"history_ttl_s", static_cast<long long>(d.history_ttl.count())},
+                      {"max_channels", cfg_.memory.max_channels},
+                      {"max_queued_bytes", t.max_queued_bytes},
+                      {"max_body_bytes", t.max_body_bytes},
+                      {"max_channels_per_connection", t.max_channels_per_connection},
+                      {"max_connections_per_ip", t.max_connections_per_ip},
+                      {"max_polls_per_ip", t.max_polls_per_ip},
+                      {"ws_commands_per_second", t.ws_commands_per_second},
+                      {"drain_ms", static_cast<long long>(cfg_.drain_window.count())}});
+}
+
+std::size_t server::streams() const {
+  std::size_t n = 0;
+  for (auto& t : threads_) n += t->streams();
+  return n;
 }
 
 net::ip::tcp::endpoint server::endpoint() const { return listeners_.front()->local_endpoint(); }
@@ -110,16 +160,20 @@ void server::run() {
   for (std::size_t i = 1; i < threads_.size(); ++i)
     workers.emplace_back([this, i] {
       core::hub::set_current_thread(static_cast<int>(i));
-      threads_[i]->ioc().run();
+      threads_[i]->run();
     });
   core::hub::set_current_thread(0);
-  threads_[0]->ioc().run();
+  threads_[0]->run();
   for (auto& w : workers) w.join();
+  log::flush_suppressed();
+  log::info("stop", {{"internal_errors", metrics::total(metrics::counter::internal_errors)}});
 }
 
 void server::wait_signal() {
-  timers_->signals.async_wait([this](const boost::system::error_code& ec, int) {
+  timers_->signals.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
+    log::info("signal", {{"signal", sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "other"},
+                         {"action", stops_.load() == 0 ? "drain" : "stop_now"}});
     stop();
     wait_signal();  // a second signal stops at once
   });
@@ -127,10 +181,11 @@ void server::wait_signal() {
 
 void server::stop() {
   if (stops_.fetch_add(1) > 0) {
-    net::post(threads_[0]->ioc(), [this] { halt(); });
+    net::post(threads_[0]->ioc(), [this] { halt("second_signal"); });
     return;
   }
   const auto window = cfg_.drain_window;
+  lock_.release();  // no longer accepting: a successor may start on the address
   for (std::size_t i = 0; i < threads_.size(); ++i)
     net::post(threads_[i]->ioc(), [this, i, window] {
       listeners_[i]->stop();
@@ -139,21 +194,33 @@ void server::stop() {
   net::post(threads_[0]->ioc(), [this, window] {
     timers_->sweep.cancel();
     // Connections get the window to go, plus a grace period for their last writes.
-    drain_deadline_ms_ = util::steady_ms() + window.count() + 2000;
+    drain_start_ms_ = util::steady_ms();
+    drain_deadline_ms_ = drain_start_ms_ + window.count() + 2000;
+    drain_streams_ = streams();
+    log::info("drain_start", {{"connections", drain_streams_}, {"window_ms", static_cast<long long>(window.count())}});
     check_drained();
   });
 }
 
 void server::check_drained() {
   bool all = std::all_of(threads_.begin(), threads_.end(), [](auto& t) { return t->drained(); });
-  if (all || util::steady_ms() >= drain_deadline_ms_) return halt();
+  if (all) return halt("drained");
+  if (util::steady_ms() >= drain_deadline_ms_) return halt("deadline");
   timers_->drain.expires_after(std::chrono::milliseconds(100));
   timers_->drain.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) check_drained();
   });
 }
 
-void server::halt() {
+void server::halt(const char* why) {
+  if (!halted_) {
+    halted_ = true;
+    // Connections still open now are closed with their loops, without a goodbye.
+    log::info("drain_end", {{"reason", why},
+                            {"connections_at_start", drain_streams_},
+                            {"left", streams()},
+                            {"elapsed_ms", drain_start_ms_ ? util::steady_ms() - drain_start_ms_ : 0}});
+  }
   timers_->drain.cancel();
   timers_->signals.cancel();
   for (std::size_t i = 0; i < threads_.size(); ++i)

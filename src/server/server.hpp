@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "config/config.hpp"
+#include "server/listen_lock.hpp"
 
 namespace herald::broker {
 class memory_broker;
@@ -36,7 +37,8 @@ class server {
   explicit server(config::config cfg);
   ~server();
 
-  /// Binds the listeners (throws std::runtime_error naming the address on failure).
+  /// Binds the listeners (throws std::runtime_error naming the address on failure,
+  /// also when another herald listens on it).
   void start();
   /// Runs the event loops on this thread and cfg.threads-1 others until stop().
   void run();
@@ -50,9 +52,14 @@ class server {
   void schedule_sweep();
   void check_drained();
   void wait_signal();
-  void halt();
+  void halt(const char* why);
+  void log_start() const;
+  std::size_t streams() const;
   std::atomic<int> stops_{0};
   std::int64_t drain_deadline_ms_ = 0;
+  std::int64_t drain_start_ms_ = 0;
+  std::size_t drain_streams_ = 0;  // streaming connections when the drain began
+  bool halted_ = false;             // thread 0 only
 
   config::config cfg_;
   std::vector<std::unique_ptr<transport::thread_context>> threads_;
@@ -66,6 +73,7 @@ class server {
   std::unique_ptr<transport::ip_counter> connections_per_ip_, polls_per_ip_;
   std::unique_ptr<transport::shared_state> shared_;
   std::vector<std::shared_ptr<transport::listener>> listeners_;
+  listen_lock lock_;  // one herald per address (see listen_lock.hpp)
   struct timers;
   std::unique_ptr<timers> timers_;
 };

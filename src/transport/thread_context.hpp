@@ -66,12 +66,18 @@ class thread_context {
   /// Starts the tick timer; call once, before run().
   void start();
   void stop();
+  /// Runs the loop on the calling thread until it is stopped. An exception that escapes
+  /// a handler is logged, counted (herald_internal_errors_total) and the loop goes on.
+  void run();
 
   /// Graceful drain: every connection is told to go, spread evenly over `window` so
   /// clients do not all reconnect to the other nodes at once. drained() turns true when
   /// no connection is left (safe to read from any thread).
   void start_drain(std::chrono::milliseconds window);
   bool drained() const noexcept { return drain_done_.load(std::memory_order_acquire); }
+  /// Streaming connections (SSE, WebSocket, held polls) open on this thread; safe from
+  /// any thread (for the drain's log lines).
+  std::size_t streams() const noexcept { return streams_.load(std::memory_order_relaxed); }
 
  private:
   void schedule_tick();
@@ -84,6 +90,7 @@ class thread_context {
   void drain_step();
 
   std::vector<tickable*> tickables_;
+  std::atomic<std::size_t> streams_{0};  // tickables_.size(), readable from other threads
   bool draining_ = false;
   std::int64_t drain_start_ms_ = 0;
   std::int64_t drain_window_ms_ = 0;

@@ -156,3 +156,57 @@ test('SIGTERM stops herald cleanly (exit code 0), even with subscribers connecte
   await reader.waitClosed(2000);
   await held;
 });
+
+// Issue 11, finding 7: SO_REUSEPORT let a second herald bind the same address, and the
+// kernel then split clients between two memory brokers.
+test('a second herald on the same address exits with code 2 naming it; the first keeps serving', async () => {
+  for (const threads of ['1', '2']) {
+    const first = await H.startHerald(['--threads', threads]);
+    try {
+      const addr = `127.0.0.1:${first.port}`;
+      const second = await H.launch(['--listen', addr, '--threads', threads]);
+      if (second.herald) {
+        await second.herald.stop();
+        assert.fail(`a second herald started on ${addr} (--threads ${threads})`);
+      }
+      assert.equal(second.code, 2, second.stderr);
+      assert.match(second.stderr, new RegExp(`another herald is already listening on ${addr.replace(/\./g, '\\.')}`));
+      // An address that covers it (the wildcard on the same port) is refused too.
+      const wild = await H.launch(['--listen', `0.0.0.0:${first.port}`]);
+      if (wild.herald) {
+        await wild.herald.stop();
+        assert.fail(`a second herald started on 0.0.0.0:${first.port}`);
+      }
+      assert.equal(wild.code, 2, wild.stderr);
+      assert.match(wild.stderr, /already in use/);
+      // The first one still serves everything on its port (no connection went elsewhere).
+      for (let i = 0; i < 20; i++) assert.equal((await H.get(first, '/healthz')).status, 200);
+      const pub = await H.publish(first, 'one-node', { n: 1 });
+      assert.equal(pub.offset, 1);
+      // Another port is fine.
+      const other = await H.startHerald(['--threads', threads]);
+      assert.notEqual(other.port, first.port);
+      assert.equal((await H.get(other, '/healthz')).status, 200);
+      await other.stop();
+    } finally {
+      await first.stop();
+    }
+  }
+});
+
+test('the address is free again for a new herald once the first stops accepting (drain)', async () => {
+  const first = await H.startHerald(['--drain-seconds', '3']);
+  const { reader } = await H.openSynced(first, { channels: 'held' });  // keeps the drain busy
+  try {
+    first.proc.kill('SIGTERM');
+    const second = await H.waitFor(async () => {
+      const r = await H.launch(['--listen', `127.0.0.1:${first.port}`]);
+      return r.herald ?? null;
+    }, { timeoutMs: 5000, intervalMs: 100, what: 'a successor on the draining address' });
+    assert.equal((await H.get(second, '/healthz')).status, 200);
+    await second.stop();
+  } finally {
+    reader.close();
+    await first.stop();
+  }
+});

@@ -180,14 +180,14 @@ std::vector<std::shared_ptr<memory_broker::channel>> memory_broker::snapshot(std
   return list;
 }
 
-std::vector<core::channel_summary> memory_broker::channels() const {
+void memory_broker::channels(std::function<void(std::vector<core::channel_summary>)> done) const {
   std::vector<core::channel_summary> out;
   for (std::size_t i = 0; i < shard_count; ++i)
     for (auto& c : snapshot(i)) {
       std::lock_guard lock(c->m);
       if (!c->dead) out.push_back({c->name, c->epoch, c->top, c->hist.size()});
     }
-  return out;
+  done(std::move(out));  // inline, on the caller's thread
 }
 
 core::broker_stats memory_broker::stats() const {

@@ -41,7 +41,7 @@ class memory_broker final : public core::broker {
                 std::function<void(std::optional<util::api_error>)> done) override;
   void take_once(std::string key, std::function<void(take_result)> done) override;
   bool ready() const override { return true; }
-  std::vector<core::channel_summary> channels() const override;
+  void channels(std::function<void(std::vector<core::channel_summary>)> done) const override;
   core::broker_stats stats() const override;
 
   /// One-time values held at most (tickets outstanding at once).

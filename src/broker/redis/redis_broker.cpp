@@ -6,13 +6,15 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <charconv>
-#include <future>
+#include <exception>
 #include <stdexcept>
 
 #include "broker/redis/redis_connection.hpp"
 #include "broker/redis/redis_scripts.hpp"
 #include "protocol/cursor.hpp"
+#include "metrics/metrics.hpp"
 #include "util/clock.hpp"
+#include "util/log.hpp"
 
 namespace herald::broker {
 
@@ -89,6 +91,7 @@ struct redis_broker::shard {
   std::unordered_map<std::string, watched> channels;
   std::unordered_map<std::string, int> acks_pending;  // SUBSCRIBEs sent, not yet confirmed
   bool cmd_up = false, sub_up = false, resubscribing = false;
+  std::int64_t cmd_down_ms = 0, sub_down_ms = 0;  // when it was lost (0: never up yet)
 };
 
 redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker_options opts)
@@ -105,14 +108,40 @@ redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker
       for (auto& sh : shards_) n += sh->cmd_up && sh->sub_up;
       ready_shards_ = n;
     };
-    s->cmd->on_up = [sp, update_ready] { sp->cmd_up = true; update_ready(); };
-    s->cmd->on_down = [sp, update_ready] { sp->cmd_up = false; update_ready(); };
-    s->sub->on_up = [this, sp, update_ready] {
+    // Lost and restored, per connection: what an operator needs to see an outage (and
+    // its length) in the log. A connection that never came up stays silent here; the
+    // readiness probe (/readyz) tells that one.
+    const std::string addr = ep.host + ":" + std::to_string(ep.port);
+    auto up = [i, addr](const char* conn, std::int64_t& down_ms) {
+      if (down_ms == 0) {
+        util::log::info("redis_connected", {{"shard", i}, {"addr", addr}, {"conn", conn}});
+      } else {
+        util::log::info("redis_restored",
+                        {{"shard", i}, {"addr", addr}, {"conn", conn}, {"down_ms", util::steady_ms() - down_ms}});
+      }
+    };
+    auto down = [this, i, addr](const char* conn, std::int64_t& down_ms) {
+      down_ms = util::steady_ms();
+      if (!stopping_) util::log::warn("redis_lost", {{"shard", i}, {"addr", addr}, {"conn", conn}, {"msg", "reconnecting with back-off"}});
+    };
+    s->cmd->on_up = [sp, update_ready, up] {
+      up("cmd", sp->cmd_down_ms);
+      sp->cmd_up = true;
+      update_ready();
+    };
+    s->cmd->on_down = [sp, update_ready, down] {
+      down("cmd", sp->cmd_down_ms);
+      sp->cmd_up = false;
+      update_ready();
+    };
+    s->sub->on_up = [this, sp, update_ready, up] {
+      up("sub", sp->sub_down_ms);
       sp->sub_up = true;
       update_ready();
       on_pubsub_up(*sp);
     };
-    s->sub->on_down = [this, sp, update_ready] {
+    s->sub->on_down = [this, sp, update_ready, down] {
+      down("sub", sp->sub_down_ms);
       sp->sub_up = false;
       sp->acks_pending.clear();
       update_ready();
@@ -139,12 +168,30 @@ void redis_broker::start() {
       s->sub->start();
     }
   });
-  thread_ = std::thread([this] { ioc_.run(); });
+  thread_ = std::thread([this] {
+    // As for the event loops (transport::thread_context::run): the last line of defence
+    // against a handler that throws, not the error handling; logged, counted, run again.
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception& e) {
+        metrics::add(metrics::counter::internal_errors);
+        util::log::throttled(util::log::level::error, "internal_error", util::log::field("what", e.what()),
+                             {{"thread", "redis"}});
+      } catch (...) {
+        metrics::add(metrics::counter::internal_errors);
+        util::log::throttled(util::log::level::error, "internal_error", util::log::field("what", "unknown exception"),
+                             {{"thread", "redis"}});
+      }
+    }
+  });
 }
 
 void redis_broker::stop() {
   if (!thread_.joinable()) return;
   net::post(ioc_, [this] {
+    stopping_ = true;  // the connections go down now: not an outage
     for (auto& s : shards_) {
       s->cmd.reset();  // fails what is in flight (callbacks with nullptr)
       s->sub.reset();
@@ -348,18 +395,23 @@ void redis_broker::on_pubsub(shard& s, redisReply* r) {
       channel, offset, epoch, time, f[3] == "." ? "" : std::string(f[3]), f[4]));
 }
 
-std::vector<core::channel_summary> redis_broker::channels() const {
-  // The channels this node watches (Redis holds the rest; listing them would scan it).
-  auto p = std::make_shared<std::promise<std::vector<core::channel_summary>>>();
-  auto f = p->get_future();
-  net::post(const_cast<net::io_context&>(ioc_), [this, p] {
+void redis_broker::channels(std::function<void(std::vector<core::channel_summary>)> done) const {
+  // The channels this node watches (Redis holds the rest; listing them would scan it),
+  // read on the broker thread, which owns the table; `done` runs there.
+  net::post(const_cast<net::io_context&>(ioc_), [this, done = std::move(done)] {
     std::vector<core::channel_summary> out;
+    out.reserve(watched_count_.load());
     for (auto& s : shards_)
       for (auto& [name, _] : s->channels) out.push_back({name, 0, 0, 0});
-    p->set_value(std::move(out));
+    done(std::move(out));
   });
-  if (f.wait_for(std::chrono::seconds(2)) != std::future_status::ready) return {};
-  return f.get();
+}
+
+std::size_t redis_broker::subscription_entries() const {
+  std::size_t n = 0;
+  for (auto& s : shards_)
+    if (s->sub) n += s->sub->subscription_entries();
+  return n;
 }
 
 core::broker_stats redis_broker::stats() const {

@@ -50,8 +50,12 @@ class redis_broker final : public core::broker {
   void watch(const std::string& channel) override;
   void unwatch(const std::string& channel) override;
   bool ready() const override;
-  std::vector<core::channel_summary> channels() const override;
+  void channels(std::function<void(std::vector<core::channel_summary>)> done) const override;
   core::broker_stats stats() const override;
+  /// Channels with Pub/Sub callback state on the connections (watched, or being
+  /// unsubscribed): follows the watched channels, never the channels ever watched.
+  /// Safe from any thread while the broker runs (not during stop()).
+  std::size_t subscription_entries() const;
 
  private:
   struct shard;
@@ -77,6 +81,7 @@ class redis_broker final : public core::broker {
   std::string script_sha_[2];
   std::atomic<std::size_t> ready_shards_{0};
   std::atomic<std::size_t> watched_count_{0};
+  bool stopping_ = false;  // broker thread only
 };
 
 }  // namespace herald::broker

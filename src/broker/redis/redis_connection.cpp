@@ -4,15 +4,34 @@
 #include <hiredis/hiredis.h>
 
 #include <cstdio>
+#include <iterator>
 #include <string_view>
+
+#include "util/log.hpp"
 
 namespace herald::broker {
 
-// Callback state of one command; persistent ones live as long as the connection.
+// Callback state of one command, or of one channel's subscription (persistent).
 struct redis_connection::pending {
   reply_fn fn;
   bool persistent;
+  // Subscriptions only. hiredis's channel table points at this while `in_hiredis`: from
+  // a SUBSCRIBE sent on the current context until an "unsubscribe" reply that finds no
+  // SUBSCRIBE unconfirmed (`unconfirmed` mirrors hiredis's own `pending_subs` count), or
+  // until the context is freed.
+  std::string channel;
+  bool wanted = false;  // subscribed, not unsubscribed since
+  bool in_hiredis = false;
+  int unconfirmed = 0;
 };
+
+namespace {
+// The kind of a Pub/Sub reply: "subscribe", "unsubscribe", "message"...
+std::string_view pubsub_kind(const redisReply* r) {
+  if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_STRING) return {};
+  return {r->element[0]->str, r->element[0]->len};
+}
+}  // namespace
 
 redis_connection::redis_connection(net::io_context& ioc, std::string host, int port, std::string name)
     : ioc_(ioc), host_(std::move(host)), port_(port), name_(std::move(name)), retry_timer_(ioc), watchdog_timer_(ioc) {}
@@ -40,8 +59,10 @@ void redis_connection::watchdog() {
   watchdog_timer_.async_wait([this, alive](const boost::system::error_code& ec) {
     if (ec || alive.expired() || stopped_) return;
     if (ac_ && !sent_.empty() && std::chrono::steady_clock::now() - sent_.front() > command_timeout_) {
-      std::fprintf(stderr, "herald: redis %s:%d (%s) did not answer within %lld ms; reconnecting\n", host_.c_str(),
-                   port_, name_.c_str(), static_cast<long long>(command_timeout_.count()));
+      util::log::warn("redis_timeout", {{"addr", host_ + ":" + std::to_string(port_)},
+                                        {"conn", name_},
+                                        {"timeout_ms", static_cast<long long>(command_timeout_.count())},
+                                        {"msg", "no answer in time; reconnecting"}});
       // Not redisAsyncDisconnect, which waits for the replies: drop the connection now;
       // pending callbacks get nullptr (503 to their callers) and the back-off reconnects.
       redisAsyncFree(ac_);
@@ -71,7 +92,15 @@ void redis_connection::connect() {
   ac->ev.addWrite = ev_add_write;
   ac->ev.delWrite = ev_del_write;
   ac->ev.cleanup = ev_cleanup;
-  fd_ = std::make_unique<net::posix::stream_descriptor>(ioc_, ac->c.fd);
+  // error_code overloads: this runs in handlers of the broker's loop (reconnection).
+  boost::system::error_code ec;
+  fd_ = std::make_unique<net::posix::stream_descriptor>(ioc_);
+  fd_->assign(ac->c.fd, ec);
+  if (ec) {
+    fd_.reset();
+    redisAsyncFree(ac);  // ev_cleanup → lost() → reconnect later
+    return;
+  }
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
   // hiredis asks for write readiness to learn when the non-blocking connect completes.
@@ -106,12 +135,22 @@ void redis_connection::lost() {
   connected_ = false;
   ac_ = nullptr;
   if (fd_) {
-    fd_->cancel();
+    boost::system::error_code ignored;
+    fd_->cancel(ignored);
     fd_->release();  // hiredis closes its socket itself
     fd_.reset();
   }
   reading_ = writing_ = false;
   sent_.clear();
+  // hiredis has freed its channel table (and called every callback with nullptr) before
+  // this cleanup: no subscription state is referenced any more. Keep what is wanted (the
+  // broker subscribes again once up), drop the rest.
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+    it->second->in_hiredis = false;
+    it->second->unconfirmed = 0;
+    it = it->second->wanted ? std::next(it) : subscriptions_.erase(it);
+  }
+  entries_.store(subscriptions_.size(), std::memory_order_relaxed);
   if (was_up && on_down) on_down();
   schedule_reconnect();
 }
@@ -165,8 +204,18 @@ void redis_connection::on_reply(redisAsyncContext* ac, void* reply, void* privda
   }
   auto* r = static_cast<redisReply*>(reply);
   if (p->persistent) {
-    // Owned by subscriptions_; nullptr comes when hiredis frees the connection.
-    if (r) p->fn(r);
+    // Owned by subscriptions_; nullptr comes when hiredis frees the connection (lost()
+    // follows and drops what is not wanted).
+    if (!r) return;
+    const auto kind = pubsub_kind(r);
+    if (kind == "subscribe" && p->unconfirmed > 0) --p->unconfirmed;
+    p->fn(r);
+    if (kind == "unsubscribe" && p->unconfirmed == 0) {
+      // hiredis removed its entry for the channel before this call and does not touch
+      // `privdata` after it: if the channel is not wanted, nothing refers to p any more.
+      p->in_hiredis = false;
+      if (!p->wanted && ac && ac->data) static_cast<redis_connection*>(ac->data)->forget(p->channel);
+    }
     return;
   }
   auto fn = std::move(p->fn);
@@ -191,7 +240,7 @@ bool redis_connection::command(const std::vector<std::string>& args, reply_fn fn
     fn(nullptr);
     return false;
   }
-  auto* p = new pending{std::move(fn), false};
+  auto* p = new pending{std::move(fn), false, {}, false, false, 0};
   sent_.push_back(std::chrono::steady_clock::now());
   if (send_argv(ac_, on_reply, p, args) != REDIS_OK) {
     sent_.pop_back();
@@ -205,16 +254,38 @@ bool redis_connection::command(const std::vector<std::string>& args, reply_fn fn
 
 bool redis_connection::subscribe(const std::string& channel, reply_fn fn) {
   auto& p = subscriptions_[channel];
-  if (!p) p = std::make_unique<pending>(pending{nullptr, true});
+  if (!p) {
+    p = std::make_unique<pending>(pending{nullptr, true, channel, true, false, 0});
+    entries_.store(subscriptions_.size(), std::memory_order_relaxed);
+  }
   p->fn = std::move(fn);
-  if (!ac_ || !connected_) return false;
-  return send_argv(ac_, on_reply, p.get(), {"SUBSCRIBE", channel}) == REDIS_OK;
+  p->wanted = true;
+  if (!ac_ || !connected_) return false;  // the broker subscribes again once up
+  if (send_argv(ac_, on_reply, p.get(), {"SUBSCRIBE", channel}) != REDIS_OK) return false;
+  p->in_hiredis = true;
+  ++p->unconfirmed;
+  return true;
 }
 
 bool redis_connection::unsubscribe(const std::string& channel) {
-  if (!ac_ || !connected_) return false;
-  // No callback: hiredis routes the confirmation to the channel's SUBSCRIBE callback.
+  auto it = subscriptions_.find(channel);
+  if (it == subscriptions_.end()) return false;
+  it->second->wanted = false;
+  if (!it->second->in_hiredis) {
+    forget(channel);  // never sent on this connection: nothing to undo, nothing refers to it
+    return false;
+  }
+  if (!ac_ || !connected_) return false;  // lost() drops it
+  // No callback: hiredis routes the confirmation to the channel's SUBSCRIBE callback,
+  // which frees the state (on_reply).
   return send_argv(ac_, nullptr, nullptr, {"UNSUBSCRIBE", channel}) == REDIS_OK;
+}
+
+void redis_connection::forget(const std::string& channel) {
+  // `channel` may be the entry's own name: copy before erasing.
+  const std::string name = channel;
+  subscriptions_.erase(name);
+  entries_.store(subscriptions_.size(), std::memory_order_relaxed);
 }
 
 }  // namespace herald::broker

@@ -8,6 +8,7 @@
 //
 // A command issued while disconnected fails at once (callback with nullptr): callers
 // turn that into a 503, so a publish never waits on a dead Redis.
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -53,10 +54,18 @@ class redis_connection {
 
   /// SUBSCRIBE / UNSUBSCRIBE. `fn` is called for the confirmation and every message of
   /// `channel`. The callback state is owned here, one per channel, reused by every
-  /// SUBSCRIBE of it and freed only with this object: hiredis 0.14 keeps (or replaces)
-  /// its pointer across UNSUBSCRIBE/SUBSCRIBE races, so it must never dangle.
+  /// SUBSCRIBE of it, and freed only once hiredis holds no pointer to it: hiredis 0.14.1
+  /// keeps a channel's callback from its first SUBSCRIBE until an "unsubscribe" reply
+  /// arrives with no SUBSCRIBE of the channel left unconfirmed (or the connection is
+  /// freed); freeing it earlier left a dangling pointer that crashed a node under
+  /// subscription churn. So the state goes when the channel is unsubscribed and that
+  /// reply came (or the connection was lost), and the map does not grow with every
+  /// channel ever watched.
   bool subscribe(const std::string& channel, reply_fn fn);
   bool unsubscribe(const std::string& channel);
+  /// Channels with callback state (watched, or unsubscribed and not yet confirmed).
+  /// Safe from any thread.
+  std::size_t subscription_entries() const noexcept { return entries_.load(std::memory_order_relaxed); }
 
  private:
   struct pending;
@@ -75,6 +84,7 @@ class redis_connection {
   void wait_write();
   void lost();
   void watchdog();
+  void forget(const std::string& channel);
 
   net::io_context& ioc_;
   std::string host_;
@@ -92,6 +102,7 @@ class redis_connection {
   bool stopped_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::unordered_map<std::string, std::unique_ptr<pending>> subscriptions_;
+  std::atomic<std::size_t> entries_{0};  // subscriptions_.size(), for other threads
 };
 
 }  // namespace herald::broker

@@ -1,5 +1,6 @@
 #include "broker/broker_contract.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -210,6 +211,19 @@ TEST_P(BrokerContract, OnceValueConcurrentTakersOnlyOneWins) {
     });
   for (auto& t : threads) t.join();
   EXPECT_EQ(winners.load(), 1);
+}
+
+// channels() answers through its callback (the Redis broker on its own thread: it must
+// not block the event loop that asked).
+TEST_P(BrokerContract, ChannelsAnswerThroughTheCallback) {
+  watch("listed");
+  publish("listed");
+  std::promise<std::vector<core::channel_summary>> p;
+  broker().channels([&](std::vector<core::channel_summary> list) { p.set_value(std::move(list)); });
+  auto f = p.get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto list = f.get();
+  EXPECT_TRUE(std::any_of(list.begin(), list.end(), [](const auto& c) { return c.channel == "listed"; }));
 }
 
 }  // namespace herald::test

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "broker/broker_contract.hpp"
@@ -80,6 +81,85 @@ broker_fixture make_redis_broker(const core::namespace_table& ns) {
   for (int i = 0; i < 300 && !b->ready(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   auto* raw = b.get();
   return {std::move(b), [raw, redis] { raw->stop(); }};
+}
+
+// A Redis broker of its own (not through the contract fixture), for the tests below.
+struct redis_node {
+  std::shared_ptr<redis_process> redis = std::make_shared<redis_process>();
+  core::namespace_table ns;
+  std::unique_ptr<broker::redis_broker> b;
+  collecting_listener listener;
+  bool start() {
+    if (!redis_available() || !redis->start()) return false;
+    broker::redis_broker_options opts;
+    opts.shards = {{"127.0.0.1", redis->port}};
+    b = std::make_unique<broker::redis_broker>(ns, opts);
+    b->set_listener(&listener);
+    b->start();
+    for (int i = 0; i < 300 && !b->ready(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return b->ready();
+  }
+  ~redis_node() {
+    if (b) b->stop();
+  }
+  // A history read of a watched channel completes once its SUBSCRIBE is confirmed.
+  void history_of(const std::string& channel) {
+    std::promise<void> p;
+    b->history({channel, std::nullopt, 1}, [&](core::broker::history_result) { p.set_value(); });
+    p.get_future().wait();
+  }
+  bool wait_entries(std::size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      if (b->subscription_entries() == n) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+};
+
+// Issue 11, finding 11: the connection's per-channel subscription state was kept for
+// every channel ever watched (per-user channels grew it without bound).
+TEST(RedisBroker, SubscriptionStateGoesWithTheChannel) {
+  redis_node n;
+  if (!n.start()) GTEST_SKIP() << "redis-server not available";
+  constexpr int channels = 2000;
+  for (int i = 0; i < channels; ++i) n.b->watch("user-" + std::to_string(i));
+  n.history_of("user-" + std::to_string(channels - 1));
+  EXPECT_TRUE(n.wait_entries(channels)) << n.b->subscription_entries();
+  for (int i = 0; i < channels; ++i) n.b->unwatch("user-" + std::to_string(i));
+  EXPECT_TRUE(n.wait_entries(0)) << n.b->subscription_entries() << " entries left after every channel was unwatched";
+}
+
+// The state must never be freed while hiredis may still call it (a use-after-free under
+// churn was fixed once): watch and unwatch one channel many times in a row, so that
+// UNSUBSCRIBE replies arrive while later SUBSCRIBEs are unconfirmed. The node must end
+// subscribed and delivering, with one entry; then unwatched, with none.
+TEST(RedisBroker, ChurnOnOneChannelKeepsItsSubscription) {
+  redis_node n;
+  if (!n.start()) GTEST_SKIP() << "redis-server not available";
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 200; ++i) {
+      n.b->watch("churn");
+      n.b->unwatch("churn");
+    }
+    n.b->watch("churn");
+    n.history_of("churn");
+    std::promise<void> published;
+    n.b->publish({"churn", "", std::to_string(round)}, [&](core::broker::publish_result) { published.set_value(); });
+    published.get_future().wait();
+    bool got = false;
+    for (int i = 0; i < 300 && !got; ++i) {
+      {
+        std::lock_guard lock(n.listener.m);
+        for (auto& m : n.listener.got) got = got || m->data_json() == std::to_string(round);
+      }
+      if (!got) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(got) << "round " << round << ": the publication did not arrive through Pub/Sub";
+    EXPECT_EQ(n.b->subscription_entries(), 1u);
+    n.b->unwatch("churn");
+  }
+  EXPECT_TRUE(n.wait_entries(0)) << n.b->subscription_entries();
 }
 
 }  // namespace
