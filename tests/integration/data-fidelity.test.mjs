@@ -193,7 +193,7 @@ const PATHS = {
   'WebSocket publish': null,  // filled in by the test (needs its connection)
 };
 
-test('published data arrives byte-identical (modulo whitespace outside strings) on every transport', async (t) => {
+test('published data arrives byte-identical (modulo whitespace outside strings) on every transport', { timeout: 60000 }, async (t) => {
   const channels = Object.keys(PATHS).map((_, i) => `${NS}:path${i}`);
   const startCursors = {};
   for (const ch of channels) {
@@ -267,7 +267,7 @@ test('published data arrives byte-identical (modulo whitespace outside strings) 
   assert.deepEqual(failures.slice(0, 30), [], `data was rewritten (${failures.length} deliveries; first ones listed)`);
 });
 
-test('the WebSocket command id is echoed as sent', async () => {
+test('the WebSocket command id is echoed as sent', { timeout: 60000 }, async () => {
   const ws = await wsSubscriber([]);
   try {
     const cases = [
@@ -291,7 +291,7 @@ test('the WebSocket command id is echoed as sent', async () => {
   }
 });
 
-test('malformed JSON is still refused with bad_json on every publish path', async () => {
+test('malformed JSON is still refused with bad_json on every publish path', { timeout: 60000 }, async () => {
   const bad = ['1.', '01', '[1,]', '{"a":1,}', '"\\u00zz"', 'nan', '+1', '.5', '1e', '"unterminated', '{"a" 1}', "'single'"];
   for (const raw of bad) {
     for (const p of ['/api/publish', '/publish']) {

@@ -107,7 +107,7 @@ class SlowClient {
   }
 }
 
-test('a slow long-poll client catching up on 10 MB of 50 KiB messages reaches the newest offset, every offset once', async (t) => {
+test('a slow long-poll client catching up on 10 MB of 50 KiB messages reaches the newest offset, every offset once', { timeout: 120000 }, async (t) => {
   const h = await H.startHerald(['--request-timeout', '2', '--history-size', String(MESSAGES), '--max-queued-bytes', '1048576']);
   const client = new SlowClient(h.port);
   try {

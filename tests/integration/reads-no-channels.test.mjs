@@ -23,7 +23,7 @@ const closeReader = (o) => (o instanceof HeraldWs ? o.destroy() : o.close());
 const READS = 300;             // per transport
 const PER_CONNECTION = 30;     // channels per SSE stream / WebSocket (under the 32 default)
 
-test('900 reads of empty channels do not make POST /api/publish to a new channel fail', async (t) => {
+test('900 reads of empty channels do not make POST /api/publish to a new channel fail', { timeout: 60000 }, async (t) => {
   const h = await H.startHerald(['--max-channels', String(MAX_CHANNELS), '--threads', '2']);
   const open = [];
   try {
@@ -83,7 +83,7 @@ test('900 reads of empty channels do not make POST /api/publish to a new channel
   }
 });
 
-test('a subscriber to an empty channel gets offset 1 of its first publication, without a reset', async (t) => {
+test('a subscriber to an empty channel gets offset 1 of its first publication, without a reset', { timeout: 60000 }, async (t) => {
   const h = await H.startHerald(['--max-channels', String(MAX_CHANNELS)]);
   try {
     await t.test('SSE: live, then a resume with the id handed out while empty', async () => {
@@ -152,7 +152,7 @@ test('a subscriber to an empty channel gets offset 1 of its first publication, w
   }
 });
 
-test('after reads filled what --max-channels would hold, a subscriber to an empty channel still gets offset 1 without a reset', async () => {
+test('after reads filled what --max-channels would hold, a subscriber to an empty channel still gets offset 1 without a reset', { timeout: 60000 }, async () => {
   const h = await H.startHerald(['--max-channels', String(MAX_CHANNELS)]);
   try {
     const agent = H.keepAliveAgent(20);
@@ -182,7 +182,7 @@ test('after reads filled what --max-channels would hold, a subscriber to an empt
 // Found while writing the above: an SSE request over several channels that the broker
 // refuses all (here: the memory broker is full) got no response at all (the connection
 // closed empty), where protocol.md promises a JSON error with `Connection: close`.
-test('an SSE request whose channels the broker all refuses gets one JSON error, not an empty reply', async () => {
+test('an SSE request whose channels the broker all refuses gets one JSON error, not an empty reply', { timeout: 60000 }, async () => {
   const h = await H.startHerald(['--max-channels', '2']);
   try {
     await H.publish(h, 'a', 1);

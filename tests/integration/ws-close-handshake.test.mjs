@@ -84,7 +84,7 @@ function keepSending(ws, startId, { pauseEvery = 1 } = {}) {
   tick();
 }
 
-test('1008 command flood: the ws client sees 1008 and every reply sent before it', async (t) => {
+test('1008 command flood: the ws client sees 1008 and every reply sent before it', { timeout: 90000 }, async (t) => {
   for (let round = 1; round <= ROUNDS; round++) {
     const r = await wsCase(wsUrl(), { onOpen: (ws) => keepSending(ws, 1, { pauseEvery: 20 }) });
     const ids = r.got.filter((m) => 'id' in m).map((m) => m.id);
@@ -96,7 +96,7 @@ test('1008 command flood: the ws client sees 1008 and every reply sent before it
   }
 });
 
-test('1009 oversized message: the ws client sees 1009 and the replies to the commands before it', async (t) => {
+test('1009 oversized message: the ws client sees 1009 and the replies to the commands before it', { timeout: 90000 }, async (t) => {
   const PRE = 20;
   for (let round = 1; round <= ROUNDS; round++) {
     const r = await wsCase(wsUrl(), {
@@ -114,7 +114,7 @@ test('1009 oversized message: the ws client sees 1009 and the replies to the com
   }
 });
 
-test('4000 slow consumer: a client that stops reading (and keeps sending) sees 4000 and every push before it, in order', async (t) => {
+test('4000 slow consumer: a client that stops reading (and keeps sending) sees 4000 and every push before it, in order', { timeout: 90000 }, async (t) => {
   const CH = 'slow:close';
   const agent = H.keepAliveAgent(4);
   try {
@@ -167,7 +167,7 @@ test('4000 slow consumer: a client that stops reading (and keeps sending) sees 4
   }
 });
 
-test('4101 reused ticket and bad token: the ws client sees 4101 while it is still sending', async (t) => {
+test('4101 reused ticket and bad token: the ws client sees 4101 while it is still sending', { timeout: 90000 }, async (t) => {
   const token = J.hs256({ sub: 'u1', exp: J.now(600), subscribe: ['*'] }, SECRET);
   // Commands of 8 KB sent without pause from the moment the connection opens.
   const burst = (ws) => {
@@ -232,7 +232,7 @@ function sendWhileAnswered(head, bodyBytes, { timeoutMs = 10000, tail, chunked =
   });
 }
 
-test('HTTP: a 413 (body too large) and a 431 (head too large) sent while the client is still sending are readable', async (t) => {
+test('HTTP: a 413 (body too large) and a 431 (head too large) sent while the client is still sending are readable', { timeout: 90000 }, async (t) => {
   const seen = [];
   for (let round = 1; round <= ROUNDS; round++) {
     for (const p of ['/api/publish', '/publish']) {
