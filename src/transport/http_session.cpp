@@ -43,8 +43,12 @@ void http_session::on_read(beast::error_code ec, std::size_t bytes) {
   metrics::add(metrics::counter::bytes_in, bytes);
   first_request_ = false;
   if (ec == http::error::end_of_stream || ec == net::error::eof ||
-      ec == net::error::operation_aborted || ec == net::error::connection_reset)
+      ec == net::error::operation_aborted || ec == net::error::connection_reset) {
+    // Gone between requests is normal; gone in the middle of one is counted.
+    if (ec != net::error::operation_aborted && (buffer_.size() != 0 || parser_->got_some()))
+      metrics::add(metrics::counter::bad_connections);
     return close();
+  }
   if (ec == beast::error::timeout) {
     // The stream has closed the socket already: an idle keep-alive connection ends, a
     // request cut short (slowloris) is counted.

@@ -85,6 +85,8 @@ void sse_session::on_synced() {
 }
 
 void sse_session::on_error(const std::string&, const util::api_error& e) {
+  // Several channels may fail at once: the first error is the reply, written whole.
+  if (error_sent_) return;
   if (head_sent_) {
     // Mid-stream (a failed re-sync): end the stream; EventSource reconnects and resumes.
     closing_ = true;
@@ -92,6 +94,7 @@ void sse_session::on_error(const std::string&, const util::api_error& e) {
     return;
   }
   head_sent_ = true;
+  error_sent_ = true;
   auto r = api::error_response(e);
   metrics::add(e.status >= 500 ? metrics::counter::http_server_errors : metrics::counter::http_client_errors);
   out_.push_copy(http_head(r.status, r.content_type, static_cast<long long>(r.body.size()), false, extra_headers_));

@@ -43,6 +43,7 @@ class sse_session final : public stream_session {
 
   header_list extra_headers_;  // until the head is sent
   bool head_sent_ = false;
+  bool error_sent_ = false;  // an error reply is queued: the stream never starts
   bool closing_ = false;
   metrics::gauge_guard gauge_{metrics::gauge::connections_sse};
 };

@@ -242,7 +242,7 @@ function endpoints(rig) {
     { name: 'POST /api/publish', post: true, pipeline: 50, build: async () => post('/api/publish', p, pubBody) },
     { name: 'GET /api/history', build: async () => get(`/api/history?channel=big&limit=${BIG_COUNT}`, p) },
     { name: 'POST /publish', post: true, pipeline: 50, build: async () => post('/publish', p, clientBody) },
-    { name: 'POST /ticket', post: true, pipeline: 50, build: async () => post('/ticket', p, '', `Authorization: Bearer ${TOKEN}\r\n`) },
+    { name: 'POST /ticket', post: true, pipeline: 50, build: async () => post('/ticket', p, '{}', `Authorization: Bearer ${TOKEN}\r\n`) },
     { name: 'GET /sse (replay)', build: async () => get(`/sse?channel=big&since=${big0}`, p) },
     { name: 'GET /ws (history)', build: async () => Buffer.concat([Buffer.from(wsUpgrade('/ws', p)), histCmd]) },
     { name: 'GET /sse?ticket=', ticket: true, build: async () => get(`/sse?channel=big&since=${big0}&ticket=${await freshTicket(h)}`, p) },
