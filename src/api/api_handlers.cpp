@@ -10,6 +10,7 @@
 #include "api/demo_page.hpp"
 #include "core/history_json.hpp"
 #include "metrics/metrics.hpp"
+#include "util/log.hpp"
 #include "protocol/channel_name.hpp"
 #include "protocol/cursor.hpp"
 #include "protocol/json_fields.hpp"
@@ -124,7 +125,10 @@ void handlers::publish(const request& req, bool broadcast, bool client,
                                         opts_.max_broadcast_channels);
   if (auto* err = std::get_if<api_error>(&parsed)) {
     metrics::add(metrics::counter::publish_errors);
-    if (err->status == 413) metrics::add(metrics::counter::limit_message_size);
+    if (err->status == 413) {
+      metrics::add(metrics::counter::limit_message_size);
+      util::log::limit("message_size", {{"what", "message data"}});
+    }
     return done(error_response(*err));
   }
   auto& fields = std::get<protocol::publish_fields>(parsed);

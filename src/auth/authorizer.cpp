@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include "metrics/metrics.hpp"
+#include "util/log.hpp"
 #include "protocol/base64url.hpp"
 #include "util/clock.hpp"
 
@@ -104,6 +105,7 @@ std::optional<api_error> authorizer::may_subscribe(const identity& who, std::str
   const auto& ns = ctx_.namespaces.for_channel(channel);
   if (ns.max_subscribers && ctx_.hubs.subscriber_count(channel) >= ns.max_subscribers) {
     metrics::add(metrics::counter::limit_max_subscribers);
+    util::log::limit("max_subscribers", {{"channel", channel}});
     return api_error{429, "too_many_subscribers",
                      "channel " + std::string(channel) + " has its maximum of " +
                          std::to_string(ns.max_subscribers) + " subscribers"};

@@ -11,6 +11,7 @@
 #include "core/hub.hpp"
 #include "protocol/json_fields.hpp"
 #include "transport/http_response.hpp"
+#include "transport/client_events.hpp"
 #include "transport/lingering_close.hpp"
 #include "transport/longpoll_request.hpp"
 #include "transport/origin_policy.hpp"
@@ -54,20 +55,20 @@ void http_session::on_read(beast::error_code ec, std::size_t bytes) {
     // request cut short (slowloris) is counted.
     if (buffer_.size() != 0 || parser_->got_some()) {
       metrics::add(metrics::counter::bad_connections);
-      metrics::add(metrics::counter::limit_request_timeout);
+      limit_refused(metrics::counter::limit_request_timeout, "request_timeout");
     }
     return;
   }
   if (ec) {
     metrics::add(metrics::counter::bad_connections);
     if (ec == http::error::header_limit) {
-      metrics::add(metrics::counter::limit_header_size);
+      limit_refused(metrics::counter::limit_header_size, "header_size");
       return send_error({431, "too_large",
                          "request headers exceed " + std::to_string(st_.opts.max_header_bytes) + " bytes"},
                         true);
     }
     if (ec == http::error::body_limit) {
-      metrics::add(metrics::counter::limit_message_size);
+      limit_refused(metrics::counter::limit_message_size, "message_size", {{"what", "request body"}});
       return send_error(
           {413, "too_large", "request body exceeds " + std::to_string(st_.opts.max_body_bytes) + " bytes"},
           true);
@@ -165,7 +166,8 @@ void http_session::start_stream(std::string_view path, boost::urls::params_view 
   if (auto it = req.find("Last-Event-ID"); it != req.end()) last_id = it->value();
   auto parsed = parse_subscribe_request(params, last_id, st_.opts);
   if (auto* err = std::get_if<util::api_error>(&parsed)) {
-    if (err->code == "too_many_channels") metrics::add(metrics::counter::limit_channels_per_connection);
+    if (err->code == "too_many_channels")
+      limit_refused(metrics::counter::limit_channels_per_connection, "channels_per_connection");
     return send_error(*err);
   }
   auto& sub = std::get<subscribe_request>(parsed);
@@ -184,7 +186,7 @@ void http_session::start_stream(std::string_view path, boost::urls::params_view 
   const auto peer = stream_.socket().remote_endpoint(ec);
   if (ec) return close();
   if (!st_.polls_per_ip.acquire(peer.address(), poll_slot)) {
-    metrics::add(metrics::counter::limit_polls_per_ip);
+    limit_refused(metrics::counter::limit_polls_per_ip, "polls_per_ip", {{"addr", peer.address().to_string()}});
     return send_error({429, "too_many_polls",
                        "at most " + std::to_string(st_.polls_per_ip.limit()) + " long polls held per address"});
   }
@@ -274,7 +276,7 @@ void http_session::on_write_some(beast::error_code ec, std::size_t bytes) {
     writing_->consume(bytes);
     if (beast::buffer_bytes(*writing_) != 0) return write_some();
   } else if (ec == beast::error::timeout) {
-    metrics::add(metrics::counter::slow_disconnects);
+    slow_reader_cut("http", {{"reason", "no progress within the request timeout"}});
   }
   writing_.reset();
   out_.done();

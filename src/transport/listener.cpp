@@ -6,6 +6,7 @@
 
 #include "metrics/metrics.hpp"
 #include "transport/http_session.hpp"
+#include "transport/client_events.hpp"
 #include "transport/lingering_close.hpp"
 
 namespace herald::transport {
@@ -55,7 +56,7 @@ void listener::do_accept() {
 
 void listener::refuse(net::ip::tcp::socket socket) {
   // Over the per-address limit: one short 429, written without waiting, then closed.
-  metrics::add(metrics::counter::limit_connections_per_ip);
+  limit_refused(metrics::counter::limit_connections_per_ip, "connections_per_ip");
   static const std::string reply = [] {
     std::string body = R"({"error":{"code":"too_many_connections","message":"too many connections from this address"}})";
     return "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: " +

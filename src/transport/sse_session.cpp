@@ -4,6 +4,7 @@
 
 #include "api/api_handlers.hpp"
 #include "transport/http_response.hpp"
+#include "transport/client_events.hpp"
 
 namespace herald::transport {
 
@@ -65,7 +66,7 @@ bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
   }
   metrics::add(metrics::counter::deliveries_sse);
   if (over_cap()) {
-    metrics::add(metrics::counter::slow_disconnects);
+    slow_reader_cut("sse", {{"queued_bytes", out_.queued_bytes()}});
     closing_ = true;
     out_.clear();
     net::post(tc_.ioc(), [s = self()] { s->close(); });

@@ -5,6 +5,7 @@
 #include "core/history_json.hpp"
 #include "protocol/cursor.hpp"
 #include "protocol/deflate.hpp"
+#include "transport/client_events.hpp"
 
 namespace herald::transport {
 
@@ -103,7 +104,8 @@ void ws_session::feed(char* data, std::size_t n) {
   }
   if (!reader_.feed(data, n, *this)) {
     metrics::add(metrics::counter::bad_connections);
-    if (reader_.error_code() == ws_close::too_big) metrics::add(metrics::counter::limit_message_size);
+    if (reader_.error_code() == ws_close::too_big)
+      limit_refused(metrics::counter::limit_message_size, "message_size", {{"what", "websocket message"}});
     close_with(reader_.error_code(), reader_.error_reason(), false);
   }
 }
@@ -120,7 +122,7 @@ bool ws_session::take_command_token() {
     command_strikes_ = 0;
     return true;
   }
-  metrics::add(metrics::counter::limit_commands_per_second);
+  limit_refused(metrics::counter::limit_commands_per_second, "commands_per_second");
   if (++command_strikes_ > 2 * rate) close_with(ws_close::policy, "command flood: over the rate limit", false);
   return false;
 }
@@ -131,7 +133,8 @@ void ws_session::on_ws_message(bool, std::string_view payload) {
   if (state_ != state::open) return;  // closed for flooding
   auto parsed = protocol::parse_ws_command(payload, st_.api_opts.max_data_bytes);
   if (auto* err = std::get_if<protocol::ws_command_error>(&parsed)) {
-    if (err->error.status == 413) metrics::add(metrics::counter::limit_message_size);
+    if (err->error.status == 413)
+      limit_refused(metrics::counter::limit_message_size, "message_size", {{"what", "message data"}});
     return reply_error(err->id, err->error);
   }
   if (!allowed)
@@ -192,7 +195,7 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
   if (subscribed(cmd.channel))
     return reply_error(cmd.id, {400, "already_subscribed", "already subscribed to " + cmd.channel});
   if (channel_count() >= st_.opts.max_channels_per_connection) {
-    metrics::add(metrics::counter::limit_channels_per_connection);
+    limit_refused(metrics::counter::limit_channels_per_connection, "channels_per_connection");
     return reply_error(cmd.id, {429, "too_many_channels",
                                 "at most " + std::to_string(st_.opts.max_channels_per_connection) +
                                     " channels per connection"});
@@ -297,7 +300,7 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
   out_.push_shared(m->ws_frame(deflate_), m);
   metrics::add(metrics::counter::deliveries_ws);
   if (over_cap()) {
-    metrics::add(metrics::counter::slow_disconnects);
+    slow_reader_cut("ws", {{"queued_bytes", out_.queued_bytes()}});
     out_.clear();
     close_with(ws_close::slow_consumer, "slow consumer: outbound queue over its cap", false);
     return true;
