@@ -302,6 +302,7 @@ parse_result parse_from(int argc, const char* const* argv, const std::vector<std
   c.api.api_key = get<std::string>(vm, "api-key");
   c.api.web_root = get<std::string>(vm, "web-root");
   c.api.max_data_bytes = get<std::size_t>(vm, "max-message-size");
+  c.api.history_limit_max = t.poll_limit_max;  // one cap for /api/history, WebSocket history and polls
   c.api.max_broadcast_channels = get<std::size_t>(vm, "max-broadcast-channels");
   require(c.api.max_data_bytes + 4096 <= t.max_body_bytes, "max-message-size",
           "must leave 4096 bytes of room under max-body-size");
