@@ -63,7 +63,6 @@ class hub final : public publication_listener {
     else
       post(t, std::move(fn));
   }
-  unsigned thread_count() const noexcept { return static_cast<unsigned>(threads_.size()); }
 
   bool has_subscribers(std::string_view channel) const;
   /// Subscribers of `channel` on this node, every transport.

@@ -57,7 +57,6 @@ class subscriber_session : public subscriber,
   /// The cursor of one channel alone (empty when not subscribed).
   std::string cursor_of(std::string_view channel) const;
   std::size_t channel_count() const noexcept { return channels_.size(); }
-  bool synced() const noexcept { return unsynced_ == 0; }
   unsigned thread() const noexcept { return thread_; }
   transport kind() const noexcept final { return kind_; }
 

@@ -78,8 +78,6 @@ class ws_reader {
   const std::string& error_reason() const noexcept;
   /// True when no partial frame or message is buffered.
   bool idle() const noexcept { return !b_ || (b_->partial.empty() && !in_message_); }
-  /// Bytes buffered for partial frames and messages.
-  std::size_t buffered() const noexcept { return b_ ? b_->partial.capacity() + b_->message.capacity() : 0; }
 
  private:
   // Parses one frame at data[0..size); returns bytes used, 0 if incomplete, SIZE_MAX on error.
