@@ -18,6 +18,19 @@
 //   subscriber_session).
 // - An accepted publish (a callback with a message) is never lost while the broker's
 //   history still covers it.
+// - Exact resume rests on one rule: a history read issued after watch(c) covers every
+//   publication of c that the listener will not see. (Memory: the listener is called
+//   under the channel's lock, and watch is immediate. Redis: a read of a watched channel
+//   completes only once the SUBSCRIBE is confirmed, and the read runs in Redis after it.)
+//   The session registers first, then reads; a publication then falls in the read or
+//   reaches the listener, never between (tests/unit/broker/broker_contract.cpp races it).
+// - Every `done` is called exactly once, also when the broker is down (a 503 error) or
+//   stopping; a call never throws.
+// - Threads: publish, history, watch, unwatch, put_once, take_once, ready, channels and
+//   stats may be called from any thread, concurrently. `done` and the listener run on
+//   the caller's thread (memory, inline) or the broker's own thread (Redis): callers that
+//   need their thread re-post (hub::run_on). set_listener is called once, before any
+//   other call.
 #include <chrono>
 #include <cstdint>
 #include <functional>

@@ -226,4 +226,40 @@ TEST_P(BrokerContract, ChannelsAnswerThroughTheCallback) {
   EXPECT_TRUE(std::any_of(list.begin(), list.end(), [](const auto& c) { return c.channel == "listed"; }));
 }
 
+// The rule exact resume rests on (core/broker.hpp): a history read issued after watch(c)
+// covers every publication of c that the listener will not see. Publishers run while the
+// channel is watched at an arbitrary moment; history read then, plus what the listener
+// got, must hold every offset.
+TEST_P(BrokerContract, AHistoryReadAfterWatchCoversWhatTheListenerMisses) {
+  constexpr std::uint64_t n = 600;
+  for (int round = 0; round < 4; ++round) {
+    const std::string channel = "race:c" + std::to_string(round);
+    std::atomic<std::uint64_t> published{0};
+    std::thread publisher([&] {
+      for (std::uint64_t i = 0; i < n; ++i) {
+        publish(channel);
+        published.store(i + 1, std::memory_order_relaxed);
+      }
+    });
+    // Watch somewhere in the middle of the stream (a different point each round).
+    while (published.load(std::memory_order_relaxed) < n / 5 * (round + 1)) std::this_thread::yield();
+    broker().watch(channel);
+    auto read = history(channel, std::nullopt, n);
+    publisher.join();
+    ASSERT_TRUE(std::holds_alternative<core::history_reply>(read));
+    std::vector<bool> have(n + 1, false);
+    for (auto& m : std::get<core::history_reply>(read).messages) have[m->offset()] = true;
+    std::vector<std::uint64_t> live;  // the last publication comes live (watched by then)
+    for (int i = 0; i < 500 && (live.empty() || live.back() != n); ++i) {
+      live = seen(channel, 0);
+      if (live.empty() || live.back() != n) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (auto o : live) have[o] = true;
+    std::uint64_t missing = 0;
+    for (std::uint64_t o = 1; o <= n; ++o) missing += !have[o];
+    EXPECT_EQ(missing, 0u) << "round " << round << ": offsets neither in the read nor seen live";
+    broker().unwatch(channel);
+  }
+}
+
 }  // namespace herald::test

@@ -42,6 +42,9 @@ class BrokerContract : public ::testing::TestWithParam<broker_factory> {
     core::namespace_options small;
     small.history_size = 3;
     namespaces_.set("small", small);
+    core::namespace_options whole;  // the race test keeps every message in history
+    whole.history_size = 100000;
+    namespaces_.set("race", whole);
     fixture_ = GetParam().make(namespaces_);
     if (!fixture_.broker) GTEST_SKIP() << "this broker's server is not available here (redis-server not installed?)";
     fixture_.broker->set_listener(&listener_);
