@@ -13,6 +13,7 @@
 #include "util/log.hpp"
 #include "protocol/channel_name.hpp"
 #include "protocol/cursor.hpp"
+#include "protocol/replies.hpp"
 #include "protocol/json_fields.hpp"
 
 namespace herald::api {
@@ -148,8 +149,7 @@ void handlers::publish(const request& req, bool broadcast, bool client,
                            }
                            metrics::add(metrics::counter::publishes);
                            auto& m = std::get<protocol::message_ptr>(r);
-                           done(json_response("{\"offset\":" + std::to_string(m->offset()) +
-                                              ",\"cursor\":\"" + m->cursor() + "\"}"));
+                           done(json_response(protocol::publish_result(m->offset(), m->cursor())));
                          });
     return;
   }
@@ -169,7 +169,8 @@ void handlers::publish(const request& req, bool broadcast, bool client,
     const std::string channel = fields.channels[i];
     ctx_.brokers.publish(
         {channel, fields.event, fields.data_json}, [st, i, channel](core::broker::publish_result r) {
-          std::string item = "{\"channel\":\"" + channel + "\",";
+          // {"channel":..,} + the publish result or the error, merged into one object.
+          std::string item = "{\"channel\":" + protocol::json_quote(channel) + ",";
           if (auto* err = std::get_if<api_error>(&r)) {
             metrics::add(metrics::counter::publish_errors);
             std::string e = protocol::error_json(*err);
@@ -177,7 +178,7 @@ void handlers::publish(const request& req, bool broadcast, bool client,
           } else {
             metrics::add(metrics::counter::publishes);
             auto& m = std::get<protocol::message_ptr>(r);
-            item += "\"offset\":" + std::to_string(m->offset()) + ",\"cursor\":\"" + m->cursor() + "\"}";
+            item += protocol::publish_result(m->offset(), m->cursor()).substr(1);
           }
           std::unique_lock lock(st->m);
           st->results[i] = std::move(item);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "protocol/cursor.hpp"
+#include "protocol/replies.hpp"
 
 namespace herald::core {
 
@@ -22,14 +23,7 @@ std::string history_json(std::string_view channel, const history_reply& reply, c
     pos.offset = reply.messages.back()->offset();
   else if (since && reply.recovered)
     pos.offset = since->offset;
-  std::string body = "{\"messages\":[";
-  for (std::size_t i = 0; i < reply.messages.size(); ++i) {
-    if (i) body += ',';
-    body += reply.messages[i]->json();
-  }
-  body += "],\"cursor\":\"" + protocol::encode_cursor({&pos, 1}) + "\",\"recovered\":";
-  body += reply.recovered ? "true}" : "false}";
-  return body;
+  return protocol::history_reply(reply.messages, protocol::encode_cursor({&pos, 1}), reply.recovered);
 }
 
 }  // namespace herald::core

@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "protocol/replies.hpp"
 #include "transport/http_response.hpp"
 #include "util/clock.hpp"
 #include "transport/http_session.hpp"
@@ -94,19 +95,9 @@ void longpoll_request::reply() {
   std::string cursor_value = cursor();
   finish();
 
-  // {"messages":[<shared JSON elements>],"cursor":"..","recovered":bool[,"reset":[..]]}
-  std::string tail = "],\"cursor\":\"" + cursor_value + "\",\"recovered\":";
-  tail += resets_.empty() ? "true" : "false";
-  if (!resets_.empty()) {
-    tail += ",\"reset\":[";
-    for (std::size_t i = 0; i < resets_.size(); ++i) {
-      if (i) tail += ',';
-      tail += '"' + resets_[i] + '"';
-    }
-    tail += ']';
-  }
-  tail += '}';
-  std::size_t length = std::string_view("{\"messages\":[").size() + tail.size();
+  // messages_head, the shared JSON elements, then the tail with the cursor.
+  const std::string tail = protocol::poll_reply_tail(cursor_value, resets_);
+  std::size_t length = protocol::messages_head.size() + tail.size();
   for (auto& m : messages_) length += m->json().size();
   if (!messages_.empty()) length += messages_.size() - 1;
 
@@ -119,7 +110,7 @@ void longpoll_request::reply() {
     h.insert(h.end(), http_->cors_headers().begin(), http_->cors_headers().end());
     out.push_copy(http_head(200, "application/json", static_cast<long long>(length), http_->keep_alive(), h));
   }
-  out.push_copy("{\"messages\":[");
+  out.push_copy(protocol::messages_head);
   for (std::size_t i = 0; i < messages_.size(); ++i) {
     if (i) out.push_copy(",");
     out.push_shared(messages_[i]->json(), messages_[i]);

@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include "api/api_handlers.hpp"
+#include "protocol/replies.hpp"
 #include "transport/http_response.hpp"
 #include "transport/client_events.hpp"
 
@@ -35,18 +36,12 @@ void sse_session::send_head() {
     out_.push_copy(http_head(200, "text/event-stream", -1, true, h));
     header_list().swap(extra_headers_);
   }
-  out_.push_copy("retry: " + std::to_string(st_.opts.sse_retry.count()) + "\n\n");
+  out_.push_copy(protocol::sse_retry(st_.opts.sse_retry.count()));
 }
 
 void sse_session::on_reset(std::span<const std::string> channels) {
   send_head();
-  std::string ev = "id: " + cursor() + "\nevent: reset\ndata: {\"recovered\":false,\"channels\":[";
-  for (std::size_t i = 0; i < channels.size(); ++i) {
-    if (i) ev += ',';
-    ev += '"' + channels[i] + '"';
-  }
-  ev += "],\"cursor\":\"" + cursor() + "\"}\n\n";
-  out_.push_copy(ev);
+  out_.push_copy(protocol::sse_reset(cursor(), channels));
   schedule_flush();
 }
 
@@ -61,7 +56,7 @@ bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
     out_.push_shared(m->sse_event(), m);
   } else {
     // The id of a multi-channel stream covers every channel: this line is ours alone.
-    out_.push_copy("id: " + cursor() + "\n");
+    out_.push_copy(protocol::sse_id_line(cursor()));
     out_.push_shared(m->sse_body(), m);
   }
   metrics::add(metrics::counter::deliveries_sse);
@@ -80,7 +75,7 @@ void sse_session::on_synced() {
   send_head();
   // Tell EventSource the position even when nothing was replayed: an `id:` field with
   // no data sets lastEventId without firing an event.
-  out_.push_copy("id: " + cursor() + "\n\n");
+  out_.push_copy(protocol::sse_position(cursor()));
   go_live();
   schedule_flush();
 }
@@ -111,9 +106,7 @@ void sse_session::on_tick(std::int64_t now_ms) {
     // The stream ends; the client fetches a fresh token (or ticket) and resumes from
     // the id of this event.
     metrics::add(metrics::counter::token_expiries);
-    out_.push_copy("id: " + cursor() +
-                   "\nevent: token_expired\ndata: {\"error\":{\"code\":\"token_expired\",\"message\":"
-                   "\"the token has expired: refresh it and reconnect\"}}\n\n");
+    out_.push_copy(protocol::sse_token_expired(cursor()));
     pause();
     close_after_write_ = true;
     return flush();

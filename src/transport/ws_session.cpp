@@ -5,6 +5,7 @@
 #include "core/history_json.hpp"
 #include "protocol/cursor.hpp"
 #include "protocol/deflate.hpp"
+#include "protocol/replies.hpp"
 #include "transport/client_events.hpp"
 
 namespace herald::transport {
@@ -250,8 +251,7 @@ void ws_session::publish_command(protocol::ws_command& cmd) {
                                }
                                metrics::add(metrics::counter::publishes);
                                auto& m = std::get<protocol::message_ptr>(r);
-                               s->reply(id, "{\"offset\":" + std::to_string(m->offset()) + ",\"cursor\":\"" +
-                                                m->cursor() + "\"}");
+                               s->reply(id, protocol::publish_result(m->offset(), m->cursor()));
                              });
                            });
 }
@@ -271,8 +271,7 @@ void ws_session::reply_subscribed(const std::string& channel, bool recovered, co
   if (it == pending_subscribes_.end()) return;
   std::string id = std::move(it->second);
   drop_pending(it);
-  reply(id, "{\"channel\":\"" + channel + "\",\"recovered\":" + (recovered ? "true" : "false") +
-                ",\"cursor\":\"" + cursor + "\"}");
+  reply(id, protocol::ws_subscribed(channel, recovered, cursor));
 }
 
 void ws_session::on_reset(std::span<const std::string> channels) {
@@ -282,7 +281,7 @@ void ws_session::on_reset(std::span<const std::string> channels) {
     if (pending)
       reply_subscribed(ch, false, cursor_of(ch));
     else
-      send_text("{\"reset\":{\"channel\":\"" + ch + "\",\"cursor\":\"" + cursor_of(ch) + "\"}}");
+      send_text(protocol::ws_reset(ch, cursor_of(ch)));
   }
 }
 

@@ -1,0 +1,65 @@
+// The server's own wire forms against tests/golden/: a change of any byte fails here, and
+// the browser client's tests read the same files. HERALD_UPDATE_GOLDEN=1 rewrites them
+// (then review the diff: it is a protocol change).
+#include "protocol/replies.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace p = herald::protocol;
+
+namespace {
+
+void golden(const std::string& name, const std::string& actual) {
+  const std::string path = std::string(HERALD_GOLDEN_DIR) + "/" + name;
+  if (std::getenv("HERALD_UPDATE_GOLDEN")) {
+    std::ofstream(path, std::ios::binary) << actual;
+    return;
+  }
+  std::ifstream in(path, std::ios::binary);
+  ASSERT_TRUE(in) << "missing golden file " << path;
+  std::ostringstream expected;
+  expected << in.rdbuf();
+  EXPECT_EQ(actual, expected.str()) << "wire form " << name << " changed";
+}
+
+const std::string cursor = "AUa8x0u8vhicA6NE";
+const std::vector<std::string> two = {"news", "chat:room1"};
+
+p::message_ptr msg(std::uint64_t offset, std::string event, std::string data) {
+  return std::make_shared<p::message>("news", offset, 0x1234u, 1795851218010, std::move(event), data);
+}
+
+}  // namespace
+
+TEST(Replies, SseForms) {
+  golden("sse-retry.txt", p::sse_retry(3000));
+  golden("sse-position.txt", p::sse_position(cursor));
+  golden("sse-id-line.txt", p::sse_id_line(cursor));
+  golden("sse-reset.txt", p::sse_reset(cursor, two));
+  golden("sse-token-expired.txt", p::sse_token_expired(cursor));
+  golden("sse-message.txt", std::string(msg(3, "headline", R"({"title":1.50})")->sse_event()));
+}
+
+TEST(Replies, PollAndHistoryReplies) {
+  std::vector<p::message_ptr> ms = {msg(2, "", R"("a")"), msg(3, "headline", R"({"n":12345678901234567890123})")};
+  std::string poll(p::messages_head);
+  poll += std::string(ms[0]->json()) + "," + std::string(ms[1]->json());
+  poll += p::poll_reply_tail(cursor, {});
+  golden("poll-reply.json", poll);
+  golden("poll-reply-reset.json", std::string(p::messages_head) + p::poll_reply_tail(cursor, two));
+  golden("history-reply.json", p::history_reply(ms, cursor, true));
+  golden("history-reply-lost.json", p::history_reply({}, cursor, false));
+  // The poll reply and the history reply agree when nothing was reset.
+  EXPECT_EQ(poll, p::history_reply(ms, cursor, true));
+}
+
+TEST(Replies, WebSocketAndPublishForms) {
+  golden("ws-subscribed.json", p::ws_subscribed("chat:room1", true, cursor));
+  golden("ws-subscribed-reset.json", p::ws_subscribed("chat:room1", false, cursor));
+  golden("ws-reset.json", p::ws_reset("chat:room1", cursor));
+  golden("publish-result.json", p::publish_result(42, cursor));
+}
