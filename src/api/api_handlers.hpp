@@ -20,7 +20,7 @@ namespace herald::api {
 
 struct request {
   std::string_view method;
-  std::string_view path;
+  std::string_view path;            // still percent-encoded (routing compares it as sent)
   boost::urls::params_view params;  // decoded query parameters
   std::string_view authorization;   // the Authorization header, or empty
   std::string_view body;
