@@ -12,6 +12,7 @@
 #include "protocol/channel_name.hpp"
 #include "protocol/cursor.hpp"
 #include "protocol/json_fields.hpp"
+#include "util/parse_decimal.hpp"
 
 namespace herald::api {
 
@@ -223,11 +224,9 @@ void handlers::history_async(const request& req, std::function<void(response)> d
   q.channel = *channel;
   q.limit = 100;
   if (auto limit = get("limit")) {
-    char* end = nullptr;
-    long long n = std::strtoll(limit->c_str(), &end, 10);
-    if (limit->empty() || *end || n < 0)
-      return done(error_response(bad_request("bad_request", "limit must be a non-negative integer")));
-    q.limit = std::min<std::size_t>(static_cast<std::size_t>(n), opts_.history_limit_max);
+    auto n = util::parse_decimal(*limit, util::query_integer_max);  // as /poll's
+    if (!n) return done(error_response(bad_request("bad_request", "limit must be a non-negative integer")));
+    q.limit = static_cast<std::size_t>(std::min<std::uint64_t>(*n, opts_.history_limit_max));
   }
   if (auto since = get("since")) {
     auto pos = core::cursor_position(*since, *channel);
