@@ -34,17 +34,10 @@ response json_response(std::string body) {
   return r;
 }
 
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 }  // namespace
 
 handlers::handlers(core::context& ctx, const auth::authorizer& auth, options opts)
-    : ctx_(ctx), auth_(auth), opts_(std::move(opts)) {
+    : ctx_(ctx), auth_(auth), opts_(std::move(opts)), api_key_(opts_.api_key) {
   if (!opts_.web_root.empty()) static_ = std::make_unique<static_files>(opts_.web_root);
 }
 
@@ -56,7 +49,7 @@ api_error* handlers::check_api_key(const request& req, api_error& storage) const
     return &storage;
   }
   if (!req.authorization.starts_with(bearer) ||
-      !constant_time_equal(req.authorization.substr(bearer.size()), opts_.api_key)) {
+      !api_key_.matches(req.authorization.substr(bearer.size()))) {
     storage = {403, "forbidden", "the API key is not valid"};
     return &storage;
   }

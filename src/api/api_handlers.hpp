@@ -14,6 +14,7 @@
 #include "api/options.hpp"
 #include "api/static_files.hpp"
 #include "auth/authorizer.hpp"
+#include "auth/secret_digest.hpp"
 #include "core/context.hpp"
 
 namespace herald::api {
@@ -56,6 +57,7 @@ class handlers {
   core::context& ctx_;
   const auth::authorizer& auth_;
   options opts_;
+  auth::secret_digest api_key_;  // of opts_.api_key (checked only when that is set)
   std::unique_ptr<static_files> static_;  // --web-root, when set
 };
 
