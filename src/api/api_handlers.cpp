@@ -15,6 +15,7 @@
 #include "protocol/cursor.hpp"
 #include "protocol/replies.hpp"
 #include "protocol/json_fields.hpp"
+#include "util/parse_decimal.hpp"
 
 namespace herald::api {
 
@@ -36,17 +37,10 @@ response json_response(std::string body) {
   return r;
 }
 
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 }  // namespace
 
 handlers::handlers(core::context& ctx, const auth::authorizer& auth, options opts)
-    : ctx_(ctx), auth_(auth), opts_(std::move(opts)) {
+    : ctx_(ctx), auth_(auth), opts_(std::move(opts)), api_key_(opts_.api_key) {
   if (!opts_.web_root.empty()) static_ = std::make_unique<static_files>(opts_.web_root);
 }
 
@@ -58,7 +52,7 @@ api_error* handlers::check_api_key(const request& req, api_error& storage) const
     return &storage;
   }
   if (!req.authorization.starts_with(bearer) ||
-      !constant_time_equal(req.authorization.substr(bearer.size()), opts_.api_key)) {
+      !api_key_.matches(req.authorization.substr(bearer.size()))) {
     storage = {403, "forbidden", "the API key is not valid"};
     return &storage;
   }
@@ -229,11 +223,9 @@ void handlers::history_async(const request& req, std::function<void(response)> d
   q.channel = *channel;
   q.limit = 100;
   if (auto limit = get("limit")) {
-    char* end = nullptr;
-    long long n = std::strtoll(limit->c_str(), &end, 10);
-    if (limit->empty() || *end || n < 0)
-      return done(error_response(bad_request("bad_request", "limit must be a non-negative integer")));
-    q.limit = std::min<std::size_t>(static_cast<std::size_t>(n), opts_.history_limit_max);
+    auto n = util::parse_decimal(*limit, util::query_integer_max);  // as /poll's
+    if (!n) return done(error_response(bad_request("bad_request", "limit must be a non-negative integer")));
+    q.limit = static_cast<std::size_t>(std::min<std::uint64_t>(*n, opts_.history_limit_max));
   }
   if (auto since = get("since")) {
     auto pos = core::cursor_position(*since, *channel);

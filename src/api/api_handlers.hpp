@@ -14,13 +14,14 @@
 #include "api/options.hpp"
 #include "api/static_files.hpp"
 #include "auth/authorizer.hpp"
+#include "auth/secret_digest.hpp"
 #include "core/context.hpp"
 
 namespace herald::api {
 
 struct request {
   std::string_view method;
-  std::string_view path;
+  std::string_view path;            // still percent-encoded (routing compares it as sent)
   boost::urls::params_view params;  // decoded query parameters
   std::string_view authorization;   // the Authorization header, or empty
   std::string_view body;
@@ -56,6 +57,7 @@ class handlers {
   core::context& ctx_;
   const auth::authorizer& auth_;
   options opts_;
+  auth::secret_digest api_key_;  // of opts_.api_key (checked only when that is set)
   std::unique_ptr<static_files> static_;  // --web-root, when set
 };
 

@@ -150,6 +150,9 @@ std::variant<grants, api_error> verify_token(std::string_view token, const keyse
   if (auto* k = header.get_object().if_contains("kid")) {
     if (!k->is_string()) return invalid("kid is not a string");
     kid = k->get_string();
+    // Key ids are 1-64 characters: an empty one names no key. Refused rather than read as
+    // "no kid", which would try the token against every key of its algorithm.
+    if (kid.empty()) return invalid("kid is empty");
   }
 
   const std::string_view signed_part = token.substr(0, dot2);

@@ -7,7 +7,7 @@
 // Checks, in order: shape and size; header `alg` must be HS256 or RS256 and match a
 // configured key of that algorithm (`alg: none` and any other algorithm are refused, so
 // an RSA public key can never be used as an HMAC secret); `kid`, when present, picks the
-// key with that id (and no other; an unknown kid is refused); the signature; then the claims `exp`, `nbf` (with leeway), `iss` and `aud` (when
+// key with that id (and no other; an unknown or empty kid is refused); the signature; then the claims `exp`, `nbf` (with leeway), `iss` and `aud` (when
 // configured), `sub`, and herald's `subscribe` / `publish` channel patterns.
 #include <chrono>
 #include <cstdint>

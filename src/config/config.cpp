@@ -1,6 +1,5 @@
 #include "config/config.hpp"
 
-#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -10,6 +9,7 @@
 #include <boost/program_options.hpp>
 
 #include "protocol/channel_name.hpp"
+#include "util/parse_decimal.hpp"
 
 namespace herald::config {
 
@@ -97,12 +97,11 @@ bool parse_bool(std::string_view v, const std::string& setting) {
 }
 
 unsigned long long parse_number(std::string_view v, const std::string& setting) {
-  unsigned long long n = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc{} || p != v.data() + v.size())
+  auto n = util::parse_decimal(v);
+  if (!n)
     throw config_error("invalid " + setting + ": expected a non-negative integer, got \"" +
                        std::string(v) + "\"");
-  return n;
+  return *n;
 }
 
 }  // namespace

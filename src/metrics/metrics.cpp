@@ -18,15 +18,16 @@ struct alignas(64) slot {
   std::array<std::atomic<std::int64_t>, n_gauges> gauges{};
 };
 
-struct callback_gauge {
-  std::string name, help;
-  std::function<double()> fn;
+// One scrape-time computation and the gauges it fills.
+struct callback_group {
+  std::vector<gauge_info> gauges;
+  std::function<std::vector<double>()> fn;
 };
 
 struct registry {
   std::mutex m;
   std::vector<std::unique_ptr<slot>> slots;  // never shrinks: a thread's slot outlives it
-  std::vector<callback_gauge> callbacks;
+  std::vector<callback_group> callbacks;
 };
 
 registry& reg() {
@@ -125,9 +126,14 @@ std::int64_t total(gauge g) noexcept {
 }
 
 void register_callback_gauge(std::string name, std::string help, std::function<double()> fn) {
+  register_callback_gauges({{std::move(name), std::move(help)}},
+                           [fn = std::move(fn)] { return std::vector<double>{fn()}; });
+}
+
+void register_callback_gauges(std::vector<gauge_info> gauges, std::function<std::vector<double>()> fn) {
   auto& r = reg();
   std::lock_guard lock(r.m);
-  r.callbacks.push_back({std::move(name), std::move(help), std::move(fn)});
+  r.callbacks.push_back({std::move(gauges), std::move(fn)});
 }
 
 std::string render_prometheus() {
@@ -161,17 +167,19 @@ std::string render_prometheus() {
     emit(gauge_desc[i], "gauge", std::to_string(total(static_cast<gauge>(i))), prev);
     prev = gauge_desc[i].name;
   }
-  std::vector<callback_gauge> callbacks;
+  std::vector<callback_group> callbacks;
   {
     auto& r = reg();
     std::lock_guard lock(r.m);
     callbacks = r.callbacks;
   }
   for (auto& cb : callbacks) {
-    double v = cb.fn();
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    emit({cb.name.c_str(), cb.help.c_str(), ""}, "gauge", buf, nullptr);
+    const auto values = cb.fn();  // once per group and scrape
+    for (std::size_t i = 0; i < cb.gauges.size(); ++i) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.17g", i < values.size() ? values[i] : 0.0);
+      emit({cb.gauges[i].name.c_str(), cb.gauges[i].help.c_str(), ""}, "gauge", buf, nullptr);
+    }
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace herald::metrics {
 
@@ -63,6 +64,14 @@ std::int64_t total(gauge g) noexcept;
 /// Registers a gauge computed at scrape time (history size, channel count...).
 /// `fn` is called from the scraping thread and must be thread-safe.
 void register_callback_gauge(std::string name, std::string help, std::function<double()> fn);
+
+/// Several gauges from one computation (e.g. one broker stats() walk for the channel,
+/// history-message and history-byte gauges): `fn` is called once per scrape and returns
+/// one value per entry of `gauges`, in order. Same thread-safety rule as above.
+struct gauge_info {
+  std::string name, help;
+};
+void register_callback_gauges(std::vector<gauge_info> gauges, std::function<std::vector<double>()> fn);
 
 /// The whole registry in Prometheus text exposition format 0.0.4.
 std::string render_prometheus();

@@ -6,7 +6,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/url/parse.hpp>
 
 #include "core/hub.hpp"
 #include "protocol/json_fields.hpp"
@@ -15,6 +14,7 @@
 #include "transport/lingering_close.hpp"
 #include "transport/longpoll_request.hpp"
 #include "transport/origin_policy.hpp"
+#include "transport/request_head.hpp"
 #include "transport/sse_session.hpp"
 #include "transport/subscribe_request.hpp"
 #include "transport/ws_handshake.hpp"
@@ -31,9 +31,40 @@ void http_session::run() { do_read(); }
 
 void http_session::do_read() {
   parser_.emplace();
+  head_.reset();
   parser_->header_limit(static_cast<std::uint32_t>(st_.opts.max_header_bytes));
   parser_->body_limit(st_.opts.max_body_bytes);
   stream_.expires_after(first_request_ ? st_.opts.request_timeout : st_.opts.keepalive_timeout);
+  // The head first: its framing, Host and Expect are checked before any body byte is read.
+  http::async_read_header(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            self->on_header(ec, n);
+                          });
+}
+
+void http_session::on_header(beast::error_code ec, std::size_t bytes) {
+  metrics::add(metrics::counter::bytes_in, bytes);
+  first_request_ = false;
+  if (ec) return on_read_error(ec);
+  auto head = check_request_head(parser_->get(), parser_->chunked());
+  if (auto* refusal = std::get_if<head_refusal>(&head)) {
+    metrics::add(metrics::counter::bad_connections);
+    return send_error(refusal->error, true);
+  }
+  head_ = std::get<request_head>(head);
+  if (parser_->is_done()) return handle_request();  // no body
+  if (!head_->expects_continue) return read_body();
+  static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+  net::async_write(stream_, net::buffer(continue_line.data(), continue_line.size()),
+                   [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                     metrics::add(metrics::counter::bytes_out, n);
+                     if (ec) return self->close();
+                     self->read_body();
+                   });
+}
+
+void http_session::read_body() {
+  // Same deadline as the head: the request must arrive whole within request_timeout.
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                      self->on_read(ec, n);
@@ -42,7 +73,11 @@ void http_session::do_read() {
 
 void http_session::on_read(beast::error_code ec, std::size_t bytes) {
   metrics::add(metrics::counter::bytes_in, bytes);
-  first_request_ = false;
+  if (ec) return on_read_error(ec);
+  handle_request();
+}
+
+void http_session::on_read_error(beast::error_code ec) {
   if (ec == http::error::end_of_stream || ec == net::error::eof ||
       ec == net::error::operation_aborted || ec == net::error::connection_reset) {
     // Gone between requests is normal; gone in the middle of one is counted.
@@ -59,23 +94,20 @@ void http_session::on_read(beast::error_code ec, std::size_t bytes) {
     }
     return;
   }
-  if (ec) {
-    metrics::add(metrics::counter::bad_connections);
-    if (ec == http::error::header_limit) {
-      limit_refused(metrics::counter::limit_header_size, "header_size");
-      return send_error({431, "too_large",
-                         "request headers exceed " + std::to_string(st_.opts.max_header_bytes) + " bytes"},
-                        true);
-    }
-    if (ec == http::error::body_limit) {
-      limit_refused(metrics::counter::limit_message_size, "message_size", {{"what", "request body"}});
-      return send_error(
-          {413, "too_large", "request body exceeds " + std::to_string(st_.opts.max_body_bytes) + " bytes"},
-          true);
-    }
-    return send_error({400, "bad_request", "malformed HTTP request: " + ec.message()}, true);
+  metrics::add(metrics::counter::bad_connections);
+  if (ec == http::error::header_limit) {
+    limit_refused(metrics::counter::limit_header_size, "header_size");
+    return send_error({431, "too_large",
+                       "request headers exceed " + std::to_string(st_.opts.max_header_bytes) + " bytes"},
+                      true);
   }
-  handle_request();
+  if (ec == http::error::body_limit) {
+    limit_refused(metrics::counter::limit_message_size, "message_size", {{"what", "request body"}});
+    return send_error(
+        {413, "too_large", "request body exceeds " + std::to_string(st_.opts.max_body_bytes) + " bytes"},
+        true);
+  }
+  send_error({400, "bad_request", "malformed HTTP request: " + ec.message()}, true);
 }
 
 namespace {
@@ -93,14 +125,12 @@ void http_session::handle_request() {
   head_only_ = req.method() == http::verb::head;
   cors_.clear();
   ws_accept_.reset();
-  auto url = boost::urls::parse_origin_form(req.target());
-  if (!url) return send_error({400, "bad_request", "malformed request target"}, true);
-  const std::string_view path = url->encoded_path();
-  if (!is_client_path(path)) return call_api(path, url->params(), nullptr);
+  const std::string_view path = head_->target.path;
+  if (!is_client_path(path)) return call_api(path, head_->target.params, nullptr);
 
   // Browser origins. /ws checks its Origin in the handshake (no CORS there).
   if (path != "/ws") {
-    auto v = check_origin(req[http::field::origin], req[http::field::host], st_.opts);
+    auto v = check_origin(req[http::field::origin], head_->host, st_.opts);
     const bool preflight = req.method() == http::verb::options;
     if (!v.allowed || (preflight && v.cross_origin && v.headers.empty())) {
       metrics::add(metrics::counter::origin_refused);
@@ -132,13 +162,13 @@ void http_session::handle_request() {
     }
     ws_accept_ = std::move(std::get<ws_accept>(hs));
   } else if (path == "/ticket") {
-    return call_api(path, url->params(), nullptr);  // authenticated by its handler
+    return call_api(path, head_->target.params, nullptr);  // authenticated by its handler
   }
 
   auth::credentials creds;
   std::string ticket;  // params decode into owned strings
   if (auto it = req.find(http::field::authorization); it != req.end()) creds.authorization = it->value();
-  if (auto it = url->params().find("ticket"); it != url->params().end()) ticket = (*it).value;
+  if (auto it = head_->target.params.find("ticket"); it != head_->target.params.end()) ticket = (*it).value;
   creds.ticket = ticket;
   if (creds.authorization.empty() && creds.ticket.empty()) return dispatch(auth::identity{});  // anonymous
   const auto t = tc_.index();
@@ -149,15 +179,14 @@ void http_session::handle_request() {
 }
 
 void http_session::dispatch(auth::authorizer::auth_result result) {
-  auto& req = parser_->get();
-  auto url = boost::urls::parse_origin_form(req.target());
-  const std::string_view path = url->encoded_path();
+  const std::string_view path = head_->target.path;
+  const auto params = head_->target.params;
   auto* refusal = std::get_if<util::api_error>(&result);
   if (path == "/ws") return start_ws(refusal ? nullptr : &std::get<auth::identity>(result), refusal);
   if (refusal) return send_error(*refusal);
   auto& who = std::get<auth::identity>(result);
-  if (path == "/publish") return call_api(path, url->params(), std::move(who));
-  start_stream(path, url->params(), who);
+  if (path == "/publish") return call_api(path, params, std::move(who));
+  start_stream(path, params, who);
 }
 
 void http_session::start_stream(std::string_view path, boost::urls::params_view params, const auth::identity& who) {
@@ -252,6 +281,7 @@ void http_session::send_error(const util::api_error& e, bool close_after) {
 }
 
 void http_session::release_request() {
+  head_.reset();
   parser_.reset();
   if (buffer_.size() == 0) buffer_.shrink_to_fit();
 }

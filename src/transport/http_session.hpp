@@ -18,6 +18,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "metrics/metrics.hpp"
+#include "transport/request_head.hpp"
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"
 #include "transport/write_queue.hpp"
@@ -60,7 +61,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
  private:
   void do_read();
+  void on_header(beast::error_code ec, std::size_t bytes);
+  void read_body();
   void on_read(beast::error_code ec, std::size_t bytes);
+  void on_read_error(beast::error_code ec);
   void handle_request();
   void dispatch(auth::authorizer::auth_result who);
   void start_stream(std::string_view path, boost::urls::params_view params, const auth::identity& who);
@@ -75,6 +79,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<request_head> head_;  // the checked head of the request in parser_ (views into it)
   thread_context& tc_;
   shared_state& st_;
   write_queue out_;

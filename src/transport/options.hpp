@@ -31,6 +31,7 @@ struct options {
   // Browser origins (transport/origin_policy.hpp)
   std::vector<std::string> allowed_origins;     // exact origins or "*"; empty: no policy
   bool cors_credentials = false;                // Access-Control-Allow-Credentials: true
+  std::string scheme = "http";                  // how clients reach this server (same-origin check); TLS sets "https"
 
   // Abuse limits (0: off)
   std::size_t max_connections_per_ip = 0;       // open TCP connections from one address

@@ -13,22 +13,27 @@ bool iequal(std::string_view a, std::string_view b) {
          });
 }
 
-// "https://host:port" → "host:port"
-std::string_view origin_host(std::string_view origin) {
+// Same origin: the scheme clients reach herald by, and the Host they named. An
+// "https://host" page is another origin than "http://host" (RFC 6454 4).
+bool same_origin(std::string_view origin, std::string_view host, std::string_view scheme) {
   auto p = origin.find("://");
-  return p == std::string_view::npos ? std::string_view{} : origin.substr(p + 3);
+  if (p == std::string_view::npos || host.empty()) return false;
+  return iequal(origin.substr(0, p), scheme) && iequal(origin.substr(p + 3), host);
 }
 
 }  // namespace
 
 origin_verdict check_origin(std::string_view origin, std::string_view host, const options& opts) {
   origin_verdict v;
-  if (origin.empty() || (!host.empty() && iequal(origin_host(origin), host))) return v;
+  if (origin.empty() || same_origin(origin, host, opts.scheme)) return v;
   v.cross_origin = true;
   if (opts.allowed_origins.empty()) return v;
   const bool any = std::find(opts.allowed_origins.begin(), opts.allowed_origins.end(), "*") != opts.allowed_origins.end();
   const bool listed = std::find(opts.allowed_origins.begin(), opts.allowed_origins.end(), origin) != opts.allowed_origins.end();
-  if (!any && !listed) {
+  // "null" is the opaque origin of sandboxed frames, file: pages and redirects: any page
+  // can take it, so it is never granted credentials (it cannot be listed either).
+  const bool opaque = origin == "null";
+  if ((!any && !listed) || (opaque && opts.cors_credentials)) {
     v.allowed = false;
     return v;
   }

@@ -3,13 +3,14 @@
 // (CORS) and open /ws (the Origin check of the handshake). One list for both,
 // `allowed_origins`: exact origins ("https://app.example.com") or "*".
 //
-// - No Origin header (not a browser) or the request's own origin (Origin's host equals
-//   Host): always allowed, no CORS headers needed.
+// - No Origin header (not a browser) or the request's own origin (Origin's scheme is
+//   options::scheme and its host equals Host): always allowed, no CORS headers needed.
 // - An empty list sets no policy: WebSocket accepts any Origin; cross-origin HTTP
 //   requests are served without CORS headers (the browser keeps the reply from the page)
 //   and preflights are refused.
 // - Otherwise an Origin off the list is refused (403 origin_not_allowed); one on it gets
 //   Access-Control-Allow-Origin (and Allow-Credentials when cors_credentials is set).
+// - `Origin: null` (opaque) passes "*" only without cors_credentials.
 #include <string_view>
 
 #include "transport/http_response.hpp"

@@ -1,9 +1,9 @@
 #include "transport/subscribe_request.hpp"
 
 #include <algorithm>
-#include <charconv>
 
 #include "protocol/channel_name.hpp"
+#include "util/parse_decimal.hpp"
 
 namespace herald::transport {
 
@@ -12,12 +12,7 @@ using util::bad_request;
 
 namespace {
 
-std::optional<long long> parse_int(std::string_view s) {
-  long long v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || p != s.data() + s.size() || v < 0) return std::nullopt;
-  return v;
-}
+std::optional<std::uint64_t> parse_int(std::string_view s) { return util::parse_decimal(s, util::query_integer_max); }
 
 }  // namespace
 
@@ -44,7 +39,7 @@ std::variant<subscribe_request, api_error> parse_subscribe_request(
     } else if (p.key == "timeout") {
       auto v = parse_int(p.value);
       if (!v) return bad_request("bad_request", "timeout must be a non-negative integer (seconds)");
-      r.timeout = std::min(std::chrono::seconds(*v), opts.poll_timeout_max);
+      r.timeout = std::min(std::chrono::seconds(static_cast<std::chrono::seconds::rep>(*v)), opts.poll_timeout_max);
     } else if (p.key == "limit") {
       auto v = parse_int(p.value);
       if (!v || *v == 0) return bad_request("bad_request", "limit must be a positive integer");

@@ -216,17 +216,19 @@ describe('origins', () => {
     assert.equal((await H.history(h, 'pub:cors', { limit: 1000 })).json.messages.length, before);
   });
 
-  test('no Origin, or the page\'s own origin (Origin host == Host), is always served, without CORS headers', async () => {
+  test('no Origin, or the page\'s own origin (its scheme and Host), is always served, without CORS headers', async () => {
     const h = S.list;
     for (const [what, call] of endpoints(h)) {
       const plain = await call({});
       assert.equal(plain.status, 200, `${what} without Origin: ${plain.text}`);
       assertNoCors(plain, `${what} without Origin`);
-      for (const own of [`http://127.0.0.1:${h.port}`, `https://127.0.0.1:${h.port}`]) {
-        const r = await call({ Origin: own });
-        assert.equal(r.status, 200, `${what} from ${own}: ${r.text}`);
-        assertNoCors(r, `${what} from ${own}`);
-      }
+      const own = `http://127.0.0.1:${h.port}`;
+      const r = await call({ Origin: own });
+      assert.equal(r.status, 200, `${what} from ${own}: ${r.text}`);
+      assertNoCors(r, `${what} from ${own}`);
+      // herald serves plain http: an https page on the same host is another origin.
+      const other = await call({ Origin: `https://127.0.0.1:${h.port}` });
+      assert.equal(other.status, 403, `${what} from the https origin: ${other.text}`);
     }
     for (const origin of [undefined, `http://127.0.0.1:${h.port}`, APP]) {
       const ws = await WsConn.connect(h, { origin });
@@ -283,6 +285,24 @@ describe('origins', () => {
         assert.equal(ws.status, 101, `/ws from ${origin}`);
       }
     }
+  });
+
+  test('Origin: null (sandboxed frames, file: pages) is never echoed with credentials', async () => {
+    for (const [what, call] of endpoints(S.star)) {
+      const r = await call({ Origin: 'null' });
+      assert.equal(r.status, 200, `${what}: ${r.text}`);
+      assertCors(r, { origin: '*', vary: false }, `${what} (*) from null`);
+    }
+    for (const [what, call] of endpoints(S.starCred)) {
+      const r = await call({ Origin: 'null' });
+      assertError(r, 403, 'origin_not_allowed', `${what} (* + credentials) from null`);
+      assert.equal(r.headers['access-control-allow-origin'], undefined, `${what}: no Allow-Origin`);
+      assert.equal(r.headers['access-control-allow-credentials'], undefined, `${what}: no Allow-Credentials`);
+    }
+    assert.equal((await preflight(S.starCred, '/ticket', 'null')).status, 403);
+    const ws = await WsConn.connect(S.starCred, { origin: 'null' });
+    ws.destroy();
+    assert.equal(ws.status, 403, `/ws (* + credentials) from null: ${ws.head}`);
   });
 
   test('a list with --cors-credentials: Allow-Credentials: true for listed origins, others refused', async () => {

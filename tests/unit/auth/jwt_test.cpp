@@ -2,6 +2,7 @@
 // token is refused.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
@@ -172,6 +173,27 @@ TEST(Jwt, KeyRotationAndKeyIds) {
   EXPECT_EQ(error_code(verify_token(sign_hs256("{}", secret, "gone"), mixed, {}, now_ms)), "token_invalid");
   EXPECT_EQ(error_code(verify_token(sign_hs256("{}", secret, "k2"), mixed, {}, now_ms)), "token_invalid");
   EXPECT_TRUE(std::holds_alternative<grants>(verify_token(sign_hs256("{}", other_secret, "k2"), mixed, {}, now_ms)));
+}
+
+// An HS256 token with the header exactly as given (sign_hs256 writes no empty kid).
+std::string sign_with_header(std::string_view header_json, std::string_view claims, std::string_view key) {
+  const std::string part = base64url_encode(header_json) + "." + base64url_encode(claims);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(part.data()),
+       part.size(), mac, &len);
+  return part + "." + base64url_encode(std::string_view(reinterpret_cast<const char*>(mac), len));
+}
+
+TEST(Jwt, AnEmptyKidIsRefusedNotTriedAgainstEveryKey) {
+  keyset k;
+  k.add("old=hs256:" + secret);
+  k.add("hs256:" + other_secret);
+  EXPECT_TRUE(std::holds_alternative<grants>(
+      verify_token(sign_with_header(R"({"alg":"HS256","kid":"old"})", "{}", secret), k, {}, now_ms)));
+  for (const auto& key : {secret, other_secret})
+    EXPECT_EQ(error_code(verify_token(sign_with_header(R"({"alg":"HS256","kid":""})", "{}", key), k, {}, now_ms)),
+              "token_invalid");
 }
 
 TEST(Jwt, Rs256VerifiesWithThePublicKeyAndRefusesAlgorithmConfusion) {
