@@ -60,6 +60,9 @@
 #include <string>
 #include <string_view>
 
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
+
 #include "api/api_handlers.hpp"
 #include "auth/authorizer.hpp"
 #include "broker/memory/memory_broker.hpp"
@@ -105,6 +108,7 @@ struct fixture {
   sockaddr_in open_addr{}, strict_addr{};
   std::uint64_t inputs = 0;
   std::uint64_t slow_drains = 0;  // inputs whose connection outlived the fast drain
+  std::uint64_t known_bug_hits = 0;
 
   fixture() {
     h::core::namespace_options defaults;
@@ -211,6 +215,9 @@ struct fixture {
     open_listener.reset();
     strict_listener.reset();
     thread.reset();
+    if (known_bug_hits)
+      std::fprintf(stderr, "http_session: the known remote_endpoint bug was hit %llu times\n",
+                   static_cast<unsigned long long>(known_bug_hits));
     if (slow_drains) std::fprintf(stderr, "http_session: %llu inputs drained slowly (held polls, lingering closes)\n",
                                   static_cast<unsigned long long>(slow_drains));
   }
@@ -233,10 +240,16 @@ struct fixture {
     return a;
   }
 
-  // One pass of the loop: every handler that is ready, none waited for.
-  std::size_t poll_once() {
+  // Runs the loop through `run` (poll, poll_one, run_for); an exception out of a handler
+  // is a property violation, but for the one known bug below.
+  template <class Run>
+  std::size_t guarded(Run run) {
     try {
-      return thread->ioc().poll();
+      return run(thread->ioc());
+    } catch (const boost::system::system_error& e) {
+      if (known_remote_endpoint_bug(e)) return 1;
+      std::fprintf(stderr, "http_session: exception out of a handler: %s\n", e.what());
+      FUZZ_CHECK(false, "no exception escapes an event-loop handler");
     } catch (const std::exception& e) {
       std::fprintf(stderr, "http_session: exception out of a handler: %s\n", e.what());
       FUZZ_CHECK(false, "no exception escapes an event-loop handler");
@@ -246,17 +259,31 @@ struct fixture {
     return 0;
   }
 
+  // KNOWN BUG, being fixed in src/transport (issue 11, item 1): http_session::start_stream
+  // calls the throwing socket.remote_endpoint() for the per-address poll count, which
+  // throws ENOTCONN when the client reset the connection after sending a /poll request
+  // the server then reads (regressions/http_session/poll-reset-before-read-remote-endpoint-throws).
+  // In herald that exception ends the process. Tolerated here, narrowly (only that
+  // exception: the session that threw is gone, the loop goes on), so that fuzzing can go
+  // past it; HERALD_FUZZ_STRICT=1 turns the tolerance off (the regression input then
+  // fails until the fix lands). Delete this function once it has.
+  bool known_remote_endpoint_bug(const boost::system::system_error& e) {
+    static const bool strict = std::getenv("HERALD_FUZZ_STRICT") != nullptr;  // to check the fix
+    if (strict || e.code() != boost::asio::error::not_connected || !std::string_view(e.what()).starts_with("remote_endpoint"))
+      return false;
+    if (known_bug_hits++ == 0)
+      std::fprintf(stderr, "http_session: KNOWN BUG (tolerated): %s\n", e.what());
+    return true;
+  }
+
+  // One pass of the loop: every handler that is ready, none waited for.
+  std::size_t poll_once() {
+    return guarded([](net::io_context& ioc) { return ioc.poll(); });
+  }
+
   // One ready handler at most: resets can land between any two steps of the server.
   std::size_t poll_one() {
-    try {
-      return thread->ioc().poll_one();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "http_session: exception out of a handler: %s\n", e.what());
-      FUZZ_CHECK(false, "no exception escapes an event-loop handler");
-    } catch (...) {
-      FUZZ_CHECK(false, "no exception escapes an event-loop handler");
-    }
-    return 0;
+    return guarded([](net::io_context& ioc) { return ioc.poll_one(); });
   }
 
   void pump() {
@@ -265,15 +292,7 @@ struct fixture {
   }
 
   std::size_t run_for(std::chrono::microseconds d) {
-    try {
-      return thread->ioc().run_for(d);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "http_session: exception out of a handler: %s\n", e.what());
-      FUZZ_CHECK(false, "no exception escapes an event-loop handler");
-    } catch (...) {
-      FUZZ_CHECK(false, "no exception escapes an event-loop handler");
-    }
-    return 0;
+    return guarded([d](net::io_context& ioc) { return ioc.run_for(d); });
   }
 
   void publish(std::uint32_t r) {
@@ -457,7 +476,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool publishes = data[0] & 128;
   const unsigned sizes = data[1] & 3;
   const unsigned between = (data[1] >> 2) & 3;
-  std::uint32_t seed = 0x9e3779b9u ^ (static_cast<std::uint32_t>(data[1]) << 8) ^ static_cast<std::uint32_t>(size);
+  std::uint32_t seed = 0x9e3779b9u ^ (static_cast<std::uint32_t>(data[1]) << 8);
   std::string_view bytes(reinterpret_cast<const char*>(data) + 2, size - 2);
   const auto& to = strict ? f.strict_addr : f.open_addr;
 
