@@ -6,7 +6,8 @@
 #
 #   scripts/fuzz.sh                 build and run every target
 #   scripts/fuzz.sh merge           fold what the last run found into tests/fuzz/corpus
-#                                   (libFuzzer -merge=1: only inputs that add coverage)
+#                                   (libFuzzer -merge=1: only inputs that add coverage;
+#                                   then at most 200 files: scripts/fuzz-cap-corpus.py)
 # Environment: FUZZ_SECONDS, FUZZ_TARGETS (space-separated), FUZZ_BUILD (build dir),
 # FUZZ_CXX (compiler, default clang++), FUZZ_JOBS (ninja -j, default 2).
 set -euo pipefail
@@ -43,6 +44,8 @@ if [ "${1:-}" = merge ]; then
     flags=()
     [ "$t" = http_session ] && flags=(-use_counters=0)
     "$build/tests/fuzz/fuzz_$t" -merge=1 "${flags[@]}" "tests/fuzz/corpus/$t" "$work/$t/corpus" 2>"$work/$t/merge.log"
+    # At most 200 files a corpus: the seeds and the found inputs adding the most edges.
+    python3 scripts/fuzz-cap-corpus.py "$build/tests/fuzz/fuzz_$t" "tests/fuzz/corpus/$t" 200
     echo "$t: corpus $before -> $(ls tests/fuzz/corpus/$t | wc -l) files"
   done
   exit 0
