@@ -21,8 +21,9 @@
 // requests, WebSocket frames after an upgrade. Reset points 0-11 cut the connection
 // after 0/12..11/12 of the bytes (before the request ends), 12 right after the last byte,
 // 13 after one to eight handlers of the server (the request being handled, its reply
-// written), 14 once the server is quiet, 15 is a graceful close (end of stream, then close once read). The cut is
-// abortive: SO_LINGER {1, 0}, then close, so the server sees a reset. Publications go
+// written), 14 once the server is quiet, 15 is a graceful close (end of stream, then
+// close once read). The cut is abortive: SO_LINGER {1, 0}, then close, so the server
+// sees a reset. Publications go
 // straight into the broker port, on the channels the seeds subscribe to ("news",
 // "chat:room", "a"), small ones and ones of 2 KiB (past the cap for a client that
 // never reads). Every input gets at most about 20 ms of loop time before the cut, then
@@ -269,7 +270,8 @@ struct fixture {
   // fails until the fix lands). Delete this function once it has.
   bool known_remote_endpoint_bug(const boost::system::system_error& e) {
     static const bool strict = std::getenv("HERALD_FUZZ_STRICT") != nullptr;  // to check the fix
-    if (strict || e.code() != boost::asio::error::not_connected || !std::string_view(e.what()).starts_with("remote_endpoint"))
+    if (strict || e.code() != boost::asio::error::not_connected ||
+        !std::string_view(e.what()).starts_with("remote_endpoint"))
       return false;
     if (known_bug_hits++ == 0)
       std::fprintf(stderr, "http_session: KNOWN BUG (tolerated): %s\n", e.what());
