@@ -100,6 +100,8 @@ grep -E '^#? ?[a-z-]+ =( |$)' config/herald.conf.example | sort >"$tmp/example-k
 grep -E '^#? ?[a-z-]+ =( |$)' /etc/herald/herald.conf | sort >"$tmp/packaged-keys"
 diff -u "$tmp/example-keys" "$tmp/packaged-keys" >&2 ||
   fail "/etc/herald/herald.conf and config/herald.conf.example list different options"
+[ "$(stat -c '%U:%G %a' /etc/herald/herald.conf)" = "root:herald 640" ] ||
+  fail "/etc/herald/herald.conf is $(stat -c '%U:%G %a' /etc/herald/herald.conf), not root:herald 640"
 grep -qx 'listen = 127.0.0.1:8080' /etc/herald/herald.conf || fail "the packaged listen is not 127.0.0.1:8080"
 grep -qx 'broker = memory' /etc/herald/herald.conf || fail "the packaged broker is not memory"
 
@@ -134,7 +136,7 @@ grep -q '^OPTIONS' "$tmp/man.txt" || fail "the man page has no OPTIONS section"
 while read -r opt; do
   grep -qF -- "$opt" "$tmp/man.txt" || fail "the man page lacks '$opt'"
 done <"$tmp/options"
-for f in /usr/share/doc/herald/config.md /usr/share/doc/herald/prometheus/herald-alerts.yml; do
+for f in /usr/share/doc/herald/operations.md /usr/share/doc/herald/config.md /usr/share/doc/herald/prometheus/herald-alerts.yml; do
   [ -s "$f" ] || fail "no $f"
 done
 
@@ -181,6 +183,7 @@ step "dpkg -i again over a changed /etc/herald/herald.conf"
 echo '# changed by the package test' >>/etc/herald/herald.conf
 dpkg -i --force-confold "$deb" >"$tmp/dpkg2.log" 2>&1 || { cat "$tmp/dpkg2.log" >&2; fail "reinstall failed"; }
 tail -n 1 /etc/herald/herald.conf | grep -q 'changed by the package test' || fail "the reinstall replaced a changed conffile"
+[ "$(stat -c '%U:%G %a' /etc/herald/herald.conf)" = "root:herald 640" ] || fail "the reinstall changed the conffile's owner or mode"
 
 step "dpkg --purge herald"
 dpkg --purge herald >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log" >&2; fail "dpkg --purge herald failed"; }
