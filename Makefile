@@ -48,4 +48,4 @@ deb:
 	scripts/package.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-fuzz build-release
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz build-release build-package
