@@ -9,7 +9,7 @@ export CCACHE_NOHASHDIR := true
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: run test build configure deps test-deps bench fuzz clean
+.PHONY: run test build configure deps test-deps bench fuzz deb clean
 
 run: build
 	$(BUILD)/src/herald --web-root web --namespace demo:client_publish=true $(ARGS)
@@ -41,5 +41,11 @@ fuzz:
 	@scripts/setup.sh fuzz
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
+# The Debian package from a Release build in build-release/ (docs/operations.md):
+# build-release/package/herald_<version>-1_<arch>.deb
+deb:
+	@scripts/setup.sh deb
+	scripts/package.sh
+
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz build-release build-package

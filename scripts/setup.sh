@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what herald needs on a fresh Debian 12 machine, and nothing already there.
 #   scripts/setup.sh build   compiler, CMake, Ninja, ccache and the libraries
-#   scripts/setup.sh test    the above, plus what the test suite drives (curl, node packages)
-#                            and clang for the sanitizer build
+#   scripts/setup.sh test    the above, plus what the test suite drives (curl, node packages),
+#                            clang for the sanitizer build, the deb packages below and what
+#                            the package test checks with (systemd-analyze, man, promtool)
 #   scripts/setup.sh fuzz    the build packages, plus clang with libFuzzer (make fuzz)
 #   scripts/setup.sh bench   the build packages, plus the benchmark peers (nginx +
 #                            libnginx-mod-nchan, Pushpin), Node.js and the `ws` package for the
 #                            node peer, matplotlib for the report (make bench)
 #   scripts/setup.sh profile the bench packages, plus valgrind and heaptrack (bench/profile.sh)
+#   scripts/setup.sh deb     the build packages, plus help2man and python3 (the man page), dpkg-dev
+#                            and file (CPack's dependency detection: dpkg-shlibdeps) (make deb)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,13 +20,18 @@ build_pkgs=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-js
   libgtest-dev libgmock-dev libbenchmark-dev)
 # clang: the sanitizer build (scripts/sanitize.sh) and libFuzzer (make fuzz).
 test_pkgs=(curl nodejs npm python3 python3-websockets chromium redis-server nginx haproxy clang libclang-rt-dev)
+# The package: make deb builds it; tests/package/ installs and checks it (systemd for
+# systemd-analyze, man-db for man -l, prometheus for promtool; nothing is started).
+deb_pkgs=(help2man python3 dpkg-dev file)
+package_test_pkgs=(systemd man-db prometheus)
 fuzz_pkgs=(clang libclang-rt-dev)
 bench_pkgs=(nginx libnginx-mod-nchan pushpin nodejs npm python3 python3-matplotlib)
 profile_pkgs=(valgrind heaptrack)
 
 pkgs=("${build_pkgs[@]}")
 case "$what" in
-  test) pkgs+=("${test_pkgs[@]}") ;;
+  test) pkgs+=("${test_pkgs[@]}" "${deb_pkgs[@]}" "${package_test_pkgs[@]}") ;;
+  deb) pkgs+=("${deb_pkgs[@]}") ;;
   fuzz) pkgs+=("${fuzz_pkgs[@]}") ;;
   bench) pkgs+=("${bench_pkgs[@]}") ;;
   profile) pkgs+=("${bench_pkgs[@]}" "${profile_pkgs[@]}") ;;
@@ -51,7 +59,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The test suite's node packages (also the node `ws` benchmark peer's).
-if [ "$what" != build ] && [ "$what" != fuzz ]; then
+if [ "$what" != build ] && [ "$what" != fuzz ] && [ "$what" != deb ]; then
   if [ ! -d tests/integration/node_modules ] || [ tests/integration/package-lock.json -nt tests/integration/node_modules ]; then
     echo "setup: installing the test suite's node packages"
     (cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
