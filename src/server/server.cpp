@@ -61,12 +61,15 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   timers_ = std::make_unique<timers>(threads_[0]->ioc());
 
   auto* b = broker_.get();
-  metrics::register_callback_gauge("herald_channels", "Channels held by the broker.",
-                                   [b] { return static_cast<double>(b->stats().channels); });
-  metrics::register_callback_gauge("herald_history_messages", "Messages held in history.",
-                                   [b] { return static_cast<double>(b->stats().history_messages); });
-  metrics::register_callback_gauge("herald_history_bytes", "Bytes held in history (approximate).",
-                                   [b] { return static_cast<double>(b->stats().history_bytes); });
+  metrics::register_callback_gauges({{"herald_channels", "Channels held by the broker."},
+                                     {"herald_history_messages", "Messages held in history."},
+                                     {"herald_history_bytes", "Bytes held in history (approximate)."}},
+                                    [b] {
+                                      const auto s = b->stats();  // one read per scrape
+                                      return std::vector<double>{static_cast<double>(s.channels),
+                                                                 static_cast<double>(s.history_messages),
+                                                                 static_cast<double>(s.history_bytes)};
+                                    });
   if (redis_)
     metrics::register_callback_gauge(
         "herald_redis_subscriptions", "Pub/Sub channels with callback state (watched, or being unsubscribed).",

@@ -34,7 +34,6 @@
 // (herald, redis-server) are stopped in `finally` blocks, by their handles.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import net from 'node:net';
 import EventSource from 'eventsource';
 import WebSocket from 'ws';
@@ -61,16 +60,7 @@ const TOKEN = J.hs256({ sub: 'harness', exp: J.now(3600), subscribe: ['*'], publ
 const MB = (b) => `${(b / 1048576).toFixed(1)} MiB`;
 const alive = (h) => h.proc.exitCode === null && h.proc.signalCode === null;
 
-function rssBytes(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m[1]) * 1024;
-}
 
-function rssSampler(h) {
-  let peak = rssBytes(h.pid);
-  const iv = setInterval(() => { try { peak = Math.max(peak, rssBytes(h.pid)); } catch { /* exited */ } }, 25);
-  return { peak: () => peak, stop: () => clearInterval(iv) };
-}
 
 // ---------------------------------------------------------------------------------------
 // The rig: herald (memory or Redis), a replay channel, well-behaved subscribers, a publisher
@@ -263,8 +253,8 @@ function cut(bytes, where) {
 
 async function resetMatrix(t, brokerKind) {
   let rig = await startRig(brokerKind);
-  let rss = rssSampler(rig.h);
-  let idle = rssBytes(rig.h.pid);
+  let rss = H.rssSampler(rig.h);
+  let idle = H.rssBytes(rig.h.pid);
   let pub;
   try {
     let m0 = await H.metrics(rig.h);
@@ -306,8 +296,8 @@ async function resetMatrix(t, brokerKind) {
           rss.stop();
           await stopRig(rig);
           rig = await startRig(brokerKind);
-          rss = rssSampler(rig.h);
-          idle = rssBytes(rig.h.pid);
+          rss = H.rssSampler(rig.h);
+          idle = H.rssBytes(rig.h.pid);
           m0 = await H.metrics(rig.h);
           cutShort = 0;
           pub = startPublisher(rig);
@@ -387,8 +377,8 @@ async function neverReaders(t, brokerKind) {
   const socks = [];
   try {
     await H.sleep(200);
-    const idle = rssBytes(h.pid);
-    const rss = rssSampler(h);
+    const idle = H.rssBytes(h.pid);
+    const rss = H.rssSampler(h);
     const m0 = await H.metrics(h);
     const pub = startPublisher(rig);
     const kinds = [];

@@ -14,7 +14,6 @@
 // herald.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import net from 'node:net';
 import * as H from './lib/herald.mjs';
 import { HeraldWs, WsConn, textFrame, pingFrame } from './lib/ws-client.mjs';
@@ -37,17 +36,7 @@ const PING_BOUND = 2 * MAX_QUEUED + 24 * 1024 * 1024;
 const COMMANDS = 250;
 const PING_BYTES = 62 * 1024 * 1024;
 
-function rssBytes(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m[1]) * 1024;
-}
 
-/** Samples herald's RSS every 25 ms until stop(); peak() is the highest seen. */
-function rssSampler(h) {
-  let peak = rssBytes(h.pid);
-  const iv = setInterval(() => { try { peak = Math.max(peak, rssBytes(h.pid)); } catch { /* exited */ } }, 25);
-  return { peak: () => peak, stop: () => clearInterval(iv) };
-}
 
 const MB = (b) => `${(b / 1048576).toFixed(1)} MiB`;
 const alive = (h) => h.proc.exitCode === null && h.proc.signalCode === null;
@@ -106,8 +95,8 @@ test(`${COMMANDS} history commands of 6 MB replies from a client that never read
   try {
     await bigChannel(h, 'big');
     await H.sleep(200);
-    const idle = rssBytes(h.pid);
-    const rss = rssSampler(h);
+    const idle = H.rssBytes(h.pid);
+    const rss = H.rssSampler(h);
     const c = await neverReader(h);
     const cmds = Buffer.concat(Array.from({ length: COMMANDS }, (_, i) => textFrame(JSON.stringify({ id: i + 1, method: 'history', channel: 'big' }))));
     const taken = await writeUntilStalled(c.socket, cmds, 1);
@@ -132,8 +121,8 @@ test('62 MB of pings from a client that never reads: RSS stays bounded, others a
   try {
     await H.publish(h, 'small', 'x');
     await H.sleep(200);
-    const idle = rssBytes(h.pid);
-    const rss = rssSampler(h);
+    const idle = H.rssBytes(h.pid);
+    const rss = H.rssSampler(h);
     const c = await neverReader(h);
     const one = pingFrame(Buffer.alloc(125, 'p'));
     const block = Buffer.concat(Array.from({ length: Math.floor(1048576 / one.length) }, () => one));

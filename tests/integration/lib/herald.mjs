@@ -6,6 +6,7 @@
 // Everything talks to 127.0.0.1 only, every wait is bounded, and only the processes
 // started here are ever killed (by their ChildProcess handle).
 import { spawn, execFile } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -741,4 +742,20 @@ export function rng(seed) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory of a running herald
+
+/** The resident set size of process `pid`, in bytes (Linux /proc). */
+export function rssBytes(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]) * 1024;
+}
+
+/** Samples herald's RSS every 25 ms until stop(); peak() is the highest seen. */
+export function rssSampler(h) {
+  let peak = rssBytes(h.pid);
+  const iv = setInterval(() => { try { peak = Math.max(peak, rssBytes(h.pid)); } catch { /* exited */ } }, 25);
+  return { peak: () => peak, stop: () => clearInterval(iv) };
 }
