@@ -22,13 +22,11 @@
 
 #include "core/broker.hpp"
 #include "core/subscriber.hpp"
+#include "util/string_hash.hpp"
 
 namespace herald::core {
 
-struct string_hash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
+using util::string_hash;
 
 using subscriber_counts = std::array<std::uint32_t, transport_count>;
 

@@ -1,6 +1,6 @@
 #include "broker/memory/memory_broker.hpp"
 
-#include "core/hub.hpp"
+#include "util/string_hash.hpp"
 #include "util/clock.hpp"
 
 namespace herald::broker {
@@ -37,7 +37,7 @@ struct history_change {
 
 struct alignas(64) memory_broker::shard {
   mutable std::mutex m;
-  std::unordered_map<std::string, std::shared_ptr<channel>, core::string_hash, std::equal_to<>> map;
+  std::unordered_map<std::string, std::shared_ptr<channel>, util::string_hash, std::equal_to<>> map;
 };
 
 memory_broker::memory_broker(const core::namespace_table& namespaces, memory_broker_options opts,
@@ -51,7 +51,7 @@ memory_broker::memory_broker(const core::namespace_table& namespaces, memory_bro
 memory_broker::~memory_broker() = default;
 
 memory_broker::shard& memory_broker::shard_for(std::string_view name) const {
-  return shards_[core::string_hash{}(name) % shard_count];
+  return shards_[util::string_hash{}(name) % shard_count];
 }
 
 std::uint32_t memory_broker::new_epoch() {

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""The layer rule of ARCHITECTURE.md, checked: every `#include "<layer>/..."` of a file
+under src/<layer>/ must follow an allowed arrow. Run by `make test` (CTest
+`layers`, label unit); prints each offending include and exits 1.
+
+Usage: scripts/check-layers.py [SRC_DIR]
+"""
+import pathlib
+import re
+import sys
+
+# layer -> layers it may include (besides itself). Keep in step with ARCHITECTURE.md.
+ALLOWED = {
+    "app": {"server", "config", "util"},
+    "server": {"transport", "api", "auth", "broker/memory", "broker/redis", "config", "core",
+               "protocol", "metrics", "util"},
+    "transport": {"api", "auth", "core", "protocol", "metrics", "util"},
+    "api": {"auth", "core", "protocol", "metrics", "util"},
+    "auth": {"core", "protocol", "metrics", "util"},
+    "broker/memory": {"core", "protocol", "util"},
+    "broker/redis": {"core", "protocol", "metrics", "util"},
+    "config": {"core", "protocol", "auth", "util"},
+    "core": {"protocol", "metrics", "util"},
+    "protocol": {"util"},
+    "metrics": set(),
+    "util": set(),
+}
+# config maps options onto each component's options struct: it may include those
+# headers, and only those, of the layers it configures.
+OPTIONS_HEADER = re.compile(r"^(api|transport|broker/memory|broker/redis)/([a-z_]*options)\.hpp$")
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+def layer_of(rel: str) -> str:
+    parts = rel.split("/")
+    return "/".join(parts[:2]) if parts[0] == "broker" else parts[0]
+
+
+def main() -> int:
+    src = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).parent.parent / "src")
+    bad = []
+    for f in sorted(src.rglob("*")):
+        if f.suffix not in (".hpp", ".cpp"):
+            continue
+        rel = f.relative_to(src).as_posix()
+        own = layer_of(rel)
+        if own not in ALLOWED:
+            bad.append(f"{rel}: a folder that is no layer of ARCHITECTURE.md")
+            continue
+        for inc in INCLUDE.findall(f.read_text()):
+            if "/" not in inc:
+                continue  # a header beside it
+            other = layer_of(inc)
+            if other not in ALLOWED:
+                continue  # not herald's (a library's path)
+            if other == own or other in ALLOWED[own]:
+                continue
+            if own == "config" and OPTIONS_HEADER.match(inc):
+                continue
+            bad.append(f"{rel}: includes {inc} ({own} may not include {other})")
+    for b in bad:
+        print(f"check-layers: {b}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
