@@ -11,7 +11,7 @@
 #include "broker/redis/redis_broker.hpp"
 #include "core/hub.hpp"
 #include "metrics/metrics.hpp"
-#include "transport/ip_limits.hpp"
+#include "transport/ip_counter.hpp"
 #include "transport/listener.hpp"
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"

@@ -10,7 +10,7 @@
 
 #include "auth/authorizer.hpp"
 #include "core/subscriber_session.hpp"
-#include "transport/ip_limits.hpp"
+#include "transport/ip_counter.hpp"
 #include "metrics/metrics.hpp"
 #include "transport/subscribe_request.hpp"
 #include "transport/thread_context.hpp"

@@ -4,7 +4,7 @@
 #include "api/api_handlers.hpp"
 #include "auth/authorizer.hpp"
 #include "core/context.hpp"
-#include "transport/ip_limits.hpp"
+#include "transport/ip_counter.hpp"
 #include "transport/options.hpp"
 
 namespace herald::transport {

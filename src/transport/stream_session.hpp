@@ -16,7 +16,7 @@
 
 #include "auth/authorizer.hpp"
 #include "core/subscriber_session.hpp"
-#include "transport/ip_limits.hpp"
+#include "transport/ip_counter.hpp"
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"
 #include "transport/write_queue.hpp"

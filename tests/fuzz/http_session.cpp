@@ -70,7 +70,7 @@
 #include "core/hub.hpp"
 #include "fuzz_check.hpp"
 #include "metrics/metrics.hpp"
-#include "transport/ip_limits.hpp"
+#include "transport/ip_counter.hpp"
 #include "transport/listener.hpp"
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"

@@ -1,4 +1,4 @@
-#include "transport/ip_limits.hpp"
+#include "transport/ip_counter.hpp"
 
 #include <cstring>
 #include <string_view>
