@@ -8,7 +8,7 @@
 #include <boost/json.hpp>
 
 #include "api/demo_page.hpp"
-#include "core/history_json.hpp"
+#include "core/history_read.hpp"
 #include "metrics/metrics.hpp"
 #include "util/log.hpp"
 #include "protocol/channel_name.hpp"

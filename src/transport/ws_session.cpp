@@ -2,7 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "core/history_json.hpp"
+#include "core/history_read.hpp"
 #include "protocol/cursor.hpp"
 #include "protocol/deflate.hpp"
 #include "protocol/replies.hpp"

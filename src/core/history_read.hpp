@@ -1,6 +1,6 @@
 #pragma once
-// The history reply shared by GET /api/history and the WebSocket history command, and
-// the lookup of one channel's position in a cursor.
+// A client's history read of one channel (GET /api/history, the WebSocket history
+// command): the position its cursor names, and the reply (protocol/replies.hpp).
 #include <optional>
 #include <string>
 #include <string_view>

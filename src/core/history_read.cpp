@@ -1,4 +1,4 @@
-#include "core/history_json.hpp"
+#include "core/history_read.hpp"
 
 #include <algorithm>
 
