@@ -15,6 +15,7 @@
 #include "protocol/cursor.hpp"
 #include "protocol/replies.hpp"
 #include "protocol/json_fields.hpp"
+#include "protocol/json_text.hpp"
 #include "util/parse_decimal.hpp"
 
 namespace herald::api {

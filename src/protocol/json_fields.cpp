@@ -2,14 +2,10 @@
 
 #include <algorithm>
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/string_view.hpp>
-
 #include "protocol/channel_name.hpp"
 #include "protocol/json_text.hpp"
 
 namespace herald::protocol {
-namespace json = boost::json;
 using util::api_error;
 using util::bad_request;
 
@@ -22,17 +18,6 @@ bool valid_event_name(std::string_view name) noexcept {
     if (!ok) return false;
   }
   return true;
-}
-
-std::string json_quote(std::string_view s) { return json::serialize(json::string_view(s.data(), s.size())); }
-
-std::string error_json(const api_error& e) {
-  std::string out = "{\"error\":{\"code\":";
-  out += json_quote(e.code);
-  out += ",\"message\":";
-  out += json_quote(e.message);
-  out += "}}";
-  return out;
 }
 
 std::variant<std::string, api_error> message_data_json(std::string_view value, std::size_t max_data_bytes) {

@@ -34,10 +34,5 @@ std::variant<std::string, util::api_error> message_data_json(std::string_view va
 /// "token_expired" (the server's).
 bool valid_event_name(std::string_view name) noexcept;
 
-/// Renders the contract's error body: {"error":{"code":..,"message":..}}.
-std::string error_json(const util::api_error& e);
-
-/// JSON string literal for `s` (quotes included, escaped).
-std::string json_quote(std::string_view s);
 
 }  // namespace herald::protocol

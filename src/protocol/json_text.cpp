@@ -2,6 +2,7 @@
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 namespace herald::protocol {
 namespace json = boost::json;
@@ -71,6 +72,8 @@ std::size_t skip_value(std::string_view t, std::size_t i) noexcept {
 }
 
 }  // namespace
+
+std::string json_quote(std::string_view s) { return json::serialize(json::string_view(s.data(), s.size())); }
 
 bool valid_json(std::string_view text, std::size_t max_depth) noexcept {
   json::parse_options opts;

@@ -25,6 +25,9 @@ bool valid_json(std::string_view text, std::size_t max_depth = 64) noexcept;
 /// `valid` (valid JSON) without the whitespace outside its strings.
 std::string compact_json(std::string_view valid);
 
+/// JSON string literal for `s` (quotes included, escaped): the one quoting function.
+std::string json_quote(std::string_view s);
+
 /// A member of a JSON object: its key (unescaped) and its value's text as written.
 struct json_member {
   std::string key;

@@ -1,6 +1,6 @@
 #include "protocol/replies.hpp"
 
-#include "protocol/json_fields.hpp"
+#include "protocol/json_text.hpp"
 
 namespace herald::protocol {
 
@@ -23,6 +23,15 @@ void append_channels(std::string& out, std::span<const std::string> channels) {
 }
 
 }  // namespace
+
+std::string error_json(const util::api_error& e) {
+  std::string out = "{\"error\":{\"code\":";
+  out += json_quote(e.code);
+  out += ",\"message\":";
+  out += json_quote(e.message);
+  out += "}}";
+  return out;
+}
 
 std::string sse_retry(std::int64_t ms) { return "retry: " + std::to_string(ms) + "\n\n"; }
 

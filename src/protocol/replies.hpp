@@ -13,8 +13,12 @@
 #include <string_view>
 
 #include "protocol/message.hpp"
+#include "util/api_error.hpp"
 
 namespace herald::protocol {
+
+/// The contract's error body: {"error":{"code":..,"message":..}}.
+std::string error_json(const util::api_error& e);
 
 // --- Server-Sent Events ---------------------------------------------------------------
 

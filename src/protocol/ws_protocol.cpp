@@ -6,6 +6,7 @@
 #include "protocol/channel_name.hpp"
 #include "protocol/json_fields.hpp"
 #include "protocol/json_text.hpp"
+#include "protocol/replies.hpp"
 
 namespace herald::protocol {
 using util::bad_request;

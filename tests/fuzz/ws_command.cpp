@@ -23,6 +23,8 @@
 #include "fuzz_check.hpp"
 #include "protocol/channel_name.hpp"
 #include "protocol/json_fields.hpp"
+#include "protocol/json_text.hpp"
+#include "protocol/replies.hpp"
 #include "protocol/ws_protocol.hpp"
 
 namespace p = herald::protocol;
