@@ -5,8 +5,8 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
-#include <charconv>
 #include <exception>
+#include <limits>
 #include <stdexcept>
 
 #include "broker/redis/redis_connection.hpp"
@@ -15,6 +15,7 @@
 #include "metrics/metrics.hpp"
 #include "util/clock.hpp"
 #include "util/log.hpp"
+#include "util/parse_decimal.hpp"
 
 namespace herald::broker {
 
@@ -49,10 +50,12 @@ api_error unavailable() { return {503, "unavailable", "the broker (Redis) is not
 
 std::string_view str(const redisReply* r) { return {r->str, r->len}; }
 
+// Epochs, offsets and times as the scripts write them: unsigned decimal.
 template <class T>
 bool to_number(std::string_view s, T& out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && p == s.data() + s.size();
+  const auto v = util::parse_decimal(s, static_cast<std::uint64_t>(std::numeric_limits<T>::max()));
+  if (v) out = static_cast<T>(*v);
+  return v.has_value();
 }
 
 // Splits `s` into N fields at its first N-1 spaces (the last field keeps its spaces).

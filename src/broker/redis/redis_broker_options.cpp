@@ -1,15 +1,17 @@
 #include "broker/redis/redis_broker_options.hpp"
 
-#include <charconv>
 #include <stdexcept>
 #include <string_view>
+
+#include "util/parse_decimal.hpp"
 
 namespace herald::broker {
 
 namespace {
 bool parse_port(std::string_view s, int& out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && p == s.data() + s.size();
+  const auto v = util::parse_decimal(s, 65535);
+  if (v) out = static_cast<int>(*v);
+  return v.has_value();
 }
 }  // namespace
 
