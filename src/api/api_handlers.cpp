@@ -10,12 +10,12 @@
 #include "api/demo_page.hpp"
 #include "core/history_read.hpp"
 #include "metrics/metrics.hpp"
-#include "util/log.hpp"
 #include "protocol/channel_name.hpp"
 #include "protocol/cursor.hpp"
-#include "protocol/replies.hpp"
 #include "protocol/json_fields.hpp"
 #include "protocol/json_text.hpp"
+#include "protocol/replies.hpp"
+#include "util/log.hpp"
 #include "util/parse_decimal.hpp"
 
 namespace herald::api {
@@ -52,8 +52,7 @@ api_error* handlers::check_api_key(const request& req, api_error& storage) const
     storage = {401, "unauthorized", "this endpoint requires Authorization: Bearer <api key>"};
     return &storage;
   }
-  if (!req.authorization.starts_with(bearer) ||
-      !api_key_.matches(req.authorization.substr(bearer.size()))) {
+  if (!req.authorization.starts_with(bearer) || !api_key_.matches(req.authorization.substr(bearer.size()))) {
     storage = {403, "forbidden", "the API key is not valid"};
     return &storage;
   }
@@ -62,8 +61,7 @@ api_error* handlers::check_api_key(const request& req, api_error& storage) const
 
 void handlers::handle(const request& req, std::function<void(response)> done) {
   auto method_not_allowed = [&](std::string_view allow) {
-    auto r = error_response({405, "method_not_allowed",
-                             "use " + std::string(allow) + " for " + std::string(req.path)});
+    auto r = error_response({405, "method_not_allowed", "use " + std::string(allow) + " for " + std::string(req.path)});
     r.headers.emplace_back("Allow", std::string(allow));
     done(std::move(r));
   };
@@ -81,8 +79,7 @@ void handlers::handle(const request& req, std::function<void(response)> done) {
       return is_post ? publish(req, false, false, std::move(done)) : method_not_allowed("POST");
     if (req.path == "/api/broadcast")
       return is_post ? publish(req, true, false, std::move(done)) : method_not_allowed("POST");
-    if (req.path == "/api/history")
-      return is_get ? history_async(req, std::move(done)) : method_not_allowed("GET");
+    if (req.path == "/api/history") return is_get ? history_async(req, std::move(done)) : method_not_allowed("GET");
     if (req.path == "/api/channels") return is_get ? channels(std::move(done)) : method_not_allowed("GET");
   } else if (req.path == "/publish") {
     return is_post ? publish(req, false, true, std::move(done)) : method_not_allowed("POST");
@@ -115,10 +112,8 @@ void handlers::handle(const request& req, std::function<void(response)> done) {
   done(error_response({404, "not_found", "no such endpoint: " + std::string(req.path)}));
 }
 
-void handlers::publish(const request& req, bool broadcast, bool client,
-                       std::function<void(response)> done) {
-  auto parsed = protocol::parse_publish(req.body, broadcast, opts_.max_data_bytes,
-                                        opts_.max_broadcast_channels);
+void handlers::publish(const request& req, bool broadcast, bool client, std::function<void(response)> done) {
+  auto parsed = protocol::parse_publish(req.body, broadcast, opts_.max_data_bytes, opts_.max_broadcast_channels);
   if (auto* err = std::get_if<api_error>(&parsed)) {
     metrics::add(metrics::counter::publish_errors);
     if (err->status == 413) {
@@ -162,31 +157,30 @@ void handlers::publish(const request& req, bool broadcast, bool client,
   st->done = std::move(done);
   for (std::size_t i = 0; i < fields.channels.size(); ++i) {
     const std::string channel = fields.channels[i];
-    ctx_.brokers.publish(
-        {channel, fields.event, fields.data_json}, [st, i, channel](core::broker::publish_result r) {
-          // {"channel":..,} + the publish result or the error, merged into one object.
-          std::string item = "{\"channel\":" + protocol::json_quote(channel) + ",";
-          if (auto* err = std::get_if<api_error>(&r)) {
-            metrics::add(metrics::counter::publish_errors);
-            std::string e = protocol::error_json(*err);
-            item += e.substr(1);  // {"error":..} merged into the item
-          } else {
-            metrics::add(metrics::counter::publishes);
-            auto& m = std::get<protocol::message_ptr>(r);
-            item += protocol::publish_result(m->offset(), m->cursor()).substr(1);
-          }
-          std::unique_lock lock(st->m);
-          st->results[i] = std::move(item);
-          if (--st->remaining) return;
-          lock.unlock();
-          std::string body = "{\"results\":[";
-          for (std::size_t k = 0; k < st->results.size(); ++k) {
-            if (k) body += ',';
-            body += st->results[k];
-          }
-          body += "]}";
-          st->done(json_response(std::move(body)));
-        });
+    ctx_.brokers.publish({channel, fields.event, fields.data_json}, [st, i, channel](core::broker::publish_result r) {
+      // {"channel":..,} + the publish result or the error, merged into one object.
+      std::string item = "{\"channel\":" + protocol::json_quote(channel) + ",";
+      if (auto* err = std::get_if<api_error>(&r)) {
+        metrics::add(metrics::counter::publish_errors);
+        std::string e = protocol::error_json(*err);
+        item += e.substr(1);  // {"error":..} merged into the item
+      } else {
+        metrics::add(metrics::counter::publishes);
+        auto& m = std::get<protocol::message_ptr>(r);
+        item += protocol::publish_result(m->offset(), m->cursor()).substr(1);
+      }
+      std::unique_lock lock(st->m);
+      st->results[i] = std::move(item);
+      if (--st->remaining) return;
+      lock.unlock();
+      std::string body = "{\"results\":[";
+      for (std::size_t k = 0; k < st->results.size(); ++k) {
+        if (k) body += ',';
+        body += st->results[k];
+      }
+      body += "]}";
+      st->done(json_response(std::move(body)));
+    });
   }
 }
 
@@ -201,8 +195,8 @@ void handlers::ticket(const request& req, std::function<void(response)> done) {
   const auto ttl = auth_.ticket_ttl().count();
   auth_.issue_ticket(*std::get<auth::identity>(who), [done = std::move(done), ttl](auth::authorizer::ticket_result r) {
     if (auto* err = std::get_if<api_error>(&r)) return done(error_response(*err));
-    response resp = json_response("{\"ticket\":\"" + std::get<std::string>(r) + "\",\"expires_in\":" +
-                                  std::to_string(ttl) + "}");
+    response resp =
+        json_response("{\"ticket\":\"" + std::get<std::string>(r) + "\",\"expires_in\":" + std::to_string(ttl) + "}");
     resp.headers.emplace_back("Cache-Control", "no-store");
     done(std::move(resp));
   });
@@ -217,8 +211,8 @@ void handlers::history_async(const request& req, std::function<void(response)> d
   auto channel = get("channel");
   if (!channel) return done(error_response(bad_request("bad_request", "missing parameter channel")));
   if (!protocol::valid_channel_name(*channel))
-    return done(error_response(bad_request(
-        "invalid_channel", "invalid channel name (1-255 bytes of [A-Za-z0-9_.:@/-])")));
+    return done(
+        error_response(bad_request("invalid_channel", "invalid channel name (1-255 bytes of [A-Za-z0-9_.:@/-])")));
 
   core::history_query q;
   q.channel = *channel;
@@ -235,41 +229,42 @@ void handlers::history_async(const request& req, std::function<void(response)> d
   }
   q.max_bytes = ctx_.max_reply_bytes;  // a reply is never larger than a connection may queue
   auto since = q.since;
-  ctx_.brokers.history(std::move(q), [done = std::move(done), since, channel = *channel](core::broker::history_result r) {
-    if (auto* err = std::get_if<api_error>(&r)) return done(error_response(*err));
-    done(json_response(core::history_json(channel, std::get<core::history_reply>(r), since)));
-  });
+  ctx_.brokers.history(std::move(q),
+                       [done = std::move(done), since, channel = *channel](core::broker::history_result r) {
+                         if (auto* err = std::get_if<api_error>(&r)) return done(error_response(*err));
+                         done(json_response(core::history_json(channel, std::get<core::history_reply>(r), since)));
+                       });
 }
 
 void handlers::channels(std::function<void(response)> done) {
   ctx_.brokers.channels([this, done = std::move(done)](std::vector<core::channel_summary> list) {
-  auto counts = ctx_.hubs.counts();
-  std::unordered_map<std::string, core::subscriber_counts> by_name(counts.begin(), counts.end());
-  // Channels with subscribers but no life in the broker yet (reads create none) are
-  // listed too, at offset 0 and epoch 0.
-  {
-    std::unordered_set<std::string_view> known;
-    for (const auto& c : list) known.insert(c.channel);
-    std::vector<core::channel_summary> unborn;
-    for (const auto& [name, _] : counts)
-      if (!known.contains(name)) unborn.push_back({name, 0, 0, 0});
-    list.insert(list.end(), std::make_move_iterator(unborn.begin()), std::make_move_iterator(unborn.end()));
-  }
-  std::string body = "{\"channels\":[";
-  std::size_t n = 0;
-  for (auto& c : list) {
-    if (n == opts_.channels_list_max) break;
-    core::subscriber_counts sc{};
-    if (auto it = by_name.find(c.channel); it != by_name.end()) sc = it->second;
-    if (n++) body += ',';
-    body += "{\"channel\":\"" + c.channel + "\",\"offset\":" + std::to_string(c.top) +
-            ",\"epoch\":" + std::to_string(c.epoch) + ",\"history\":" +
-            std::to_string(c.history_size) + ",\"subscribers\":{\"sse\":" + std::to_string(sc[0]) +
-            ",\"poll\":" + std::to_string(sc[1]) + ",\"ws\":" + std::to_string(sc[2]) + "}}";
-  }
-  body += "],\"truncated\":";
-  body += list.size() > n ? "true}" : "false}";
-  done(json_response(std::move(body)));
+    auto counts = ctx_.hubs.counts();
+    std::unordered_map<std::string, core::subscriber_counts> by_name(counts.begin(), counts.end());
+    // Channels with subscribers but no life in the broker yet (reads create none) are
+    // listed too, at offset 0 and epoch 0.
+    {
+      std::unordered_set<std::string_view> known;
+      for (const auto& c : list) known.insert(c.channel);
+      std::vector<core::channel_summary> unborn;
+      for (const auto& [name, _] : counts)
+        if (!known.contains(name)) unborn.push_back({name, 0, 0, 0});
+      list.insert(list.end(), std::make_move_iterator(unborn.begin()), std::make_move_iterator(unborn.end()));
+    }
+    std::string body = "{\"channels\":[";
+    std::size_t n = 0;
+    for (auto& c : list) {
+      if (n == opts_.channels_list_max) break;
+      core::subscriber_counts sc{};
+      if (auto it = by_name.find(c.channel); it != by_name.end()) sc = it->second;
+      if (n++) body += ',';
+      body += "{\"channel\":\"" + c.channel + "\",\"offset\":" + std::to_string(c.top) +
+              ",\"epoch\":" + std::to_string(c.epoch) + ",\"history\":" + std::to_string(c.history_size) +
+              ",\"subscribers\":{\"sse\":" + std::to_string(sc[0]) + ",\"poll\":" + std::to_string(sc[1]) +
+              ",\"ws\":" + std::to_string(sc[2]) + "}}";
+    }
+    body += "],\"truncated\":";
+    body += list.size() > n ? "true}" : "false}";
+    done(json_response(std::move(body)));
   });
 }
 

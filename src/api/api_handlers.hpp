@@ -57,7 +57,7 @@ class handlers {
   core::context& ctx_;
   const auth::authorizer& auth_;
   options opts_;
-  auth::secret_digest api_key_;  // of opts_.api_key (checked only when that is set)
+  auth::secret_digest api_key_;           // of opts_.api_key (checked only when that is set)
   std::unique_ptr<static_files> static_;  // --web-root, when set
 };
 

@@ -67,8 +67,7 @@ std::optional<std::string> decode_path(std::string_view encoded) {
 
 static_files::static_files(const std::string& root_dir) {
   std::error_code ec;
-  if (!fs::is_directory(root_dir, ec))
-    throw std::runtime_error("web-root \"" + root_dir + "\" is not a directory");
+  if (!fs::is_directory(root_dir, ec)) throw std::runtime_error("web-root \"" + root_dir + "\" is not a directory");
   fs::path root = fs::path(root_dir).lexically_normal();
   if (!root.has_filename() && root.has_relative_path()) root = root.parent_path();  // "web/" → "web"
   const fs::path canonical_root = fs::canonical(root, ec);

@@ -3,9 +3,9 @@
 #include <openssl/rand.h>
 
 #include "metrics/metrics.hpp"
-#include "util/log.hpp"
 #include "protocol/base64url.hpp"
 #include "util/clock.hpp"
+#include "util/log.hpp"
 
 namespace herald::auth {
 
@@ -107,8 +107,8 @@ std::optional<api_error> authorizer::may_subscribe(const identity& who, std::str
     metrics::add(metrics::counter::limit_max_subscribers);
     util::log::limit("max_subscribers", {{"channel", channel}});
     return api_error{429, "too_many_subscribers",
-                     "channel " + std::string(channel) + " has its maximum of " +
-                         std::to_string(ns.max_subscribers) + " subscribers"};
+                     "channel " + std::string(channel) + " has its maximum of " + std::to_string(ns.max_subscribers) +
+                         " subscribers"};
   }
   return std::nullopt;
 }

@@ -7,8 +7,8 @@
 // Checks, in order: shape and size; header `alg` must be HS256 or RS256 and match a
 // configured key of that algorithm (`alg: none` and any other algorithm are refused, so
 // an RSA public key can never be used as an HMAC secret); `kid`, when present, picks the
-// key with that id (and no other; an unknown or empty kid is refused); the signature; then the claims `exp`, `nbf` (with leeway), `iss` and `aud` (when
-// configured), `sub`, and herald's `subscribe` / `publish` channel patterns.
+// key with that id (and no other; an unknown or empty kid is refused); the signature; then the claims `exp`, `nbf`
+// (with leeway), `iss` and `aud` (when configured), `sub`, and herald's `subscribe` / `publish` channel patterns.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -29,8 +29,8 @@ enum class jwt_alg { hs256, rs256 };
 struct verify_key {
   std::string kid;  // empty: tried for every token of its algorithm
   jwt_alg alg = jwt_alg::hs256;
-  std::string secret;                  // HS256
-  std::shared_ptr<evp_pkey_st> pkey;   // RS256 public key
+  std::string secret;                 // HS256
+  std::shared_ptr<evp_pkey_st> pkey;  // RS256 public key
 };
 
 class keyset {
@@ -49,8 +49,8 @@ class keyset {
 };
 
 struct token_policy {
-  std::string issuer;    // required `iss` (empty: not checked)
-  std::string audience;  // required in `aud` (empty: not checked)
+  std::string issuer;              // required `iss` (empty: not checked)
+  std::string audience;            // required in `aud` (empty: not checked)
   std::chrono::seconds leeway{0};  // clock skew allowed on exp / nbf
 };
 

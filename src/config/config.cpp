@@ -99,20 +99,18 @@ bool parse_bool(std::string_view v, const std::string& setting) {
 unsigned long long parse_number(std::string_view v, const std::string& setting) {
   auto n = util::parse_decimal(v);
   if (!n)
-    throw config_error("invalid " + setting + ": expected a non-negative integer, got \"" +
-                       std::string(v) + "\"");
+    throw config_error("invalid " + setting + ": expected a non-negative integer, got \"" + std::string(v) + "\"");
   return *n;
 }
 
 }  // namespace
 
-std::pair<std::string, core::namespace_options> parse_namespace(std::string_view spec,
-                                                                core::namespace_options o) {
+std::pair<std::string, core::namespace_options> parse_namespace(std::string_view spec, core::namespace_options o) {
   const std::string setting = "namespace \"" + std::string(spec) + "\"";
   auto colon = spec.find(':');
   std::string name(spec.substr(0, colon));
-  require(!name.empty() && protocol::valid_channel_name(name) && name.find(':') == std::string::npos,
-          setting, "expected NAME:key=value,... with a valid namespace name");
+  require(!name.empty() && protocol::valid_channel_name(name) && name.find(':') == std::string::npos, setting,
+          "expected NAME:key=value,... with a valid namespace name");
   if (colon == std::string_view::npos) return {name, o};
   std::string_view rest = spec.substr(colon + 1);
   while (!rest.empty()) {
@@ -142,8 +140,7 @@ std::pair<std::string, core::namespace_options> parse_namespace(std::string_view
 namespace {
 
 // `file`: the config file's contents, or null to read the file named by --config.
-parse_result parse_from(int argc, const char* const* argv, const std::vector<std::string>& env,
-                        std::istream* file) {
+parse_result parse_from(int argc, const char* const* argv, const std::vector<std::string>& env, std::istream* file) {
   auto desc = describe();
   po::variables_map vm;
   try {
@@ -190,7 +187,7 @@ parse_result parse_from(int argc, const char* const* argv, const std::vector<std
     // Not e.what(): Boost builds that message by substituting %value% (and the like) in
     // a loop that never ends when a value itself holds such a placeholder (fuzzing
     // finding F2, docs/fuzzing.md). The option's name and the kind of error are enough.
-    const char* kind = dynamic_cast<const po::unknown_option*>(&e)          ? "unknown option"
+    const char* kind = dynamic_cast<const po::unknown_option*>(&e)         ? "unknown option"
                        : dynamic_cast<const po::multiple_occurrences*>(&e) ? "given more than once"
                        : dynamic_cast<const po::validation_error*>(&e)     ? "invalid value"
                                                                            : "invalid use";
@@ -220,7 +217,8 @@ parse_result parse_from(int argc, const char* const* argv, const std::vector<std
     auto colon = listen.rfind(':');
     require(colon != std::string::npos && colon > 0, "listen", "expected HOST:PORT, got \"" + listen + "\"");
     c.host = listen.substr(0, colon);
-    if (c.host.size() > 2 && c.host.front() == '[' && c.host.back() == ']') c.host = c.host.substr(1, c.host.size() - 2);
+    if (c.host.size() > 2 && c.host.front() == '[' && c.host.back() == ']')
+      c.host = c.host.substr(1, c.host.size() - 2);
     if (c.host == "localhost") c.host = "127.0.0.1";
     boost::system::error_code ec;
     boost::asio::ip::make_address(c.host, ec);
@@ -347,8 +345,7 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
   return parse_from(argc, argv, env, nullptr);
 }
 
-parse_result parse(int argc, const char* const* argv, const std::vector<std::string>& env,
-                   std::istream& file) {
+parse_result parse(int argc, const char* const* argv, const std::vector<std::string>& env, std::istream& file) {
   return parse_from(argc, argv, env, &file);
 }
 

@@ -51,8 +51,7 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
 
 /// As above, with the config file's contents read from `file` (any --config is ignored).
 /// For tests and the config fuzzer (tests/fuzz/config.cpp).
-parse_result parse(int argc, const char* const* argv, const std::vector<std::string>& env,
-                   std::istream& file);
+parse_result parse(int argc, const char* const* argv, const std::vector<std::string>& env, std::istream& file);
 
 /// Parses one namespace spec "NAME:key=value,key=value" (keys: history_size,
 /// history_ttl, client_publish, anonymous, max_subscribers) on top of `defaults`.

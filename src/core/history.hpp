@@ -34,8 +34,7 @@ class history {
 
   /// Appends to `out` up to `limit` messages with offset > `after`, oldest first, and
   /// stops before passing `max_bytes` of JSON (0: no bound; the first always goes).
-  void since(std::uint64_t after, std::size_t limit, std::vector<message_ptr>& out,
-             std::size_t max_bytes = 0) const;
+  void since(std::uint64_t after, std::size_t limit, std::vector<message_ptr>& out, std::size_t max_bytes = 0) const;
   /// Appends to `out` the newest `limit` messages, oldest first, within `max_bytes` as
   /// above (the newest always goes).
   void latest(std::size_t limit, std::vector<message_ptr>& out, std::size_t max_bytes = 0) const;

@@ -12,10 +12,8 @@ thread_local int current_thread_index = -1;
 int hub::current_thread() noexcept { return current_thread_index; }
 void hub::set_current_thread(int t) noexcept { current_thread_index = t; }
 
-hub::hub(std::vector<poster> threads)
-    : threads_(std::move(threads)), shards_(new registry_shard[shard_count]) {
-  if (threads_.empty() || threads_.size() > max_threads)
-    throw std::invalid_argument("hub: thread count must be 1..64");
+hub::hub(std::vector<poster> threads) : threads_(std::move(threads)), shards_(new registry_shard[shard_count]) {
+  if (threads_.empty() || threads_.size() > max_threads) throw std::invalid_argument("hub: thread count must be 1..64");
   for (std::size_t i = 0; i < threads_.size(); ++i) locals_.push_back(std::make_unique<local_table>());
 }
 
@@ -102,7 +100,7 @@ void hub::unsubscribe(unsigned t, const std::string& channel, subscriber* s, std
   // The slot the subscriber was told; a search only when it is stale (a caller that
   // does not track slots): leaving a big channel stays O(1), a mass disconnect O(n).
   auto pos = slot < list.subs.size() && list.subs[slot] == s ? list.subs.begin() + slot
-                                                              : std::find(list.subs.begin(), list.subs.end(), s);
+                                                             : std::find(list.subs.begin(), list.subs.end(), s);
   if (pos == list.subs.end()) return;
   if (list.iterating) {
     *pos = nullptr;  // compacted (and slots renumbered) after the walk

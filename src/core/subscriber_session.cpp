@@ -11,8 +11,7 @@ subscriber_session::subscriber_session(context& ctx, unsigned thread, transport 
 
 subscriber_session::~subscriber_session() { unsubscribe_all(); }
 
-void subscriber_session::subscribe(std::span<const std::string> channels,
-                                   std::span<const protocol::cursor_entry> since,
+void subscriber_session::subscribe(std::span<const std::string> channels, std::span<const protocol::cursor_entry> since,
                                    std::size_t replay_limit) {
   const std::size_t first = channels_.size();
   for (const auto& name : channels) {
@@ -85,8 +84,7 @@ std::string subscriber_session::cursor_of(std::string_view channel) const {
   return {};
 }
 
-void subscriber_session::request_history(channel_state& c, std::optional<position> since,
-                                         std::size_t limit) {
+void subscriber_session::request_history(channel_state& c, std::optional<position> since, std::size_t limit) {
   c.sync_id = ++next_sync_id_;
   c.asked_since = since.has_value();
   if (since) {
@@ -96,17 +94,16 @@ void subscriber_session::request_history(channel_state& c, std::optional<positio
   history_query q{c.name, since, limit, ctx_.max_reply_bytes};
   std::weak_ptr<subscriber_session> weak = weak_from_this();
   hub& h = ctx_.hubs;
-  ctx_.brokers.history(std::move(q), [weak, name = c.name, id = c.sync_id, t = thread_,
-                                      &h](broker::history_result r) mutable {
-    auto run = [weak, name = std::move(name), id, r = std::move(r)]() mutable {
-      if (auto self = weak.lock()) self->apply_history(name, id, std::move(r));
-    };
-    h.run_on(t, std::move(run));
-  });
+  ctx_.brokers.history(std::move(q),
+                       [weak, name = c.name, id = c.sync_id, t = thread_, &h](broker::history_result r) mutable {
+                         auto run = [weak, name = std::move(name), id, r = std::move(r)]() mutable {
+                           if (auto self = weak.lock()) self->apply_history(name, id, std::move(r));
+                         };
+                         h.run_on(t, std::move(run));
+                       });
 }
 
-void subscriber_session::apply_history(const std::string& channel, std::uint16_t sync_id,
-                                       broker::history_result r) {
+void subscriber_session::apply_history(const std::string& channel, std::uint16_t sync_id, broker::history_result r) {
   channel_state* cp = find(channel);
   if (!cp || cp->sync_id != sync_id || cp->synced) return;  // left, or superseded
   if (auto* err = std::get_if<util::api_error>(&r)) {
@@ -133,8 +130,7 @@ void subscriber_session::apply_history(const std::string& channel, std::uint16_t
   if (reply.recovered && reply.messages.empty()) {
     // History had nothing to fill the gap before the first pending message: the broker
     // lost it. Say so rather than re-reading forever.
-    auto next = std::find_if(c.pending.begin(), c.pending.end(),
-                             [&](const auto& m) { return m->offset() > c.offset; });
+    auto next = std::find_if(c.pending.begin(), c.pending.end(), [&](const auto& m) { return m->offset() > c.offset; });
     if (next != c.pending.end() && (*next)->offset() > c.offset + 1) {
       resets_.push_back(c.name);
       metrics::add(metrics::counter::resets);

@@ -31,8 +31,7 @@
 
 namespace herald::core {
 
-class subscriber_session : public subscriber,
-                           public std::enable_shared_from_this<subscriber_session> {
+class subscriber_session : public subscriber, public std::enable_shared_from_this<subscriber_session> {
  public:
   subscriber_session(context& ctx, unsigned thread, transport kind);
   ~subscriber_session();
@@ -43,8 +42,8 @@ class subscriber_session : public subscriber,
   /// matched by channel tag; a channel absent from it starts at "now"), replaying at
   /// most `replay_limit` messages per channel. Call on the session's thread, once the
   /// session is owned by a shared_ptr.
-  void subscribe(std::span<const std::string> channels,
-                 std::span<const protocol::cursor_entry> since, std::size_t replay_limit);
+  void subscribe(std::span<const std::string> channels, std::span<const protocol::cursor_entry> since,
+                 std::size_t replay_limit);
 
   /// Leaves one channel (no-op when not subscribed).
   void unsubscribe(const std::string& channel);
@@ -90,7 +89,7 @@ class subscriber_session : public subscriber,
     std::string name;
     std::uint32_t tag = 0;
     std::uint32_t epoch = 0;
-    std::uint64_t offset = 0;  // last offset consumed
+    std::uint64_t offset = 0;    // last offset consumed
     std::uint64_t top_seen = 0;  // newest offset known to exist (history top, dropped live)
     std::uint32_t hub_slot = 0;  // this session's place in the hub's list (hub::unsubscribe)
     std::uint16_t sync_id = 0;   // matches a history reply to the request that asked it

@@ -62,18 +62,18 @@ constexpr std::array<descriptor, n_counters> counter_desc{{
     {"herald_bytes_in_total", "Bytes read from client sockets.", ""},
     {"herald_slow_disconnects_total",
      "Connections closed as slow readers: their outbound queue passed the byte cap, or a "
-     "reply moved no byte within the request timeout.", ""},
-    {"herald_drops_total", "Messages not delivered because their connection was closing or cut.",
+     "reply moved no byte within the request timeout.",
      ""},
+    {"herald_drops_total", "Messages not delivered because their connection was closing or cut.", ""},
     {"herald_resets_total", "Subscriptions whose gap history could not cover.", ""},
     {"herald_sync_overflows_total",
      "Live messages not kept while their subscription synced (its pending list was full); "
-     "they are re-read from history.", ""},
+     "they are re-read from history.",
+     ""},
     {"herald_http_requests_total", "HTTP requests handled.", ""},
     {"herald_http_responses_total", "HTTP error replies.", "{class=\"4xx\"}"},
     {"herald_http_responses_total", "HTTP error replies.", "{class=\"5xx\"}"},
-    {"herald_bad_connections_total",
-     "Connections closed for unparseable input or exceeded limits.", ""},
+    {"herald_bad_connections_total", "Connections closed for unparseable input or exceeded limits.", ""},
     {"herald_accept_errors_total", "Failed accepts (e.g. out of file descriptors).", ""},
     {"herald_auth_refusals_total", "Requests refused by authentication or policy.", "{reason=\"credentials\"}"},
     {"herald_auth_refusals_total", "Requests refused by authentication or policy.", "{reason=\"forbidden\"}"},
@@ -138,8 +138,7 @@ void register_callback_gauges(std::vector<gauge_info> gauges, std::function<std:
 
 std::string render_prometheus() {
   std::string out;
-  auto emit = [&](const descriptor& d, const char* type, const std::string& value,
-                  const char* prev_name) {
+  auto emit = [&](const descriptor& d, const char* type, const std::string& value, const char* prev_name) {
     if (!prev_name || std::string_view(prev_name) != d.name) {
       out += "# HELP ";
       out += d.name;

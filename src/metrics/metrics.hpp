@@ -12,35 +12,35 @@
 namespace herald::metrics {
 
 enum class counter : unsigned {
-  publishes,            // messages accepted by the broker
-  publish_errors,       // publishes refused (bad input, broker unavailable)
-  deliveries_sse,       // messages queued to subscribers, per transport
+  publishes,       // messages accepted by the broker
+  publish_errors,  // publishes refused (bad input, broker unavailable)
+  deliveries_sse,  // messages queued to subscribers, per transport
   deliveries_poll,
   deliveries_ws,
-  bytes_out,            // bytes written to client sockets
-  bytes_in,             // bytes read from client sockets
-  slow_disconnects,     // connections closed because their queue passed the byte cap
-  drops,                // messages not delivered to a subscriber (connection closing or cut)
-  resets,               // subscriptions told that history could not cover their gap
-  sync_overflows,       // live messages not kept while a subscription synced (re-read later)
+  bytes_out,         // bytes written to client sockets
+  bytes_in,          // bytes read from client sockets
+  slow_disconnects,  // connections closed because their queue passed the byte cap
+  drops,             // messages not delivered to a subscriber (connection closing or cut)
+  resets,            // subscriptions told that history could not cover their gap
+  sync_overflows,    // live messages not kept while a subscription synced (re-read later)
   http_requests,
-  http_client_errors,   // 4xx replies
-  http_server_errors,   // 5xx replies
-  bad_connections,      // connections closed for unparseable bytes or limits
-  accept_errors,        // failed accepts (e.g. out of file descriptors)
-  auth_refused,         // bad, expired or unknown tokens and tickets
-  auth_forbidden,       // subscribes and publishes the policy or the token does not allow
-  origin_refused,       // requests and WebSocket handshakes from an Origin not allowed
-  token_expiries,       // live connections ended because their token expired
+  http_client_errors,        // 4xx replies
+  http_server_errors,        // 5xx replies
+  bad_connections,           // connections closed for unparseable bytes or limits
+  accept_errors,             // failed accepts (e.g. out of file descriptors)
+  auth_refused,              // bad, expired or unknown tokens and tickets
+  auth_forbidden,            // subscribes and publishes the policy or the token does not allow
+  origin_refused,            // requests and WebSocket handshakes from an Origin not allowed
+  token_expiries,            // live connections ended because their token expired
   limit_connections_per_ip,  // refusals per limit (herald_limit_refusals_total{limit=..})
   limit_polls_per_ip,
   limit_channels_per_connection,
   limit_commands_per_second,
   limit_max_subscribers,
-  limit_message_size,   // WebSocket messages, request bodies and message data too big
+  limit_message_size,  // WebSocket messages, request bodies and message data too big
   limit_header_size,
   limit_request_timeout,  // requests (or WebSocket handshakes) not received in time: slowloris
-  internal_errors,      // exceptions that escaped an event-loop handler (bugs; each one logged)
+  internal_errors,        // exceptions that escaped an event-loop handler (bugs; each one logged)
   count_
 };
 

@@ -54,8 +54,7 @@ std::optional<std::vector<cursor_entry>> decode_cursor(std::string_view token) {
   if (raw_size < 3 || raw[0] != cursor_version) return std::nullopt;
   std::size_t body = raw_size - 2;
   std::uint32_t check = fnv1a(raw, body);
-  if (raw[body] != static_cast<std::uint8_t>(check) ||
-      raw[body + 1] != static_cast<std::uint8_t>(check >> 8))
+  if (raw[body] != static_cast<std::uint8_t>(check) || raw[body + 1] != static_cast<std::uint8_t>(check >> 8))
     return std::nullopt;
 
   std::vector<cursor_entry> entries;

@@ -13,8 +13,7 @@ bool valid_event_name(std::string_view name) noexcept {
   // "reset" and "token_expired" are the server's own signals.
   if (name.empty() || name.size() > 64 || name == "reset" || name == "token_expired") return false;
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -46,8 +45,7 @@ std::optional<api_error> duplicate_member(const std::vector<json_member>& member
 
 }  // namespace
 
-std::variant<publish_fields, api_error> parse_publish(std::string_view body, bool broadcast,
-                                                      std::size_t max_data_bytes,
+std::variant<publish_fields, api_error> parse_publish(std::string_view body, bool broadcast, std::size_t max_data_bytes,
                                                       std::size_t max_broadcast_channels) {
   if (!valid_json(body)) return bad_request("bad_json", "request body is not valid JSON");
   auto members = json_members(body);
@@ -90,7 +88,8 @@ std::variant<publish_fields, api_error> parse_publish(std::string_view body, boo
   if (const json_member* ev = find_member(*members, "event"); ev && ev->value != "null") {
     auto name = json_string(ev->value);
     if (!name || !valid_event_name(*name))
-      return bad_request("bad_request", "\"event\" must match [A-Za-z0-9_-]{1,64} and not be \"reset\" or \"token_expired\"");
+      return bad_request("bad_request",
+                         "\"event\" must match [A-Za-z0-9_-]{1,64} and not be \"reset\" or \"token_expired\"");
     out.event = std::move(*name);
   }
   return out;

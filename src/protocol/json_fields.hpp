@@ -34,5 +34,4 @@ std::variant<std::string, util::api_error> message_data_json(std::string_view va
 /// "token_expired" (the server's).
 bool valid_event_name(std::string_view name) noexcept;
 
-
 }  // namespace herald::protocol

@@ -6,8 +6,8 @@
 
 namespace herald::protocol {
 
-message::message(std::string channel, std::uint64_t offset, std::uint32_t epoch,
-                 std::int64_t time_ms, std::string event, std::string_view data_json)
+message::message(std::string channel, std::uint64_t offset, std::uint32_t epoch, std::int64_t time_ms,
+                 std::string event, std::string_view data_json)
     : channel_(std::move(channel)),
       tag_(protocol::channel_tag(channel_)),
       offset_(offset),
@@ -93,8 +93,8 @@ std::string_view message::ws_frame(bool deflated) const {
 }
 
 std::size_t message::footprint() const noexcept {
-  return sizeof(message) + channel_.capacity() + event_.capacity() + json_.capacity() +
-         cursor_.capacity() + sse_.capacity() + ws_.capacity() + ws_deflated_.capacity();
+  return sizeof(message) + channel_.capacity() + event_.capacity() + json_.capacity() + cursor_.capacity() +
+         sse_.capacity() + ws_.capacity() + ws_deflated_.capacity();
 }
 
 }  // namespace herald::protocol

@@ -16,8 +16,8 @@ class message {
  public:
   /// `data_json` must be compact serialized JSON (no raw newlines);
   /// `event` is empty or a valid event name.
-  message(std::string channel, std::uint64_t offset, std::uint32_t epoch, std::int64_t time_ms,
-          std::string event, std::string_view data_json);
+  message(std::string channel, std::uint64_t offset, std::uint32_t epoch, std::int64_t time_ms, std::string event,
+          std::string_view data_json);
 
   const std::string& channel() const noexcept { return channel_; }
   /// channel_tag(channel()), computed once (subscribers match channels by it).

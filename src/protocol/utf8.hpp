@@ -15,10 +15,14 @@ class utf8_validator {
   bool feed(std::string_view bytes) noexcept;
   /// True when everything fed so far ends on a character boundary.
   bool complete() const noexcept { return need_ == 0; }
-  void reset() noexcept { need_ = 0; lo_ = 0x80; hi_ = 0xBF; }
+  void reset() noexcept {
+    need_ = 0;
+    lo_ = 0x80;
+    hi_ = 0xBF;
+  }
 
  private:
-  std::uint8_t need_ = 0;  // continuation bytes still expected
+  std::uint8_t need_ = 0;               // continuation bytes still expected
   std::uint8_t lo_ = 0x80, hi_ = 0xBF;  // allowed range of the next continuation byte
 };
 

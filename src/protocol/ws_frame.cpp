@@ -36,8 +36,18 @@ std::string ws_close_frame(std::uint16_t code, std::string_view reason) {
 bool ws_valid_close_code(std::uint16_t code) noexcept {
   if (code >= 3000 && code <= 4999) return true;
   switch (code) {
-    case 1000: case 1001: case 1002: case 1003: case 1007: case 1008:
-    case 1009: case 1010: case 1011: case 1012: case 1013: case 1014:
+    case 1000:
+    case 1001:
+    case 1002:
+    case 1003:
+    case 1007:
+    case 1008:
+    case 1009:
+    case 1010:
+    case 1011:
+    case 1012:
+    case 1013:
+    case 1014:
       return true;
     default:
       return false;
@@ -110,8 +120,12 @@ std::size_t ws_reader::parse_one(char* data, std::size_t size, handler& h) {
   if (b0 & 0x30) return fail(ws_close::protocol_error, "reserved bits set"), SIZE_MAX;
   const bool control = (b0 & 0x08) != 0;
   switch (op) {
-    case ws_opcode::cont: case ws_opcode::text: case ws_opcode::binary:
-    case ws_opcode::close: case ws_opcode::ping: case ws_opcode::pong:
+    case ws_opcode::cont:
+    case ws_opcode::text:
+    case ws_opcode::binary:
+    case ws_opcode::close:
+    case ws_opcode::ping:
+    case ws_opcode::pong:
       break;
     default:
       return fail(ws_close::protocol_error, "reserved opcode"), SIZE_MAX;

@@ -24,11 +24,11 @@ enum class ws_opcode : std::uint8_t { cont = 0, text = 1, binary = 2, close = 8,
 
 namespace ws_close {
 inline constexpr std::uint16_t normal = 1000;
-inline constexpr std::uint16_t going_away = 1001;      // server shutting down: reconnect
+inline constexpr std::uint16_t going_away = 1001;  // server shutting down: reconnect
 inline constexpr std::uint16_t protocol_error = 1002;
 inline constexpr std::uint16_t unsupported = 1003;
-inline constexpr std::uint16_t no_status = 1005;       // never sent
-inline constexpr std::uint16_t invalid_payload = 1007; // bad UTF-8
+inline constexpr std::uint16_t no_status = 1005;        // never sent
+inline constexpr std::uint16_t invalid_payload = 1007;  // bad UTF-8
 inline constexpr std::uint16_t policy = 1008;
 inline constexpr std::uint16_t too_big = 1009;
 inline constexpr std::uint16_t internal_error = 1011;
@@ -37,9 +37,9 @@ inline constexpr std::uint16_t internal_error = 1011;
 inline constexpr std::uint16_t slow_consumer = 4000;
 inline constexpr std::uint16_t no_pong = 4001;
 inline constexpr std::uint16_t broker_unavailable = 4002;
-inline constexpr std::uint16_t token_expired = 4003;   // get a fresh token (or ticket), then reconnect
+inline constexpr std::uint16_t token_expired = 4003;  // get a fresh token (or ticket), then reconnect
 inline constexpr std::uint16_t bad_request = 4100;
-inline constexpr std::uint16_t unauthorized = 4101;    // invalid token or ticket: do not retry with it
+inline constexpr std::uint16_t unauthorized = 4101;  // invalid token or ticket: do not retry with it
 inline constexpr std::uint16_t forbidden = 4103;
 }  // namespace ws_close
 

@@ -39,7 +39,8 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
   const json_member* id = member(*members, "id");
   auto id_string = id ? json_string(id->value) : std::nullopt;
   if (!id || (id_string ? id_string->size() > 64 : !non_negative_number(id->value) || id->value.size() > 64))
-    return ws_command_error{"null", bad_request("bad_request", "\"id\" must be a non-negative number or a string of at most 64 bytes")};
+    return ws_command_error{
+        "null", bad_request("bad_request", "\"id\" must be a non-negative number or a string of at most 64 bytes")};
   cmd.id = id->value;
   auto error = [&](std::string code, std::string message) {
     return ws_command_error{cmd.id, bad_request(std::move(code), std::move(message))};
@@ -48,12 +49,18 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
   const json_member* method = member(*members, "method");
   auto m = method ? json_string(method->value) : std::nullopt;
   if (!m) return error("bad_request", "missing \"method\"");
-  if (*m == "subscribe") cmd.method = ws_method::subscribe;
-  else if (*m == "unsubscribe") cmd.method = ws_method::unsubscribe;
-  else if (*m == "publish") cmd.method = ws_method::publish;
-  else if (*m == "history") cmd.method = ws_method::history;
-  else if (*m == "ping") return cmd;
-  else return error("bad_request", "unknown method " + json_quote(std::string_view(*m).substr(0, 32)));
+  if (*m == "subscribe")
+    cmd.method = ws_method::subscribe;
+  else if (*m == "unsubscribe")
+    cmd.method = ws_method::unsubscribe;
+  else if (*m == "publish")
+    cmd.method = ws_method::publish;
+  else if (*m == "history")
+    cmd.method = ws_method::history;
+  else if (*m == "ping")
+    return cmd;
+  else
+    return error("bad_request", "unknown method " + json_quote(std::string_view(*m).substr(0, 32)));
 
   const json_member* ch = member(*members, "channel");
   auto channel = ch ? json_string(ch->value) : std::nullopt;

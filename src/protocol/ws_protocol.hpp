@@ -18,9 +18,9 @@ struct ws_command {
   std::string id;  // the request id as JSON text (number or string), echoed in the reply
   ws_method method = ws_method::ping;
   std::string channel;
-  std::string since;      // subscribe, history: a cursor or empty
-  std::string data_json;  // publish
-  std::string event;      // publish
+  std::string since;        // subscribe, history: a cursor or empty
+  std::string data_json;    // publish
+  std::string event;        // publish
   std::size_t limit = 100;  // history
 };
 

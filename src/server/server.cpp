@@ -34,9 +34,7 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   std::vector<core::hub::poster> posters;
   for (unsigned i = 0; i < cfg_.threads; ++i) {
     threads_.push_back(std::make_unique<transport::thread_context>(i));
-    posters.push_back([&ioc = threads_.back()->ioc()](std::function<void()> fn) {
-      net::post(ioc, std::move(fn));
-    });
+    posters.push_back([&ioc = threads_.back()->ioc()](std::function<void()> fn) { net::post(ioc, std::move(fn)); });
   }
   hub_ = std::make_unique<core::hub>(std::move(posters));
   if (cfg_.broker == "memory") {
@@ -51,13 +49,14 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   }
   broker_->set_listener(hub_.get());
   hub_->set_broker(broker_.get());
-  core_ = std::make_unique<core::context>(core::context{*hub_, *broker_, cfg_.namespaces, cfg_.transport.max_queued_bytes});
+  core_ =
+      std::make_unique<core::context>(core::context{*hub_, *broker_, cfg_.namespaces, cfg_.transport.max_queued_bytes});
   auth_ = std::make_unique<auth::authorizer>(*core_, cfg_.auth);
   api_ = std::make_unique<api::handlers>(*core_, *auth_, cfg_.api);
   connections_per_ip_ = std::make_unique<transport::ip_counter>(cfg_.transport.max_connections_per_ip);
   polls_per_ip_ = std::make_unique<transport::ip_counter>(cfg_.transport.max_polls_per_ip);
-  shared_ = std::make_unique<transport::shared_state>(transport::shared_state{
-      *core_, *api_, cfg_.transport, cfg_.api, *auth_, *connections_per_ip_, *polls_per_ip_});
+  shared_ = std::make_unique<transport::shared_state>(
+      transport::shared_state{*core_, *api_, cfg_.transport, cfg_.api, *auth_, *connections_per_ip_, *polls_per_ip_});
   timers_ = std::make_unique<timers>(threads_[0]->ioc());
 
   auto* b = broker_.get();
@@ -71,9 +70,9 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
                                                                  static_cast<double>(s.history_bytes)};
                                     });
   if (redis_)
-    metrics::register_callback_gauge(
-        "herald_redis_subscriptions", "Pub/Sub channels with callback state (watched, or being unsubscribed).",
-        [r = redis_] { return static_cast<double>(r->subscription_entries()); });
+    metrics::register_callback_gauge("herald_redis_subscriptions",
+                                     "Pub/Sub channels with callback state (watched, or being unsubscribed).",
+                                     [r = redis_] { return static_cast<double>(r->subscription_entries()); });
 }
 
 server::~server() {
@@ -98,8 +97,8 @@ void server::start() {
     try {
       listeners_.push_back(std::make_shared<transport::listener>(*t, *shared_, ep));
     } catch (const boost::system::system_error& e) {
-      throw std::runtime_error("cannot listen on " + cfg_.host + ":" + std::to_string(ep.port()) +
-                               ": " + e.code().message());
+      throw std::runtime_error("cannot listen on " + cfg_.host + ":" + std::to_string(ep.port()) + ": " +
+                               e.code().message());
     }
     ep = listeners_.front()->local_endpoint();  // port 0: every thread on the port drawn first
   }
@@ -175,7 +174,9 @@ void server::run() {
 void server::wait_signal() {
   timers_->signals.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
-    log::info("signal", {{"signal", sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "other"},
+    log::info("signal", {{"signal", sig == SIGTERM  ? "SIGTERM"
+                                    : sig == SIGINT ? "SIGINT"
+                                                    : "other"},
                          {"action", stops_.load() == 0 ? "drain" : "stop_now"}});
     stop();
     wait_signal();  // a second signal stops at once

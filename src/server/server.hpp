@@ -59,7 +59,7 @@ class server {
   std::int64_t drain_deadline_ms_ = 0;
   std::int64_t drain_start_ms_ = 0;
   std::size_t drain_streams_ = 0;  // streaming connections when the drain began
-  bool halted_ = false;             // thread 0 only
+  bool halted_ = false;            // thread 0 only
 
   config::config cfg_;
   std::vector<std::unique_ptr<transport::thread_context>> threads_;

@@ -9,8 +9,8 @@
 
 #include "core/hub.hpp"
 #include "protocol/json_fields.hpp"
-#include "transport/http_response.hpp"
 #include "transport/client_events.hpp"
+#include "transport/http_response.hpp"
 #include "transport/lingering_close.hpp"
 #include "transport/longpoll_request.hpp"
 #include "transport/origin_policy.hpp"
@@ -37,9 +37,7 @@ void http_session::do_read() {
   stream_.expires_after(first_request_ ? st_.opts.request_timeout : st_.opts.keepalive_timeout);
   // The head first: its framing, Host and Expect are checked before any body byte is read.
   http::async_read_header(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                            self->on_header(ec, n);
-                          });
+                          [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_header(ec, n); });
 }
 
 void http_session::on_header(beast::error_code ec, std::size_t bytes) {
@@ -66,9 +64,7 @@ void http_session::on_header(beast::error_code ec, std::size_t bytes) {
 void http_session::read_body() {
   // Same deadline as the head: the request must arrive whole within request_timeout.
   http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                     self->on_read(ec, n);
-                   });
+                   [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
 }
 
 void http_session::on_read(beast::error_code ec, std::size_t bytes) {
@@ -78,8 +74,8 @@ void http_session::on_read(beast::error_code ec, std::size_t bytes) {
 }
 
 void http_session::on_read_error(beast::error_code ec) {
-  if (ec == http::error::end_of_stream || ec == net::error::eof ||
-      ec == net::error::operation_aborted || ec == net::error::connection_reset) {
+  if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::operation_aborted ||
+      ec == net::error::connection_reset) {
     // Gone between requests is normal; gone in the middle of one is counted.
     if (ec != net::error::operation_aborted && (buffer_.size() != 0 || parser_->got_some()))
       metrics::add(metrics::counter::bad_connections);
@@ -97,15 +93,13 @@ void http_session::on_read_error(beast::error_code ec) {
   metrics::add(metrics::counter::bad_connections);
   if (ec == http::error::header_limit) {
     limit_refused(metrics::counter::limit_header_size, "header_size");
-    return send_error({431, "too_large",
-                       "request headers exceed " + std::to_string(st_.opts.max_header_bytes) + " bytes"},
-                      true);
+    return send_error(
+        {431, "too_large", "request headers exceed " + std::to_string(st_.opts.max_header_bytes) + " bytes"}, true);
   }
   if (ec == http::error::body_limit) {
     limit_refused(metrics::counter::limit_message_size, "message_size", {{"what", "request body"}});
-    return send_error(
-        {413, "too_large", "request body exceeds " + std::to_string(st_.opts.max_body_bytes) + " bytes"},
-        true);
+    return send_error({413, "too_large", "request body exceeds " + std::to_string(st_.opts.max_body_bytes) + " bytes"},
+                      true);
   }
   send_error({400, "bad_request", "malformed HTTP request: " + ec.message()}, true);
 }
@@ -134,8 +128,8 @@ void http_session::handle_request() {
     const bool preflight = req.method() == http::verb::options;
     if (!v.allowed || (preflight && v.cross_origin && v.headers.empty())) {
       metrics::add(metrics::counter::origin_refused);
-      return send_error({403, "origin_not_allowed",
-                         "origin not allowed: " + std::string(req[http::field::origin].substr(0, 200))});
+      return send_error(
+          {403, "origin_not_allowed", "origin not allowed: " + std::string(req[http::field::origin].substr(0, 200))});
     }
     if (preflight) {
       api::response r;
@@ -233,8 +227,8 @@ void http_session::start_ws(const auth::identity* who, const util::api_error* re
     // Browsers cannot read an HTTP refusal of an upgrade: open, then close with a code
     // that says what to do (4003: refresh the token; 4101: do not retry with it).
     const auto code = refusal->code == "token_expired" ? protocol::ws_close::token_expired
-                      : refusal->status == 503        ? protocol::ws_close::broker_unavailable
-                                                      : protocol::ws_close::unauthorized;
+                      : refusal->status == 503         ? protocol::ws_close::broker_unavailable
+                                                       : protocol::ws_close::unauthorized;
     ws->start_refused(ws_accept_->response, code, refusal->message);
     return;
   }
@@ -264,8 +258,8 @@ void http_session::send_api_response(api::response r) {
     metrics::add(metrics::counter::http_client_errors);
   if (!cors_.empty()) r.headers.insert(r.headers.end(), cors_.begin(), cors_.end());
   // Every 401 names its scheme (RFC 9110 11.6.1).
-  if (r.status == 401 && std::none_of(r.headers.begin(), r.headers.end(),
-                                      [](const auto& h) { return h.first == "WWW-Authenticate"; }))
+  if (r.status == 401 &&
+      std::none_of(r.headers.begin(), r.headers.end(), [](const auto& h) { return h.first == "WWW-Authenticate"; }))
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"herald\"");
   // 204 (preflights) carries neither a body nor its headers (RFC 9110 8.6).
   const bool no_content = r.status == 204;
@@ -295,9 +289,8 @@ void http_session::write_some() {
   // The deadline is per step, not for the whole reply: a slow link that keeps reading
   // gets a big reply whole, one that stalls is cut (a reply is bounded by bytes too).
   stream_.expires_after(st_.opts.request_timeout);
-  stream_.async_write_some(*writing_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-    self->on_write_some(ec, n);
-  });
+  stream_.async_write_some(
+      *writing_, [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_write_some(ec, n); });
 }
 
 void http_session::on_write_some(beast::error_code ec, std::size_t bytes) {

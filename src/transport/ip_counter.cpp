@@ -30,9 +30,7 @@ ip_counter::key ip_counter::key_of(const boost::asio::ip::address& a) noexcept {
   return k;
 }
 
-ip_counter::shard& ip_counter::shard_for(const key& k) const noexcept {
-  return shards_[key_hash{}(k) % shard_count];
-}
+ip_counter::shard& ip_counter::shard_for(const key& k) const noexcept { return shards_[key_hash{}(k) % shard_count]; }
 
 bool ip_counter::acquire(const boost::asio::ip::address& a, ip_slot& slot) {
   if (limit_ == 0) {

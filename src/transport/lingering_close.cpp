@@ -17,8 +17,7 @@ constexpr std::size_t max_lingering = 1024;
 
 class lingerer : public std::enable_shared_from_this<lingerer> {
  public:
-  lingerer(net::ip::tcp::socket socket, thread_context& tc)
-      : socket_(std::move(socket)), tc_(tc), timer_(tc.ioc()) {
+  lingerer(net::ip::tcp::socket socket, thread_context& tc) : socket_(std::move(socket)), tc_(tc), timer_(tc.ioc()) {
     ++lingering;
   }
   ~lingerer() { --lingering; }
@@ -36,17 +35,18 @@ class lingerer : public std::enable_shared_from_this<lingerer> {
 
  private:
   void read() {
-    socket_.async_wait(net::ip::tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
-      if (ec || !self->socket_.is_open()) return self->close();
-      boost::system::error_code rec;
-      const std::size_t n = self->socket_.read_some(net::buffer(self->tc_.scratch()), rec);
-      if (rec == net::error::would_block) return self->read();
-      if (rec || n == 0) return self->close();  // the peer's end of stream (or its reset)
-      metrics::add(metrics::counter::bytes_in, n);
-      self->discarded_ += n;
-      if (self->discarded_ > linger_bytes) return self->close();
-      self->read();
-    });
+    socket_.async_wait(net::ip::tcp::socket::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                         if (ec || !self->socket_.is_open()) return self->close();
+                         boost::system::error_code rec;
+                         const std::size_t n = self->socket_.read_some(net::buffer(self->tc_.scratch()), rec);
+                         if (rec == net::error::would_block) return self->read();
+                         if (rec || n == 0) return self->close();  // the peer's end of stream (or its reset)
+                         metrics::add(metrics::counter::bytes_in, n);
+                         self->discarded_ += n;
+                         if (self->discarded_ > linger_bytes) return self->close();
+                         self->read();
+                       });
   }
 
   void close() {

@@ -5,8 +5,8 @@
 #include <boost/asio/socket_base.hpp>
 
 #include "metrics/metrics.hpp"
-#include "transport/http_session.hpp"
 #include "transport/client_events.hpp"
+#include "transport/http_session.hpp"
 #include "transport/lingering_close.hpp"
 
 namespace herald::transport {
@@ -30,8 +30,7 @@ void listener::stop() {
 }
 
 void listener::do_accept() {
-  acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec,
-                                                     net::ip::tcp::socket socket) {
+  acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec, net::ip::tcp::socket socket) {
     if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
     if (ec) {
       // Out of descriptors (EMFILE) and the like: pause briefly rather than spin or stop.
@@ -58,7 +57,8 @@ void listener::refuse(net::ip::tcp::socket socket) {
   // Over the per-address limit: one short 429, written without waiting, then closed.
   limit_refused(metrics::counter::limit_connections_per_ip, "connections_per_ip");
   static const std::string reply = [] {
-    std::string body = R"({"error":{"code":"too_many_connections","message":"too many connections from this address"}})";
+    std::string body =
+        R"({"error":{"code":"too_many_connections","message":"too many connections from this address"}})";
     return "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: " +
            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
   }();

@@ -10,8 +10,8 @@
 
 #include "auth/authorizer.hpp"
 #include "core/subscriber_session.hpp"
-#include "transport/ip_counter.hpp"
 #include "metrics/metrics.hpp"
+#include "transport/ip_counter.hpp"
 #include "transport/subscribe_request.hpp"
 #include "transport/thread_context.hpp"
 

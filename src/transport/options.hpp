@@ -8,35 +8,35 @@
 namespace herald::transport {
 
 struct options {
-  std::size_t max_header_bytes = 8 * 1024;     // request line + headers
-  std::size_t max_body_bytes = 1024 * 1024;    // request body
-  std::chrono::seconds request_timeout{10};    // to receive one whole request
-  std::chrono::seconds keepalive_timeout{60};  // idle time between requests
-  std::chrono::seconds sse_heartbeat{15};      // comment line on an idle stream
-  std::chrono::milliseconds sse_retry{3000};   // reconnect hint sent to EventSource
-  std::chrono::seconds poll_timeout{25};       // default hold of a long poll
-  std::chrono::seconds poll_timeout_max{120};  // cap of the timeout parameter
-  std::size_t poll_limit = 100;                // default messages per poll reply
-  std::size_t poll_limit_max = 1000;           // cap of the limit parameter
-  std::size_t replay_limit = 10000;            // messages replayed per channel on resume
-  std::size_t max_queued_bytes = 1024 * 1024;  // per connection; past it: slow reader, cut
+  std::size_t max_header_bytes = 8 * 1024;       // request line + headers
+  std::size_t max_body_bytes = 1024 * 1024;      // request body
+  std::chrono::seconds request_timeout{10};      // to receive one whole request
+  std::chrono::seconds keepalive_timeout{60};    // idle time between requests
+  std::chrono::seconds sse_heartbeat{15};        // comment line on an idle stream
+  std::chrono::milliseconds sse_retry{3000};     // reconnect hint sent to EventSource
+  std::chrono::seconds poll_timeout{25};         // default hold of a long poll
+  std::chrono::seconds poll_timeout_max{120};    // cap of the timeout parameter
+  std::size_t poll_limit = 100;                  // default messages per poll reply
+  std::size_t poll_limit_max = 1000;             // cap of the limit parameter
+  std::size_t replay_limit = 10000;              // messages replayed per channel on resume
+  std::size_t max_queued_bytes = 1024 * 1024;    // per connection; past it: slow reader, cut
   std::size_t max_channels_per_connection = 32;  // at most 40: cursors stay within 1 KiB
 
   // WebSocket
-  std::size_t ws_max_message = 128 * 1024;      // bytes of one client message (after inflate)
-  std::chrono::seconds ws_ping_interval{25};    // ping a connection silent for this long
-  std::chrono::seconds ws_pong_timeout{10};     // close it if nothing comes back within this
-  bool ws_deflate = false;                      // negotiate permessage-deflate
+  std::size_t ws_max_message = 128 * 1024;    // bytes of one client message (after inflate)
+  std::chrono::seconds ws_ping_interval{25};  // ping a connection silent for this long
+  std::chrono::seconds ws_pong_timeout{10};   // close it if nothing comes back within this
+  bool ws_deflate = false;                    // negotiate permessage-deflate
 
   // Browser origins (transport/origin_policy.hpp)
-  std::vector<std::string> allowed_origins;     // exact origins or "*"; empty: no policy
-  bool cors_credentials = false;                // Access-Control-Allow-Credentials: true
-  std::string scheme = "http";                  // how clients reach this server (same-origin check); TLS sets "https"
+  std::vector<std::string> allowed_origins;  // exact origins or "*"; empty: no policy
+  bool cors_credentials = false;             // Access-Control-Allow-Credentials: true
+  std::string scheme = "http";               // how clients reach this server (same-origin check); TLS sets "https"
 
   // Abuse limits (0: off)
-  std::size_t max_connections_per_ip = 0;       // open TCP connections from one address
-  std::size_t max_polls_per_ip = 0;             // held long polls from one address
-  unsigned ws_commands_per_second = 1000;       // per WebSocket connection (burst: one second's worth)
+  std::size_t max_connections_per_ip = 0;  // open TCP connections from one address
+  std::size_t max_polls_per_ip = 0;        // held long polls from one address
+  unsigned ws_commands_per_second = 1000;  // per WebSocket connection (burst: one second's worth)
 };
 
 }  // namespace herald::transport

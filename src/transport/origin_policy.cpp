@@ -28,8 +28,10 @@ origin_verdict check_origin(std::string_view origin, std::string_view host, cons
   if (origin.empty() || same_origin(origin, host, opts.scheme)) return v;
   v.cross_origin = true;
   if (opts.allowed_origins.empty()) return v;
-  const bool any = std::find(opts.allowed_origins.begin(), opts.allowed_origins.end(), "*") != opts.allowed_origins.end();
-  const bool listed = std::find(opts.allowed_origins.begin(), opts.allowed_origins.end(), origin) != opts.allowed_origins.end();
+  const bool any =
+      std::find(opts.allowed_origins.begin(), opts.allowed_origins.end(), "*") != opts.allowed_origins.end();
+  const bool listed =
+      std::find(opts.allowed_origins.begin(), opts.allowed_origins.end(), origin) != opts.allowed_origins.end();
   // "null" is the opaque origin of sandboxed frames, file: pages and redirects: any page
   // can take it, so it is never granted credentials (it cannot be listed either).
   const bool opaque = origin == "null";

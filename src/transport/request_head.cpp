@@ -19,8 +19,8 @@ std::optional<request_target> parse_request_target(std::string_view target) {
   }
   // Absolute-form: what a client talking to a proxy sends, and servers must accept.
   auto u = urls::parse_absolute_uri(target);
-  if (!u || (u->scheme_id() != urls::scheme::http && u->scheme_id() != urls::scheme::https) ||
-      !u->has_authority() || u->has_userinfo() || u->encoded_host().empty() || u->has_fragment())
+  if (!u || (u->scheme_id() != urls::scheme::http && u->scheme_id() != urls::scheme::https) || !u->has_authority() ||
+      u->has_userinfo() || u->encoded_host().empty() || u->has_fragment())
     return std::nullopt;
   std::string_view path = u->encoded_path();
   if (path.empty()) path = "/";
@@ -38,8 +38,7 @@ head_refusal refuse(int status, std::string code, std::string message) {
 std::optional<head_refusal> check_framing(const http::request_header<>& req, bool chunked) {
   auto [first, last] = req.equal_range(http::field::transfer_encoding);
   if (first == last) return std::nullopt;
-  if (req.version() < 11)
-    return refuse(400, "bad_request", "Transfer-Encoding is not allowed in HTTP/1.0");
+  if (req.version() < 11) return refuse(400, "bad_request", "Transfer-Encoding is not allowed in HTTP/1.0");
   bool only_chunked = true, any = false;
   for (auto it = first; it != last; ++it)
     for (auto coding : http::token_list{it->value()}) {
@@ -48,8 +47,7 @@ std::optional<head_refusal> check_framing(const http::request_header<>& req, boo
     }
   if (!chunked || !any)
     return refuse(400, "bad_request", "Transfer-Encoding must end in chunked (the body length is unknown)");
-  if (!only_chunked)
-    return refuse(501, "not_implemented", "no transfer coding but chunked is supported");
+  if (!only_chunked) return refuse(501, "not_implemented", "no transfer coding but chunked is supported");
   return std::nullopt;
 }
 
@@ -68,8 +66,7 @@ std::optional<head_refusal> check_host(const http::request_header<>& req) {
 
 }  // namespace
 
-std::variant<request_head, head_refusal> check_request_head(const http::request_header<>& req,
-                                                            bool chunked) {
+std::variant<request_head, head_refusal> check_request_head(const http::request_header<>& req, bool chunked) {
   if (auto r = check_framing(req, chunked)) return *r;
   if (auto r = check_host(req)) return *r;
   auto target = parse_request_target(req.target());

@@ -39,7 +39,7 @@ struct head_refusal {
 
 /// Checks `req`'s head; `chunked` is the parser's verdict (the last coding is chunked).
 /// The result views into `req`, valid while it lives.
-std::variant<request_head, head_refusal> check_request_head(
-    const boost::beast::http::request_header<>& req, bool chunked);
+std::variant<request_head, head_refusal> check_request_head(const boost::beast::http::request_header<>& req,
+                                                            bool chunked);
 
 }  // namespace herald::transport

@@ -4,17 +4,15 @@
 
 #include "api/api_handlers.hpp"
 #include "protocol/replies.hpp"
-#include "transport/http_response.hpp"
 #include "transport/client_events.hpp"
+#include "transport/http_response.hpp"
 
 namespace herald::transport {
 
 sse_session::sse_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st)
     : stream_session(std::move(socket), tc, st, core::transport::sse) {}
 
-std::shared_ptr<sse_session> sse_session::self() {
-  return std::static_pointer_cast<sse_session>(shared_from_this());
-}
+std::shared_ptr<sse_session> sse_session::self() { return std::static_pointer_cast<sse_session>(shared_from_this()); }
 
 void sse_session::start(subscribe_request req, header_list headers) {
   extra_headers_ = std::move(headers);

@@ -8,8 +8,7 @@
 
 namespace herald::transport {
 
-stream_session::stream_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st,
-                               core::transport kind)
+stream_session::stream_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st, core::transport kind)
     : core::subscriber_session(st.core, tc.index(), kind),
       socket_(std::move(socket)),
       tc_(tc),

@@ -70,7 +70,7 @@ class stream_session : public core::subscriber_session, public tickable, public 
   write_queue out_;
   auth::identity who_;
   ip_slot ip_slot_;
-  std::int32_t last_write_s_;      // when the last write started (SSE heartbeats)
+  std::int32_t last_write_s_;       // when the last write started (SSE heartbeats)
   bool close_after_write_ = false;  // end() once everything queued is written
 
  private:

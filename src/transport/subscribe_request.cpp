@@ -16,8 +16,9 @@ std::optional<std::uint64_t> parse_int(std::string_view s) { return util::parse_
 
 }  // namespace
 
-std::variant<subscribe_request, api_error> parse_subscribe_request(
-    boost::urls::params_view params, std::string_view last_event_id, const options& opts) {
+std::variant<subscribe_request, api_error> parse_subscribe_request(boost::urls::params_view params,
+                                                                   std::string_view last_event_id,
+                                                                   const options& opts) {
   subscribe_request r;
   r.timeout = opts.poll_timeout;
   r.limit = opts.poll_limit;
@@ -25,13 +26,11 @@ std::variant<subscribe_request, api_error> parse_subscribe_request(
   for (auto p : params) {
     if (p.key == "channel") {
       if (!protocol::valid_channel_name(p.value))
-        return bad_request("invalid_channel",
-                           "invalid channel name (1-255 bytes of [A-Za-z0-9_.:@/-])");
+        return bad_request("invalid_channel", "invalid channel name (1-255 bytes of [A-Za-z0-9_.:@/-])");
       if (std::find(r.channels.begin(), r.channels.end(), p.value) != r.channels.end()) continue;
       if (r.channels.size() == opts.max_channels_per_connection)
         return api_error{429, "too_many_channels",
-                         "at most " + std::to_string(opts.max_channels_per_connection) +
-                             " channels per connection"};
+                         "at most " + std::to_string(opts.max_channels_per_connection) + " channels per connection"};
       r.channels.push_back(p.value);
     } else if (p.key == "since") {
       // Repeatable: cursors of single channels (e.g. from WebSocket pushes) combine.
@@ -46,11 +45,9 @@ std::variant<subscribe_request, api_error> parse_subscribe_request(
       r.limit = std::min<std::size_t>(static_cast<std::size_t>(*v), opts.poll_limit_max);
     }
   }
-  if (r.channels.empty())
-    return bad_request("bad_request", "at least one channel parameter is required");
+  if (r.channels.empty()) return bad_request("bad_request", "at least one channel parameter is required");
   if (!last_event_id.empty()) since = {std::string(last_event_id)};
-  if (since.size() > opts.max_channels_per_connection)
-    return bad_request("bad_cursor", "too many since parameters");
+  if (since.size() > opts.max_channels_per_connection) return bad_request("bad_cursor", "too many since parameters");
   for (const auto& token : since) {
     auto entries = protocol::decode_cursor(token);
     if (!entries) return bad_request("bad_cursor", "since / Last-Event-ID is not a valid cursor");

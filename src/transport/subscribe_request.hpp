@@ -25,7 +25,8 @@ struct subscribe_request {
 
 /// Parses and validates the parameters; Last-Event-ID (sent by a reconnecting
 /// EventSource) wins over `since`.
-std::variant<subscribe_request, util::api_error> parse_subscribe_request(
-    boost::urls::params_view params, std::string_view last_event_id, const options& opts);
+std::variant<subscribe_request, util::api_error> parse_subscribe_request(boost::urls::params_view params,
+                                                                         std::string_view last_event_id,
+                                                                         const options& opts);
 
 }  // namespace herald::transport

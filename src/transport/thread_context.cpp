@@ -31,9 +31,7 @@ std::int64_t steady_millis() {
 constexpr int loop_concurrency_hint = BOOST_ASIO_CONCURRENCY_HINT_SAFE;
 
 thread_context::thread_context(unsigned index)
-    : index_(index),
-      ioc_(std::make_unique<net::io_context>(loop_concurrency_hint)),
-      now_ms_(steady_millis()) {
+    : index_(index), ioc_(std::make_unique<net::io_context>(loop_concurrency_hint)), now_ms_(steady_millis()) {
   tick_timer_.emplace(*ioc_);
 }
 
@@ -103,8 +101,9 @@ void thread_context::run() {
       return;  // stopped, or out of work
     } catch (const boost::system::system_error& e) {
       metrics::add(metrics::counter::internal_errors);
-      util::log::throttled(util::log::level::error, "internal_error", field("what", e.what()),
-                           {{"thread", index_}, {"type", "boost::system::system_error"}, {"code", e.code().to_string()}});
+      util::log::throttled(
+          util::log::level::error, "internal_error", field("what", e.what()),
+          {{"thread", index_}, {"type", "boost::system::system_error"}, {"code", e.code().to_string()}});
     } catch (const std::exception& e) {
       metrics::add(metrics::counter::internal_errors);
       util::log::throttled(util::log::level::error, "internal_error", field("what", e.what()),

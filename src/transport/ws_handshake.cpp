@@ -91,8 +91,7 @@ std::string ws_accept_key(std::string_view key) {
   return std::string(reinterpret_cast<char*>(out), static_cast<std::size_t>(n));
 }
 
-std::variant<ws_accept, ws_refusal> ws_handshake(const http::request<http::string_body>& req,
-                                                 const options& opts) {
+std::variant<ws_accept, ws_refusal> ws_handshake(const http::request<http::string_body>& req, const options& opts) {
   auto refuse = [](int status, std::string code, std::string message, header_list h = {}) {
     return ws_refusal{{status, std::move(code), std::move(message)}, std::move(h)};
   };
@@ -108,15 +107,19 @@ std::variant<ws_accept, ws_refusal> ws_handshake(const http::request<http::strin
   const auto key = req[http::field::sec_websocket_key];
   if (!valid_key(key)) return refuse(400, "bad_request", "missing or malformed Sec-WebSocket-Key");
   if (!check_origin(req[http::field::origin], req[http::field::host], opts).allowed)
-    return refuse(403, "origin_not_allowed", "origin not allowed: " + std::string(req[http::field::origin].substr(0, 200)));
+    return refuse(403, "origin_not_allowed",
+                  "origin not allowed: " + std::string(req[http::field::origin].substr(0, 200)));
 
   ws_accept a;
   a.deflate = opts.ws_deflate && negotiate_deflate(req[http::field::sec_websocket_extensions]);
-  a.response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Accept: " + ws_accept_key(key) + "\r\n";
+  a.response =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: " +
+      ws_accept_key(key) + "\r\n";
   if (a.deflate)
-    a.response += "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
-                  "client_no_context_takeover\r\n";
+    a.response +=
+        "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+        "client_no_context_takeover\r\n";
   a.response += "\r\n";
   return a;
 }

@@ -25,9 +25,7 @@ ws_session::ws_session(net::ip::tcp::socket socket, thread_context& tc, shared_s
       command_tokens_(static_cast<float>(st.opts.ws_commands_per_second)),
       command_refill_ms_(tc.now_ms()) {}
 
-std::shared_ptr<ws_session> ws_session::self() {
-  return std::static_pointer_cast<ws_session>(shared_from_this());
-}
+std::shared_ptr<ws_session> ws_session::self() { return std::static_pointer_cast<ws_session>(shared_from_this()); }
 
 void ws_session::start(const std::string& response_head, std::string early) {
   out_.push_copy(response_head);
@@ -115,8 +113,9 @@ bool ws_session::take_command_token() {
   const auto rate = st_.opts.ws_commands_per_second;
   if (rate == 0) return true;
   const auto now = tc_.now_ms();
-  command_tokens_ = std::min<float>(static_cast<float>(rate),
-                                    command_tokens_ + static_cast<float>(now - command_refill_ms_) * static_cast<float>(rate) / 1000.0f);
+  command_tokens_ =
+      std::min<float>(static_cast<float>(rate), command_tokens_ + static_cast<float>(now - command_refill_ms_) *
+                                                                      static_cast<float>(rate) / 1000.0f);
   command_refill_ms_ = now;
   if (command_tokens_ >= 1) {
     command_tokens_ -= 1;
@@ -139,9 +138,9 @@ void ws_session::on_ws_message(bool, std::string_view payload) {
     return reply_error(err->id, err->error);
   }
   if (!allowed)
-    return reply_error(std::get<protocol::ws_command>(parsed).id,
-                       {429, "rate_limited",
-                        "over " + std::to_string(st_.opts.ws_commands_per_second) + " commands per second"});
+    return reply_error(
+        std::get<protocol::ws_command>(parsed).id,
+        {429, "rate_limited", "over " + std::to_string(st_.opts.ws_commands_per_second) + " commands per second"});
   handle(std::move(std::get<protocol::ws_command>(parsed)));
 }
 
@@ -197,9 +196,9 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
     return reply_error(cmd.id, {400, "already_subscribed", "already subscribed to " + cmd.channel});
   if (channel_count() >= st_.opts.max_channels_per_connection) {
     limit_refused(metrics::counter::limit_channels_per_connection, "channels_per_connection");
-    return reply_error(cmd.id, {429, "too_many_channels",
-                                "at most " + std::to_string(st_.opts.max_channels_per_connection) +
-                                    " channels per connection"});
+    return reply_error(
+        cmd.id, {429, "too_many_channels",
+                 "at most " + std::to_string(st_.opts.max_channels_per_connection) + " channels per connection"});
   }
   if (auto err = st_.auth.may_subscribe(who_, cmd.channel)) return reply_error(cmd.id, *err);
   std::vector<protocol::cursor_entry> since;
@@ -225,14 +224,14 @@ void ws_session::history_command(protocol::ws_command& cmd) {
   }
   auto since = q.since;
   ++commands_in_flight_;
-  st_.core.brokers.history(std::move(q), [s = self(), id = cmd.id, channel = cmd.channel,
-                                          since](core::broker::history_result r) {
-    s->st_.core.hubs.run_on(s->thread(), [s, id, channel, since, r = std::move(r)] {
-      s->command_done();
-      if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
-      s->reply(id, core::history_json(channel, std::get<core::history_reply>(r), since));
-    });
-  });
+  st_.core.brokers.history(std::move(q),
+                           [s = self(), id = cmd.id, channel = cmd.channel, since](core::broker::history_result r) {
+                             s->st_.core.hubs.run_on(s->thread(), [s, id, channel, since, r = std::move(r)] {
+                               s->command_done();
+                               if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
+                               s->reply(id, core::history_json(channel, std::get<core::history_reply>(r), since));
+                             });
+                           });
 }
 
 void ws_session::publish_command(protocol::ws_command& cmd) {
@@ -266,8 +265,8 @@ void ws_session::drop_pending(std::vector<std::pair<std::string, std::string>>::
 }
 
 void ws_session::reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor) {
-  auto it = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
-                         [&](auto& p) { return p.first == channel; });
+  auto it =
+      std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(), [&](auto& p) { return p.first == channel; });
   if (it == pending_subscribes_.end()) return;
   std::string id = std::move(it->second);
   drop_pending(it);
@@ -276,8 +275,8 @@ void ws_session::reply_subscribed(const std::string& channel, bool recovered, co
 
 void ws_session::on_reset(std::span<const std::string> channels) {
   for (const auto& ch : channels) {
-    bool pending = std::any_of(pending_subscribes_.begin(), pending_subscribes_.end(),
-                               [&](auto& p) { return p.first == ch; });
+    bool pending =
+        std::any_of(pending_subscribes_.begin(), pending_subscribes_.end(), [&](auto& p) { return p.first == ch; });
     if (pending)
       reply_subscribed(ch, false, cursor_of(ch));
     else
@@ -321,8 +320,8 @@ void ws_session::on_synced() {
 }
 
 void ws_session::on_error(const std::string& channel, const util::api_error& e) {
-  auto it = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
-                         [&](auto& p) { return p.first == channel; });
+  auto it =
+      std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(), [&](auto& p) { return p.first == channel; });
   if (it == pending_subscribes_.end()) {
     // A re-sync failed mid-stream (broker unreachable): the client reconnects and
     // resumes from its cursors.

@@ -96,11 +96,11 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   std::int32_t last_read_s_;
   std::int32_t ping_sent_s_ = 0;
   std::int32_t close_sent_s_ = 0;
-  float command_tokens_;              // rate limit bucket
-  std::uint32_t command_strikes_ = 0;  // refused commands since the last accepted one
-  std::int64_t command_refill_ms_;    // when the bucket was last refilled
+  float command_tokens_;                 // rate limit bucket
+  std::uint32_t command_strikes_ = 0;    // refused commands since the last accepted one
+  std::int64_t command_refill_ms_;       // when the bucket was last refilled
   std::uint8_t commands_in_flight_ = 0;  // waiting for the broker (publish, history)
-  bool read_held_ = false;              // reading stopped by hold()
+  bool read_held_ = false;               // reading stopped by hold()
   // Subscribe commands waiting for their channel's sync: (channel, request id).
   std::vector<std::pair<std::string, std::string>> pending_subscribes_;
   metrics::gauge_guard gauge_{metrics::gauge::connections_ws};

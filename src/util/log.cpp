@@ -37,10 +37,14 @@ logger& the() {
 
 const char* level_name(level l) {
   switch (l) {
-    case level::debug: return "debug";
-    case level::info: return "info";
-    case level::warn: return "warn";
-    case level::error: return "error";
+    case level::debug:
+      return "debug";
+    case level::info:
+      return "info";
+    case level::warn:
+      return "warn";
+    case level::error:
+      return "error";
   }
   return "info";
 }
@@ -78,14 +82,26 @@ void hex_escape(std::string& out, unsigned char c) {
 void escape(std::string& out, std::string_view s) {
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
-        if (c < 0x20 || c == 0x7f) hex_escape(out, c);
-        else out += static_cast<char>(c);
+        if (c < 0x20 || c == 0x7f)
+          hex_escape(out, c);
+        else
+          out += static_cast<char>(c);
     }
   }
 }
@@ -198,9 +214,7 @@ void configure(options o) {
   lg.throttles.clear();
 }
 
-bool enabled(level l) noexcept {
-  return static_cast<int>(l) >= the().min_level.load(std::memory_order_relaxed);
-}
+bool enabled(level l) noexcept { return static_cast<int>(l) >= the().min_level.load(std::memory_order_relaxed); }
 
 void write(level l, std::string_view event, fields f) {
   if (!enabled(l)) return;

@@ -43,8 +43,8 @@ class field {
   field(std::string_view key, bool v) : key_(key), owned_(v ? "true" : "false"), kind_(kind::bare) { text_ = owned_; }
   field(std::string_view key, double v);
   template <class I>
-    requires(std::is_integral_v<I> && !std::is_same_v<I, bool>)
-  field(std::string_view key, I v) : key_(key), owned_(std::to_string(v)), kind_(kind::bare) {
+  requires(std::is_integral_v<I> && !std::is_same_v<I, bool>) field(std::string_view key, I v)
+      : key_(key), owned_(std::to_string(v)), kind_(kind::bare) {
     text_ = owned_;
   }
   field(const field& o) : key_(o.key_), owned_(o.owned_), kind_(o.kind_) {

@@ -1,7 +1,7 @@
 #include "broker/memory/memory_broker.hpp"
 
-#include "util/string_hash.hpp"
 #include "util/clock.hpp"
+#include "util/string_hash.hpp"
 
 namespace herald::broker {
 
@@ -57,7 +57,8 @@ memory_broker::shard& memory_broker::shard_for(std::string_view name) const {
 std::uint32_t memory_broker::new_epoch() {
   std::lock_guard lock(rng_mutex_);
   std::uint32_t e;
-  do e = static_cast<std::uint32_t>(rng_()); while (e == 0);  // 0 never names an epoch
+  do e = static_cast<std::uint32_t>(rng_());
+  while (e == 0);  // 0 never names an epoch
   return e;
 }
 
@@ -68,16 +69,14 @@ std::shared_ptr<memory_broker::channel> memory_broker::find(const std::string& n
   return it == sh.map.end() ? nullptr : it->second;
 }
 
-std::shared_ptr<memory_broker::channel> memory_broker::find_or_create(const std::string& name,
-                                                                      api_error& err) {
+std::shared_ptr<memory_broker::channel> memory_broker::find_or_create(const std::string& name, api_error& err) {
   auto& sh = shard_for(name);
   std::lock_guard lock(sh.m);
   auto it = sh.map.find(name);
   if (it != sh.map.end()) return it->second;
   if (channel_count_.load(std::memory_order_relaxed) >= opts_.max_channels) {
     err = {429, "too_many_channels",
-           "the broker holds the maximum number of channels (" +
-               std::to_string(opts_.max_channels) + ")"};
+           "the broker holds the maximum number of channels (" + std::to_string(opts_.max_channels) + ")"};
     return nullptr;
   }
   auto c = std::make_shared<channel>();
@@ -100,8 +99,8 @@ void memory_broker::publish(publish_request req, std::function<void(publish_resu
     if (c->dead) continue;  // reclaimed between lookup and lock: take the new one
     const auto now = util::steady_ms();
     const auto& ns = *c->ns;
-    msg = std::make_shared<protocol::message>(c->name, c->top + 1, c->epoch, util::unix_ms(),
-                                              std::move(req.event), req.data_json);
+    msg = std::make_shared<protocol::message>(c->name, c->top + 1, c->epoch, util::unix_ms(), std::move(req.event),
+                                              req.data_json);
     ++c->top;
     c->last_active_ms = now;
     {
@@ -152,8 +151,10 @@ void memory_broker::history(history_query q, std::function<void(history_result)>
     // reader is recovered by the first life's offset 1 (core/broker.hpp).
     auto c = find(q.channel);
     if (!c) {
-      if (q.since && q.since->epoch != 0) reply.recovered = false;
-      else if (q.since && q.since->offset != 0) err = {400, "bad_cursor", "cursor is ahead of channel " + q.channel};
+      if (q.since && q.since->epoch != 0)
+        reply.recovered = false;
+      else if (q.since && q.since->offset != 0)
+        err = {400, "bad_cursor", "cursor is ahead of channel " + q.channel};
       break;
     }
     std::lock_guard lock(c->m);
@@ -193,7 +194,8 @@ void memory_broker::channels(std::function<void(std::vector<core::channel_summar
 core::broker_stats memory_broker::stats() const {
   core::broker_stats s;
   s.channels = channel_count_.load(std::memory_order_relaxed);
-  s.history_messages = static_cast<std::size_t>(std::max<std::int64_t>(0, history_messages_.load(std::memory_order_relaxed)));
+  s.history_messages =
+      static_cast<std::size_t>(std::max<std::int64_t>(0, history_messages_.load(std::memory_order_relaxed)));
   s.history_bytes = static_cast<std::size_t>(std::max<std::int64_t>(0, history_bytes_.load(std::memory_order_relaxed)));
   return s;
 }

@@ -10,8 +10,8 @@
 // Memory is bounded: each channel's history by its namespace's size and age limits,
 // the number of channels by `max_channels`; sweep() expires old messages and drops
 // channels that have no history left, no subscribers and no activity for `idle_ttl`.
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>

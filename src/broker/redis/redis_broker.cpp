@@ -11,8 +11,8 @@
 
 #include "broker/redis/redis_connection.hpp"
 #include "broker/redis/redis_scripts.hpp"
-#include "protocol/cursor.hpp"
 #include "metrics/metrics.hpp"
+#include "protocol/cursor.hpp"
 #include "util/clock.hpp"
 #include "util/log.hpp"
 #include "util/parse_decimal.hpp"
@@ -77,8 +77,7 @@ protocol::message_ptr entry_message(const std::string& channel, std::uint32_t ep
   std::uint64_t offset;
   std::int64_t time;
   if (!split_fields(entry, f) || !to_number(f[0], offset) || !to_number(f[1], time)) return nullptr;
-  return std::make_shared<protocol::message>(channel, offset, epoch, time, f[2] == "." ? "" : std::string(f[2]),
-                                             f[3]);
+  return std::make_shared<protocol::message>(channel, offset, epoch, time, f[2] == "." ? "" : std::string(f[2]), f[3]);
 }
 
 }  // namespace
@@ -125,7 +124,9 @@ redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker
     };
     auto down = [this, i, addr](const char* conn, std::int64_t& down_ms) {
       down_ms = util::steady_ms();
-      if (!stopping_) util::log::warn("redis_lost", {{"shard", i}, {"addr", addr}, {"conn", conn}, {"msg", "reconnecting with back-off"}});
+      if (!stopping_)
+        util::log::warn("redis_lost",
+                        {{"shard", i}, {"addr", addr}, {"conn", conn}, {"msg", "reconnecting with back-off"}});
     };
     s->cmd->on_up = [sp, update_ready, up] {
       up("cmd", sp->cmd_down_ms);
@@ -212,7 +213,8 @@ redis_broker::shard& redis_broker::shard_for(const std::string& channel) {
 
 std::string redis_broker::epoch_candidate() {
   std::uint32_t e;
-  do e = static_cast<std::uint32_t>(rng_()); while (e == 0);
+  do e = static_cast<std::uint32_t>(rng_());
+  while (e == 0);
   return std::to_string(e);
 }
 
@@ -238,22 +240,29 @@ void redis_broker::publish(core::publish_request req, std::function<void(publish
     if (!s.cmd || !s.cmd->connected()) return done(unavailable());
     const auto& ns = namespaces_.for_channel(req.channel);
     const auto ttl_ms = std::chrono::milliseconds(ns.history_ttl).count();
-    const auto meta_ttl = opts_.meta_ttl.count() == 0 ? 0 : std::max<long long>(opts_.meta_ttl.count(), ns.history_ttl.count());
+    const auto meta_ttl =
+        opts_.meta_ttl.count() == 0 ? 0 : std::max<long long>(opts_.meta_ttl.count(), ns.history_ttl.count());
     const auto now = util::unix_ms();
     std::string event = req.event.empty() ? "." : req.event;
     // Arguments first: the callback below takes `req` over.
-    std::vector<std::string> args{meta_key(req.channel), list_key(req.channel), pubsub_name(req.channel),
-                                  req.data_json, event, std::to_string(ns.history_size), std::to_string(ttl_ms),
-                                  std::to_string(meta_ttl), epoch_candidate(), std::to_string(now)};
-    eval(s, publish_script, std::move(args),
-         [req = std::move(req), now, done = std::move(done)](redisReply* r) {
-           std::uint32_t epoch = 0;
-           if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
-               !to_number(str(r->element[0]), epoch) || r->element[1]->type != REDIS_REPLY_INTEGER)
-             return done(unavailable());
-           auto offset = static_cast<std::uint64_t>(r->element[1]->integer);
-           done(std::make_shared<protocol::message>(req.channel, offset, epoch, now, req.event, req.data_json));
-         });
+    std::vector<std::string> args{meta_key(req.channel),
+                                  list_key(req.channel),
+                                  pubsub_name(req.channel),
+                                  req.data_json,
+                                  event,
+                                  std::to_string(ns.history_size),
+                                  std::to_string(ttl_ms),
+                                  std::to_string(meta_ttl),
+                                  epoch_candidate(),
+                                  std::to_string(now)};
+    eval(s, publish_script, std::move(args), [req = std::move(req), now, done = std::move(done)](redisReply* r) {
+      std::uint32_t epoch = 0;
+      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+          !to_number(str(r->element[0]), epoch) || r->element[1]->type != REDIS_REPLY_INTEGER)
+        return done(unavailable());
+      auto offset = static_cast<std::uint64_t>(r->element[1]->integer);
+      done(std::make_shared<protocol::message>(req.channel, offset, epoch, now, req.event, req.data_json));
+    });
   });
 }
 
@@ -263,9 +272,8 @@ void redis_broker::history(core::history_query q, std::function<void(history_res
     auto it = s.channels.find(q.channel);
     if (it != s.channels.end() && !it->second.confirmed && s.sub_up) {
       // Watched but not yet subscribed in Redis: read once the SUBSCRIBE is confirmed.
-      it->second.waiting.push_back([this, q = std::move(q), done = std::move(done)]() mutable {
-        run_history(std::move(q), std::move(done));
-      });
+      it->second.waiting.push_back(
+          [this, q = std::move(q), done = std::move(done)]() mutable { run_history(std::move(q), std::move(done)); });
       return;
     }
     run_history(std::move(q), std::move(done));
@@ -394,8 +402,8 @@ void redis_broker::on_pubsub(shard& s, redisReply* r) {
   if (!split_fields(str(r->element[2]), f) || !to_number(f[0], epoch) || !to_number(f[1], offset) ||
       !to_number(f[2], time))
     return;
-  listener_->on_publication(std::make_shared<protocol::message>(
-      channel, offset, epoch, time, f[3] == "." ? "" : std::string(f[3]), f[4]));
+  listener_->on_publication(
+      std::make_shared<protocol::message>(channel, offset, epoch, time, f[3] == "." ? "" : std::string(f[3]), f[4]));
 }
 
 void redis_broker::channels(std::function<void(std::vector<core::channel_summary>)> done) const {

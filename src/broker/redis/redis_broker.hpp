@@ -62,8 +62,7 @@ class redis_broker final : public core::broker {
   struct watched;
 
   shard& shard_for(const std::string& channel);
-  void eval(shard& s, int script, std::vector<std::string> args,
-            std::function<void(::redisReply*)> fn);
+  void eval(shard& s, int script, std::vector<std::string> args, std::function<void(::redisReply*)> fn);
   void run_history(core::history_query q, std::function<void(history_result)> done);
   void subscribe_on(shard& s, const std::string& channel);
   void on_pubsub(shard& s, ::redisReply* r);

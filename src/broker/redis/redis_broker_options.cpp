@@ -23,13 +23,15 @@ std::vector<redis_endpoint> parse_redis_urls(const std::string& spec) {
     std::string_view url = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     constexpr std::string_view scheme = "redis://";
-    if (!url.starts_with(scheme)) throw std::invalid_argument("expected redis://HOST:PORT, got \"" + std::string(url) + "\"");
+    if (!url.starts_with(scheme))
+      throw std::invalid_argument("expected redis://HOST:PORT, got \"" + std::string(url) + "\"");
     url.remove_prefix(scheme.size());
     if (url.ends_with("/")) url.remove_suffix(1);
     redis_endpoint e;
     auto colon = url.rfind(':');
     e.host = std::string(url.substr(0, colon));
-    if (colon != std::string_view::npos && (!parse_port(url.substr(colon + 1), e.port) || e.port <= 0 || e.port > 65535))
+    if (colon != std::string_view::npos &&
+        (!parse_port(url.substr(colon + 1), e.port) || e.port <= 0 || e.port > 65535))
       throw std::invalid_argument("bad port in \"" + std::string(url) + "\"");
     if (e.host.empty()) throw std::invalid_argument("missing host in a redis:// URL");
     out.push_back(std::move(e));

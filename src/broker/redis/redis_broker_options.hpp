@@ -11,8 +11,8 @@ struct redis_endpoint {
 };
 
 struct redis_broker_options {
-  std::vector<redis_endpoint> shards;      // channels spread by a stable hash of the name
-  std::chrono::seconds meta_ttl{86400};    // a channel's epoch/offset survive this long idle
+  std::vector<redis_endpoint> shards;               // channels spread by a stable hash of the name
+  std::chrono::seconds meta_ttl{86400};             // a channel's epoch/offset survive this long idle
   std::chrono::milliseconds command_timeout{2000};  // unanswered this long: reconnect, 503
 };
 

@@ -47,8 +47,8 @@ return {epoch, top}
 
 // KEYS: meta, list. ARGV: mode (since|latest), since epoch, since offset, limit, ttl ms,
 // now ms, max bytes (0: no bound; one entry always goes), the bytes a message's JSON
-// element has beyond its entry (channel and field names). Returns {epoch, top, status, entries...} with status ok | lost (other epoch,
-// evicted or expired) | ahead (offset past the top).
+// element has beyond its entry (channel and field names). Returns {epoch, top, status, entries...} with status ok |
+// lost (other epoch, evicted or expired) | ahead (offset past the top).
 //
 // A read writes nothing: a channel that has no life yet answers epoch 0, top 0, and the
 // position (epoch 0, offset 0) means "before the first message of any life" (recovered
