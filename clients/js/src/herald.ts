@@ -135,6 +135,8 @@ export class Herald {
   transport: TransportName | null = null;
 
   private subs = new Map<string, Sub>();
+  /** Subscribed channels whose starting position is still being read (see position()). */
+  private positioning = new Set<string>();
   /** Per channel: the newest cursor covering it (any transport). */
   private cursors = new Map<string, string>();
   /** Receipt order of cursors, so that the newest entry per channel wins in `since`. */
@@ -238,7 +240,8 @@ export class Herald {
 
   /**
    * Subscribes to a channel. `since` (a cursor) resumes from there; without it, from the
-   * last cursor this client saw for the channel, else from "now". Returns an unsubscribe function.
+   * last cursor this client saw for the channel, else from "now": the moment of this call,
+   * not the moment a transport gets through (see position()). Returns an unsubscribe function.
    */
   subscribe<T = unknown>(channel: string, handlers: Handlers<T> = {}, since?: string): () => void {
     if (since) this.storeCursor([channel], since);
@@ -246,7 +249,8 @@ export class Herald {
     const isNew = !s;
     if (!s) this.subs.set(channel, (s = { handlers: new Set() }));
     s.handlers.add(handlers);
-    if (isNew) this.conn?.update();
+    if (isNew && !this.cursors.has(channel)) this.position(channel);
+    else if (isNew) this.conn?.update();
     return () => {
       const cur = this.subs.get(channel);
       if (!cur) return;
@@ -264,6 +268,38 @@ export class Herald {
   /** Channels subscribed. */
   channels(): string[] {
     return [...this.subs.keys()];
+  }
+
+  /** The channels the transports carry: subscribed and positioned. */
+  private active(): string[] {
+    return [...this.subs.keys()].filter((c) => !this.positioning.has(c));
+  }
+
+  /**
+   * A fresh subscription starts at "now" as of subscribe(): one `GET /poll?timeout=0`
+   * reads the channel's cursor, and the transports then carry the channel from it, so what
+   * is published while the client is still connecting or falling back (seconds behind a
+   * buffering proxy) is replayed, not lost. If the read fails, the channel starts at "now"
+   * when a transport carries it, as before (an 'error' event says so).
+   */
+  private position(channel: string): void {
+    this.positioning.add(channel);
+    const q = new URLSearchParams({ channel, timeout: '0' });
+    const auth = this.options.token ? this.resolveToken().then((t) => `Bearer ${t}`) : Promise.resolve(undefined);
+    auth
+      .then((a) => this.http('GET', `${this.options.endpoints.poll}?${q}`, undefined, a))
+      .then(
+        (r) => { if (typeof r?.cursor === 'string' && !this.cursors.has(channel)) this.storeCursor([channel], r.cursor); },
+        (e) => {
+          // Refused credentials: the transports report them (and stop); not twice.
+          if (e instanceof HeraldError && (e.status === 401 || e.status === 403)) return;
+          this.emit('error', new HeraldError('position_unknown', `${channel}: could not read the starting position (${e?.message ?? e}); starting when connected`));
+        },
+      )
+      .finally(() => {
+        this.positioning.delete(channel);
+        if (this.subs.has(channel)) this.conn?.update();
+      });
   }
 
   /** The newest cursor this client holds for a channel. */
@@ -497,7 +533,7 @@ export class Herald {
     };
     const update = () => {
       if (!opened || !live()) return;
-      for (const ch of this.subs.keys()) if (!subscribed.has(ch)) sub(ch);
+      for (const ch of this.active()) if (!subscribed.has(ch)) sub(ch);
       for (const ch of [...subscribed]) {
         if (!this.subs.has(ch)) { subscribed.delete(ch); send({ method: 'unsubscribe', channel: ch }).catch(() => {}); }
       }
@@ -569,7 +605,7 @@ export class Herald {
     let watchdog: any = null;
     let lastRx = Date.now();
     let opened = false;
-    const channels = [...this.subs.keys()];
+    const channels = this.active();
     const fail = (why: string, permanent = false) => { clearInterval(watchdog); ctl.abort(); onFail(why, permanent); };
     const conn: Conn = {
       name: 'sse',
@@ -666,10 +702,10 @@ export class Herald {
     const live = () => gen === this.generation;
     const loop = async () => {
       for (let first = true; live(); first = false) {
-        const channels = [...this.subs.keys()];
+        const channels = this.active();
         if (channels.length === 0) {
           if (!opened) { opened = true; onOpen(); }
-          await new Promise<void>((r) => { const t = setInterval(() => { if (!live() || this.subs.size) { clearInterval(t); r(); } }, 100); });
+          await new Promise<void>((r) => { const t = setInterval(() => { if (!live() || this.active().length) { clearInterval(t); r(); } }, 100); });
           continue;
         }
         const q = this.channelQuery(channels);

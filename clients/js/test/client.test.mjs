@@ -64,6 +64,31 @@ describe('herald JS client in Node', { timeout: 60000 }, () => {
     }
     assert.deepEqual(got, Array.from({ length: 10 }, (_, k) => k + 1));
   });
+
+  it('a fresh subscription starts at subscribe(): what is published while falling back arrives', async () => {
+    // A WebSocket that never opens and fails after 1.5 s, as behind a proxy that drops
+    // upgrades: the client falls back to SSE meanwhile.
+    class StalledWebSocket {
+      constructor() { this.readyState = 0; setTimeout(() => { this.readyState = 3; this.onerror?.({}); this.onclose?.({ code: 1006, reason: '' }); }, 1500); }
+      send() {}
+      close() {}
+    }
+    const ch = 'demo:node-fallback-start';
+    await publish(h, ch, { before: true });  // before subscribe(): not wanted
+    const c = new Herald({ url: h.base, transports: ['websocket', 'sse'], WebSocket: StalledWebSocket, connectTimeoutMs: 1000 });
+    const got = [];
+    c.subscribe(ch, { message: (m) => got.push(m.data) });
+    const connected = c.connect();
+    await sleep(300);  // subscribe() is well past; the WebSocket still stalls
+    assert.equal(c.state !== 'connected', true, 'still connecting');
+    for (let n = 1; n <= 3; n++) await publish(h, ch, { n });
+    await connected;
+    assert.equal(c.transport, 'sse');
+    await until(() => got.length >= 3, 5000, 'the three messages published during the fallback');
+    await sleep(200);
+    assert.deepEqual(got, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+    c.close();
+  });
 });
 
 // HS256 tokens made here with node's crypto (no JWT package).
