@@ -27,8 +27,11 @@ struct history_change {
   history_change(memory_broker& b, const core::history& h)
       : b_(b), h_(h), size_(static_cast<std::int64_t>(h.size())), bytes_(static_cast<std::int64_t>(h.bytes())) {}
   ~history_change() {
-    b_.history_messages_.fetch_add(static_cast<std::int64_t>(h_.size()) - size_, std::memory_order_relaxed);
-    b_.history_bytes_.fetch_add(static_cast<std::int64_t>(h_.bytes()) - bytes_, std::memory_order_relaxed);
+    // Most reads change nothing: no write to the shared totals then.
+    if (const auto d = static_cast<std::int64_t>(h_.size()) - size_; d)
+      b_.history_messages_.fetch_add(d, std::memory_order_relaxed);
+    if (const auto d = static_cast<std::int64_t>(h_.bytes()) - bytes_; d)
+      b_.history_bytes_.fetch_add(d, std::memory_order_relaxed);
   }
   memory_broker& b_;
   const core::history& h_;
