@@ -73,15 +73,17 @@ void ws_session::do_read() {
   });
 }
 
-bool ws_session::hold() const noexcept {
-  return out_.queued_bytes() >= st_.opts.max_queued_bytes || commands_in_flight_ >= max_commands_in_flight;
+bool ws_session::backlogged(std::size_t queued_limit) const noexcept {
+  return out_.queued_bytes() >= queued_limit || commands_in_flight_ >= max_commands_in_flight;
 }
+
+bool ws_session::hold() const noexcept { return backlogged(st_.opts.max_queued_bytes); }
 
 void ws_session::on_output_drained() { release_hold(); }
 
 void ws_session::release_hold() {
   if (!read_held_ || state_ == state::closed) return;
-  if (out_.queued_bytes() >= st_.opts.max_queued_bytes / 2 || commands_in_flight_ >= max_commands_in_flight) return;
+  if (backlogged(st_.opts.max_queued_bytes / 2)) return;  // hysteresis: read again at half
   read_held_ = false;
   feed(nullptr, 0);  // what a hold left unparsed
   if (state_ == state::closed) return;

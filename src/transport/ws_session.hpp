@@ -86,6 +86,8 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void do_read();
   /// Reads again once a hold is over (output drained, broker replies back).
   void release_hold();
+  /// The queue holds `queued_limit` bytes or more, or too many commands wait for the broker.
+  bool backlogged(std::size_t queued_limit) const noexcept;
   void command_done();
   void terminate();
 

@@ -355,19 +355,6 @@ function pausedSocket(port, bytes) {
   });
 }
 
-/** Writes `buf` `times` times; stops once a write has not been taken within `stallMs`. */
-async function writeUntilStalled(socket, buf, times, stallMs = 2000) {
-  let taken = 0;
-  for (let i = 0; i < times && !socket.destroyed; i++) {
-    const ok = await new Promise((resolve) => {
-      const tm = setTimeout(() => resolve(false), stallMs);
-      socket.write(buf, (err) => { clearTimeout(tm); resolve(!err); });
-    });
-    if (!ok) break;
-    taken += buf.length;
-  }
-  return taken;
-}
 
 async function neverReaders(t, brokerKind) {
   const rig = await startRig(brokerKind);
@@ -404,7 +391,7 @@ async function neverReaders(t, brokerKind) {
     const pings = await add('WS pongs (48 MB of pings)', 'ws', ws(Buffer.alloc(0)));
     const one = pingFrame(Buffer.alloc(125, 'p'));
     const block = Buffer.concat(Array.from({ length: Math.floor(1048576 / one.length) }, () => one));
-    const pinging = writeUntilStalled(pings.socket, block, 48).then((n) => { pings.note = `${MB(n)} of pings taken`; });
+    const pinging = H.writeUntilStalled(pings.socket, block, 48).then((n) => { pings.note = `${MB(n)} of pings taken`; });
     // Live traffic for the live never-readers: 300 messages of 60 KiB (18 MB), until both are cut.
     const agent = H.keepAliveAgent(2);
     const flood = 'f'.repeat(BIG_MSG);

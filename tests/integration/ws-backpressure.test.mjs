@@ -49,19 +49,6 @@ async function neverReader(h) {
   return c;
 }
 
-/** Writes `buf` `times` times; stops when a write has not been taken within `stallMs`. */
-async function writeUntilStalled(socket, buf, times, stallMs = 3000) {
-  let taken = 0;
-  for (let i = 0; i < times; i++) {
-    const ok = await new Promise((resolve) => {
-      const t = setTimeout(() => resolve(false), stallMs);
-      socket.write(buf, (err) => { clearTimeout(t); resolve(!err); });
-    });
-    if (!ok) break;
-    taken += buf.length;
-  }
-  return taken;
-}
 
 /** Another client's round trips while the flood runs: [ms, ...]. */
 async function otherClientRoundTrips(h, n, { channel }) {
@@ -99,7 +86,7 @@ test(`${COMMANDS} history commands of 6 MB replies from a client that never read
     const rss = H.rssSampler(h);
     const c = await neverReader(h);
     const cmds = Buffer.concat(Array.from({ length: COMMANDS }, (_, i) => textFrame(JSON.stringify({ id: i + 1, method: 'history', channel: 'big' }))));
-    const taken = await writeUntilStalled(c.socket, cmds, 1);
+    const taken = await H.writeUntilStalled(c.socket, cmds, 1, 3000);
     const trips = await otherClientRoundTrips(h, 20, { channel: 'big' });
     await H.sleep(1000);
     rss.stop();
@@ -126,7 +113,7 @@ test('62 MB of pings from a client that never reads: RSS stays bounded, others a
     const c = await neverReader(h);
     const one = pingFrame(Buffer.alloc(125, 'p'));
     const block = Buffer.concat(Array.from({ length: Math.floor(1048576 / one.length) }, () => one));
-    const writing = writeUntilStalled(c.socket, block, Math.ceil(PING_BYTES / block.length));
+    const writing = H.writeUntilStalled(c.socket, block, Math.ceil(PING_BYTES / block.length), 3000);
     const trips = await otherClientRoundTrips(h, 20, { channel: 'small' });
     const taken = await writing;
     await H.sleep(1000);

@@ -71,7 +71,7 @@ class memory_broker final : public core::broker {
   std::atomic<std::size_t> channel_count_{0};
   // Running totals of every channel's history, kept by each change (stats() walks
   // nothing: a scrape of 200k channels took 0.18 s and delayed publishes).
-  std::atomic<std::int64_t> history_messages_{0};
+  alignas(64) std::atomic<std::int64_t> history_messages_{0};  // written by every publish
   std::atomic<std::int64_t> history_bytes_{0};
   friend struct history_change;
   std::mutex rng_mutex_;

@@ -759,3 +759,20 @@ export function rssSampler(h) {
   const iv = setInterval(() => { try { peak = Math.max(peak, rssBytes(h.pid)); } catch { /* exited */ } }, 25);
   return { peak: () => peak, stop: () => clearInterval(iv) };
 }
+
+/**
+ * Writes `buf` to `socket` `times` times, stopping once a write has not been taken within
+ * `stallMs` (the peer's receive window is full): resolves with the bytes taken.
+ */
+export async function writeUntilStalled(socket, buf, times, stallMs = 2000) {
+  let taken = 0;
+  for (let i = 0; i < times && !socket.destroyed; i++) {
+    const ok = await new Promise((resolve) => {
+      const tm = setTimeout(() => resolve(false), stallMs);
+      socket.write(buf, (err) => { clearTimeout(tm); resolve(!err); });
+    });
+    if (!ok) break;
+    taken += buf.length;
+  }
+  return taken;
+}
