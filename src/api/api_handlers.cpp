@@ -222,7 +222,9 @@ void handlers::history_async(const request& req, std::function<void(response)> d
     if (!n) return done(error_response(bad_request("bad_request", "limit must be a non-negative integer")));
     q.limit = static_cast<std::size_t>(std::min<std::uint64_t>(*n, opts_.history_limit_max));
   }
-  if (auto since = get("since")) {
+  if (auto since = get("since"); since && *since == "earliest") {
+    q.earliest = true;
+  } else if (since) {
     auto pos = core::cursor_position(*since, *channel);
     if (auto* err = std::get_if<api_error>(&pos)) return done(error_response(*err));
     q.since = std::get<core::position>(pos);

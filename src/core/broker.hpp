@@ -78,6 +78,9 @@ struct history_query {
   /// oldest fit; latest: the newest), but it always holds one message when any is due,
   /// so a reader paging with the reply's cursor always progresses.
   std::size_t max_bytes = 0;
+  /// From the oldest message history still holds (`since` ignored): always recovered,
+  /// so a late reader gets whatever is left of the channel (`since=earliest`).
+  bool earliest = false;
 };
 
 struct history_reply {

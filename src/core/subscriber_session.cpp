@@ -12,7 +12,7 @@ subscriber_session::subscriber_session(context& ctx, unsigned thread, transport 
 subscriber_session::~subscriber_session() { unsubscribe_all(); }
 
 void subscriber_session::subscribe(std::span<const std::string> channels, std::span<const protocol::cursor_entry> since,
-                                   std::size_t replay_limit) {
+                                   std::size_t replay_limit, bool earliest) {
   const std::size_t first = channels_.size();
   for (const auto& name : channels) {
     channel_state c;
@@ -32,6 +32,8 @@ void subscriber_session::subscribe(std::span<const std::string> channels, std::s
     auto it = std::find_if(since.begin(), since.end(), [&](const auto& e) { return e.tag == c->tag; });
     if (it != since.end())
       request_history(*c, position{it->epoch, it->offset}, replay_limit);
+    else if (earliest)
+      request_history(*c, std::nullopt, replay_limit, true);
     else
       request_history(*c, std::nullopt, 0);
   }
@@ -84,14 +86,16 @@ std::string subscriber_session::cursor_of(std::string_view channel) const {
   return {};
 }
 
-void subscriber_session::request_history(channel_state& c, std::optional<position> since, std::size_t limit) {
+void subscriber_session::request_history(channel_state& c, std::optional<position> since, std::size_t limit,
+                                         bool earliest) {
   c.sync_id = ++next_sync_id_;
   c.asked_since = since.has_value();
+  c.asked_earliest = earliest;
   if (since) {
     c.epoch = since->epoch;
     c.offset = since->offset;
   }
-  history_query q{c.name, since, limit, ctx_.max_reply_bytes};
+  history_query q{c.name, since, limit, ctx_.max_reply_bytes, earliest};
   std::weak_ptr<subscriber_session> weak = weak_from_this();
   hub& h = ctx_.hubs;
   ctx_.brokers.history(std::move(q),
@@ -112,6 +116,14 @@ void subscriber_session::apply_history(const std::string& channel, std::uint16_t
   }
   auto& reply = std::get<history_reply>(r);
   auto& c = *cp;
+  if (c.asked_earliest) {
+    // From the oldest message held: the position is just before it (or the top when
+    // history holds nothing), and from there on the read is one "since" like any other.
+    c.asked_earliest = false;
+    c.asked_since = true;
+    c.epoch = reply.epoch;
+    c.offset = reply.messages.empty() ? reply.top : reply.messages.front()->offset() - 1;
+  }
   // (0, 0) asked: before the first message of any life (core/broker.hpp).
   const bool from_start = c.asked_since && c.epoch == 0 && c.offset == 0;
   if (!reply.recovered) {

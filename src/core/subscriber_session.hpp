@@ -39,11 +39,12 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   subscriber_session& operator=(const subscriber_session&) = delete;
 
   /// Adds `channels` (valid, distinct names) and syncs them from `since` (entries
-  /// matched by channel tag; a channel absent from it starts at "now"), replaying at
-  /// most `replay_limit` messages per channel. Call on the session's thread, once the
+  /// matched by channel tag; a channel absent from it starts at "now", or with
+  /// `earliest` at the oldest message history still holds), replaying at most
+  /// `replay_limit` messages per channel. Call on the session's thread, once the
   /// session is owned by a shared_ptr.
   void subscribe(std::span<const std::string> channels, std::span<const protocol::cursor_entry> since,
-                 std::size_t replay_limit);
+                 std::size_t replay_limit, bool earliest = false);
 
   /// Leaves one channel (no-op when not subscribed).
   void unsubscribe(const std::string& channel);
@@ -95,6 +96,7 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
     std::uint16_t sync_id = 0;   // matches a history reply to the request that asked it
     bool synced = false;         // (packed: one per subscription of every connection)
     bool asked_since = false;    // the last history read was since a position
+    bool asked_earliest = false;  // ... or from the oldest message history holds
     std::vector<protocol::message_ptr> pending;
   };
   static constexpr std::size_t max_pending = 4096;
@@ -102,7 +104,7 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   void deliver(const protocol::message_ptr& m) final;
   void resync_hint(const std::string& channel) final;
   void hub_slot(const std::string& channel, std::uint32_t slot) final;
-  void request_history(channel_state& c, std::optional<position> since, std::size_t limit);
+  void request_history(channel_state& c, std::optional<position> since, std::size_t limit, bool earliest = false);
   void apply_history(const std::string& channel, std::uint16_t sync_id, broker::history_result r);
   channel_state* find(std::string_view channel) noexcept;
   void finish_sync();

@@ -29,7 +29,7 @@ void longpoll_request::start(subscribe_request req) {
   deadline_ms_ = now + std::chrono::milliseconds(req.timeout).count();
   if (who_ && who_->expires_ms) deadline_ms_ = std::min(deadline_ms_, now + (who_->expires_ms - util::unix_ms()));
   watch_close();  // also keeps this request alive while it waits for the broker
-  subscribe(req.channels, req.since, req.limit);
+  subscribe(req.channels, req.since, req.limit, req.earliest);
 }
 
 void longpoll_request::on_reset(std::span<const std::string> channels) {

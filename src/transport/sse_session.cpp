@@ -16,7 +16,7 @@ std::shared_ptr<sse_session> sse_session::self() { return std::static_pointer_ca
 
 void sse_session::start(subscribe_request req, header_list headers) {
   extra_headers_ = std::move(headers);
-  subscribe(req.channels, req.since, st_.opts.replay_limit);
+  subscribe(req.channels, req.since, st_.opts.replay_limit, req.earliest);
   if (closing_) return;
   tc_.add_tickable(this);
   wait_readable();

@@ -204,7 +204,8 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
   }
   if (auto err = st_.auth.may_subscribe(who_, cmd.channel)) return reply_error(cmd.id, *err);
   std::vector<protocol::cursor_entry> since;
-  if (!cmd.since.empty()) {
+  const bool earliest = cmd.since == "earliest";
+  if (!cmd.since.empty() && !earliest) {
     auto entries = protocol::decode_cursor(cmd.since);
     if (!entries) return reply_error(cmd.id, {400, "bad_cursor", "since is not a valid cursor"});
     since = std::move(*entries);
@@ -212,14 +213,16 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
   pending_subscribes_.emplace_back(cmd.channel, cmd.id);
   replaying();
   std::string channels[] = {cmd.channel};
-  subscribe(channels, since, st_.opts.replay_limit);
+  subscribe(channels, since, st_.opts.replay_limit, earliest);
 }
 
 void ws_session::history_command(protocol::ws_command& cmd) {
   if (auto err = st_.auth.may_read(who_, cmd.channel)) return reply_error(cmd.id, *err);
   core::history_query q{cmd.channel, std::nullopt, std::min<std::size_t>(cmd.limit, st_.opts.poll_limit_max),
                         st_.core.max_reply_bytes};
-  if (!cmd.since.empty()) {
+  if (cmd.since == "earliest") {
+    q.earliest = true;
+  } else if (!cmd.since.empty()) {
     auto pos = core::cursor_position(cmd.since, cmd.channel);
     if (auto* err = std::get_if<util::api_error>(&pos)) return reply_error(cmd.id, *err);
     q.since = std::get<core::position>(pos);

@@ -125,7 +125,9 @@ template <class Channel>
 void read_history(Channel& c, const history_query& q, history_reply& reply, api_error& err) {
   reply.epoch = c.epoch;
   reply.top = c.top;
-  if (!q.since) {
+  if (q.earliest) {
+    c.hist.since(0, q.limit, reply.messages, q.max_bytes);
+  } else if (!q.since) {
     c.hist.latest(q.limit, reply.messages, q.max_bytes);
   } else if (q.since->epoch != c.epoch) {
     // (0, 0): before the first message of any life (read while the channel had none).

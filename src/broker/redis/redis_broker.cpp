@@ -284,7 +284,8 @@ void redis_broker::run_history(core::history_query q, std::function<void(history
   auto& s = shard_for(q.channel);
   if (!s.cmd || !s.cmd->connected()) return done(unavailable());
   const auto& ns = namespaces_.for_channel(q.channel);
-  std::vector<std::string> args{meta_key(q.channel), list_key(q.channel), q.since ? "since" : "latest",
+  std::vector<std::string> args{meta_key(q.channel), list_key(q.channel),
+                                q.earliest ? "earliest" : q.since ? "since" : "latest",
                                 q.since ? std::to_string(q.since->epoch) : "0",
                                 q.since ? std::to_string(q.since->offset) : "0", std::to_string(q.limit),
                                 std::to_string(std::chrono::milliseconds(ns.history_ttl).count()),

@@ -45,7 +45,7 @@ redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. top .. ' ' .. ARGV[8] .. ' ' .. A
 return {epoch, top}
 )LUA";
 
-// KEYS: meta, list. ARGV: mode (since|latest), since epoch, since offset, limit, ttl ms,
+// KEYS: meta, list. ARGV: mode (since|latest|earliest), since epoch, since offset, limit, ttl ms,
 // now ms, max bytes (0: no bound; one entry always goes), the bytes a message's JSON
 // element has beyond its entry (channel and field names). Returns {epoch, top, status, entries...} with status ok |
 // lost (other epoch, evicted or expired) | ahead (offset past the top).
@@ -88,6 +88,22 @@ if ARGV[1] == 'latest' then
     for i = first, #items do
       if fresh(items[i]) then table.insert(out, items[i]) end
     end
+  end
+  return out
+end
+if ARGV[1] == 'earliest' then
+  -- From the oldest entry still fresh (entries are in time order); always recovered.
+  local start = 0
+  if ttl > 0 then
+    while start < len and not fresh(redis.call('LINDEX', KEYS[2], start)) do start = start + 1 end
+  end
+  if limit <= 0 or start >= len then return out end
+  local items = redis.call('LRANGE', KEYS[2], start, start + limit - 1)
+  local bytes = 0
+  for i, e in ipairs(items) do
+    bytes = bytes + #e + extra
+    if max_bytes > 0 and i > 1 and bytes > max_bytes then break end
+    table.insert(out, e)
   end
   return out
 end

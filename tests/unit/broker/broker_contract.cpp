@@ -106,6 +106,21 @@ TEST_P(BrokerContract, EvictedGapIsNotRecovered) {
   EXPECT_EQ(offsets(kept.messages), (std::vector<std::uint64_t>{4, 5, 6}));
 }
 
+TEST_P(BrokerContract, EarliestReadsFromTheOldestMessageHistoryStillHolds) {
+  for (int i = 0; i < 6; ++i) publish("small:early");  // history keeps 3: offsets 4..6
+  auto all = std::get<core::history_reply>(history_earliest("small:early"));
+  EXPECT_TRUE(all.recovered);
+  EXPECT_EQ(offsets(all.messages), (std::vector<std::uint64_t>{4, 5, 6}));
+  EXPECT_EQ(all.top, 6u);
+  auto two = std::get<core::history_reply>(history_earliest("small:early", 2));
+  EXPECT_EQ(offsets(two.messages), (std::vector<std::uint64_t>{4, 5}));
+  auto unknown = std::get<core::history_reply>(history_earliest("never-published"));
+  EXPECT_TRUE(unknown.recovered);
+  EXPECT_TRUE(unknown.messages.empty());
+  EXPECT_EQ(unknown.epoch, 0u);
+  EXPECT_EQ(unknown.top, 0u);
+}
+
 TEST_P(BrokerContract, CursorAheadOfTheChannelIsRefused) {
   auto m = publish("ahead");
   auto r = history("ahead", core::position{m->epoch(), 99});
