@@ -79,6 +79,8 @@ void handlers::handle(const request& req, std::function<void(response)> done) {
       return is_post ? publish(req, false, false, std::move(done)) : method_not_allowed("POST");
     if (req.path == "/api/broadcast")
       return is_post ? publish(req, true, false, std::move(done)) : method_not_allowed("POST");
+    if (req.path == "/api/stream/end")
+      return is_post ? stream_end(req, std::move(done)) : method_not_allowed("POST");
     if (req.path == "/api/history") return is_get ? history_async(req, std::move(done)) : method_not_allowed("GET");
     if (req.path == "/api/channels") return is_get ? channels(std::move(done)) : method_not_allowed("GET");
   } else if (req.path == "/publish") {
@@ -131,7 +133,7 @@ void handlers::publish(const request& req, bool broadcast, bool client, std::fun
   }
 
   if (!broadcast) {
-    ctx_.brokers.publish({fields.channels[0], fields.event, fields.data_json},
+    ctx_.brokers.publish({fields.channels[0], fields.event, fields.data_json, fields.expected_offset},
                          [done = std::move(done)](core::broker::publish_result r) {
                            if (auto* err = std::get_if<api_error>(&r)) {
                              metrics::add(metrics::counter::publish_errors);

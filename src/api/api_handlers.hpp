@@ -49,6 +49,7 @@ class handlers {
  private:
   void publish(const request& req, bool broadcast, bool client, std::function<void(response)> done);
   void history_async(const request& req, std::function<void(response)> done);
+  void stream_end(const request& req, std::function<void(response)> done);  // stream_api.cpp
   void ticket(const request& req, std::function<void(response)> done);
   void channels(std::function<void(response)> done);
   response metrics();

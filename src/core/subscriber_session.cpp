@@ -49,6 +49,14 @@ subscriber_session::channel_state* subscriber_session::find(std::string_view cha
   return nullptr;
 }
 
+bool subscriber_session::ended(std::string_view channel) const noexcept {
+  return std::any_of(channels_.begin(), channels_.end(), [&](auto& c) { return c.name == channel && c.ended; });
+}
+
+bool subscriber_session::all_ended() const noexcept {
+  return !channels_.empty() && std::all_of(channels_.begin(), channels_.end(), [](auto& c) { return c.ended; });
+}
+
 bool subscriber_session::subscribed(std::string_view channel) const noexcept {
   return std::any_of(channels_.begin(), channels_.end(), [&](auto& c) { return c.name == channel; });
 }
@@ -135,6 +143,8 @@ void subscriber_session::apply_history(const std::string& channel, std::uint16_t
   }
   c.epoch = reply.epoch;
   c.top_seen = std::max(c.top_seen, reply.top);
+  // At the channel's last message, which is its end: a resume there gets nothing more.
+  if (reply.ended && c.offset >= reply.top) c.ended = true;
   // Live messages that arrived meanwhile: keep those of the current epoch (of any, when
   // the channel had no life yet: its first may have begun); consume() skips the offsets
   // the replay (or the reset) already covers.
@@ -207,8 +217,11 @@ bool subscriber_session::consume(channel_state& c, const protocol::message_ptr& 
   if (m->offset() != c.offset + 1) return false;
   std::uint64_t prev = c.offset;
   c.offset = m->offset();
+  const bool was_ended = c.ended;
+  if (m->event() == end_event) c.ended = true;
   if (!on_message(m, channels_.size() == 1)) {
     c.offset = prev;
+    c.ended = was_ended;
     paused_ = true;
   }
   return true;

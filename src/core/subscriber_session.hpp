@@ -57,6 +57,11 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   /// The cursor of one channel alone (empty when not subscribed).
   std::string cursor_of(std::string_view channel) const;
   std::size_t channel_count() const noexcept { return channels_.size(); }
+  /// The session's position in `channel` is at its end (a stream's last message, event
+  /// end_event, consumed or already behind the cursor): nothing more will come.
+  bool ended(std::string_view channel) const noexcept;
+  /// Every channel is at its end (false without channels).
+  bool all_ended() const noexcept;
   unsigned thread() const noexcept { return thread_; }
   transport kind() const noexcept final { return kind_; }
 
@@ -75,7 +80,8 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   virtual void on_reset(std::span<const std::string> channels) = 0;
   /// A message to send, in order. `single` is true when the session has one channel
   /// (the message's own cursor is then the session's cursor). Return false to refuse
-  /// it (the position does not advance and consuming pauses).
+  /// it (the position does not advance and consuming pauses). For a stream's end
+  /// (event end_event) ended(channel) is already true.
   virtual bool on_message(const protocol::message_ptr& m, bool single) = 0;
   /// Every channel has its history applied (after the initial replay or a re-sync).
   virtual void on_synced() = 0;
@@ -97,6 +103,7 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
     bool synced = false;         // (packed: one per subscription of every connection)
     bool asked_since = false;    // the last history read was since a position
     bool asked_earliest = false;  // ... or from the oldest message history holds
+    bool ended = false;           // the position is at the channel's end
     std::vector<protocol::message_ptr> pending;
   };
   static constexpr std::size_t max_pending = 4096;

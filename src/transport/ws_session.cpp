@@ -269,13 +269,21 @@ void ws_session::drop_pending(std::vector<std::pair<std::string, std::string>>::
   if (pending_subscribes_.empty()) std::vector<std::pair<std::string, std::string>>().swap(pending_subscribes_);
 }
 
-void ws_session::reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor) {
+void ws_session::reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor,
+                                  bool ended) {
   auto it =
       std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(), [&](auto& p) { return p.first == channel; });
   if (it == pending_subscribes_.end()) return;
   std::string id = std::move(it->second);
   drop_pending(it);
-  reply(id, protocol::ws_subscribed(channel, recovered, cursor));
+  reply(id, protocol::ws_subscribed(channel, recovered, cursor, ended));
+  if (ended) leave_ended(channel);
+}
+
+void ws_session::leave_ended(const std::string& channel) {
+  net::post(tc_.ioc(), [s = self(), channel] {
+    if (s->ended(channel)) s->unsubscribe(channel);
+  });
 }
 
 void ws_session::on_reset(std::span<const std::string> channels) {
@@ -302,6 +310,7 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
   }
   out_.push_shared(m->ws_frame(deflate_), m);
   metrics::add(metrics::counter::deliveries_ws);
+  if (m->event() == core::end_event) leave_ended(m->channel());  // the subscription ends with the stream
   if (over_cap()) {
     slow_reader_cut("ws", {{"queued_bytes", out_.queued_bytes()}});
     out_.clear();
@@ -320,7 +329,7 @@ void ws_session::on_synced() {
       drop_pending(pending_subscribes_.begin());
       continue;
     }
-    reply_subscribed(ch, true, cursor_of(ch));
+    reply_subscribed(ch, true, cursor_of(ch), ended(ch));
   }
 }
 
