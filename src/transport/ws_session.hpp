@@ -76,6 +76,7 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void subscribe_command(protocol::ws_command& cmd);
   void history_command(protocol::ws_command& cmd);
   void publish_command(protocol::ws_command& cmd);
+  void stop_command(protocol::ws_command& cmd);
   void reply(std::string_view id, std::string_view result_json);
   void reply_error(std::string_view id, const util::api_error& e);
   void reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor, bool ended = false);
