@@ -6,6 +6,7 @@
 //                       x = 1 once the channel's end (event "end") is published
 //   herald:{C}:h  list  history entries "<offset> <time ms> <event|.> <data json>"
 //   herald:p:C    pub/sub channel, payload "<epoch> <offset> <time ms> <event|.> <data>"
+//   herald:ctl:stop  pub/sub channel (first shard), payload "<channel> <reason>": streams' stops
 // The meta hash expires `meta_ttl` after the last publish: when it goes, the next publish
 // draws a new epoch, so cursors of the lost life are answered "not recovered".
 namespace herald::broker::redis_scripts {
