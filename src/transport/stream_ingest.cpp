@@ -75,8 +75,8 @@ void stream_ingest::start(bool expects_continue) {
                    [s = self()](beast::error_code ec, std::size_t n) {
                      metrics::add(metrics::counter::bytes_out, n);
                      s->reading_ = false;
+                     if (s->ending_) return s->pump();  // stopped meanwhile (the cancel ended the write)
                      if (ec) return s->finish(protocol::state_error, "producer disconnected", {}, false);
-                     if (s->ending_) return s->pump();
                      s->read();
                    });
 }
