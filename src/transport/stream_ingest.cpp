@@ -291,11 +291,26 @@ void stream_ingest::on_end_published(publish_result r) {
   if (auto* err = std::get_if<api_error>(&r)) {
     metrics::add(metrics::counter::publish_errors);
     if (!reply_error_) reply_error_ = *err;
+    if (err->status == 503 && end_retries_ < max_end_retries) {
+      // The broker is away (Redis restarting): the producer hears it now, the readers get
+      // the end once the broker is back (in its new life, after their reset), so no
+      // reader waits for an answer that will never come.
+      ++end_retries_;
+      auto waiters = std::move(stop_waiters_);
+      for (auto& w : waiters) w(r);
+      reply();
+      coalesce_.expires_after(std::chrono::milliseconds(500));
+      coalesce_.async_wait([s = self()](const beast::error_code& ec) {
+        if (!ec) s->publish_end();
+      });
+      return;
+    }
   } else {
     metrics::add(metrics::counter::publishes);
   }
   end_result_ = r;
-  for (auto& w : stop_waiters_) w(r);
+  auto waiters = std::move(stop_waiters_);
+  for (auto& w : waiters) w(r);
   stop_waiters_.clear();
   reply();
 }

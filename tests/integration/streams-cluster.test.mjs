@@ -112,3 +112,35 @@ test('a stop of a piecewise producer\'s stream, on a node with no ingest anywher
   const next = await H.request(a, 'POST', '/api/publish', { body: { channel: ch, data: 'y', expected_offset: 2 } });
   assert.equal(next.json.error.code, 'stream_ended');
 });
+
+test('Redis restarted mid-answer: the producer gets 503, the readers a reset and then an error end', { skip: missing.length ? `missing ${missing}` : false }, async () => {
+  const own = await C.startRedis();
+  const node = await C.startNode(own.url, { args: NS });
+  let again;
+  try {
+    await C.waitReady(node);
+    const ch = 'ai:redis-restart';
+    const { reader } = await H.openSynced(node, { channels: ch });
+    const p = producer(node, ch);
+    await p.write('before the restart ');
+    const first = await reader.nextEvent(5000);
+    assert.equal(JSON.parse(first.data).data, 'before the restart ');
+    await own.kill();
+    await p.write('while Redis is down ');
+    const r = await p.reply;
+    assert.equal(r.status, 503, JSON.stringify(r.json));
+    assert.equal(r.json.error.state, 'error');
+    again = await C.startRedis({ port: own.port });  // empty: the channel's history is gone
+    const blocks = await reader.until((b) => b.event === 'end', 20000);
+    const reset = blocks.find((b) => b.event === 'reset');
+    assert.ok(reset, `a reset before the end: ${JSON.stringify(blocks)}`);
+    const end = JSON.parse(blocks.at(-1).data).data;
+    assert.equal(end.state, 'error');
+    assert.match(end.reason, /not reachable/);
+    await reader.waitClosed();
+  } finally {
+    await node.stop();
+    await again?.stop();
+    await own.stop();
+  }
+});
