@@ -259,7 +259,8 @@ void redis_broker::publish(core::publish_request req, std::function<void(publish
                                   epoch_candidate(),
                                   std::to_string(now),
                                   req.expected_offset ? std::to_string(*req.expected_offset) : "",
-                                  req.event == core::end_event ? "1" : "0"};
+                                  req.event == core::end_event ? "1" : "0",
+                                  std::to_string(ns.history_bytes)};
     eval(s, publish_script, std::move(args), [req = std::move(req), now, done = std::move(done)](redisReply* r) {
       std::uint32_t epoch = 0;
       if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
