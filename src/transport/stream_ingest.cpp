@@ -123,6 +123,7 @@ void stream_ingest::on_read(beast::error_code ec) {
 
 std::optional<api_error> stream_ingest::take(std::string_view bytes) {
   std::vector<protocol::ingest_item> items;
+  std::optional<api_error> err;
   switch (kind_) {
     case kind::text:
       if (!text_.append(bytes)) return util::bad_request("bad_text", "the body is not UTF-8 text");
@@ -132,20 +133,21 @@ std::optional<api_error> stream_ingest::take(std::string_view bytes) {
         arm_coalesce();
       return std::nullopt;
     case kind::ndjson:
-      if (auto err = ndjson_.feed(bytes, items)) {
-        for (auto& i : items) waiting_.push_back(std::move(i));  // the lines before it stay accepted
-        return err;
-      }
+      err = ndjson_.feed(bytes, items);
       break;
     case kind::sse:
-      if (auto err = sse_.feed(bytes, items)) return err;
+      err = sse_.feed(bytes, items);
       break;
   }
+  queue(items);  // the messages before a refusal stay accepted
+  return err;
+}
+
+void stream_ingest::queue(std::vector<protocol::ingest_item>& items) {
   for (auto& i : items) {
     waiting_bytes_ += i.data_json.size();
     waiting_.push_back(std::move(i));
   }
-  return std::nullopt;
 }
 
 void stream_ingest::body_ended() {
@@ -153,7 +155,7 @@ void stream_ingest::body_ended() {
   if (kind_ == kind::ndjson) {
     std::vector<protocol::ingest_item> items;
     auto err = ndjson_.finish(items);
-    for (auto& i : items) waiting_.push_back(std::move(i));
+    queue(items);
     if (err) return finish(protocol::state_error, err->message, err);
   }
   if (kind_ == kind::text && !text_.complete()) {

@@ -59,6 +59,7 @@ class stream_ingest : public std::enable_shared_from_this<stream_ingest> {
   void read();
   void on_read(beast::error_code ec);
   std::optional<util::api_error> take(std::string_view bytes);
+  void queue(std::vector<protocol::ingest_item>& items);
   void body_ended();
   void arm_watchdog();
   void on_watchdog();
