@@ -384,3 +384,24 @@ test('a node `ws` client follows an answer from the earliest message to its end,
     p.destroy();
   }
 });
+
+test('with an API key, POST /api/stream and the stream calls need it (401 without, 403 wrong)', async () => {
+  const k = await H.startHerald(['--api-key', 'sekret']);
+  try {
+    const body = 'x';
+    const none = await H.request(k, 'POST', '/api/stream?channel=ai:k', { body, headers: { 'Content-Type': 'text/plain' } });
+    assert.equal(none.status, 401, none.text);
+    assert.match(none.headers['www-authenticate'] ?? '', /Bearer/);
+    const wrong = await H.request(k, 'POST', '/api/stream?channel=ai:k', { body, headers: { 'Content-Type': 'text/plain', Authorization: 'Bearer nope' } });
+    assert.equal(wrong.status, 403, wrong.text);
+    const ok = await H.request(k, 'POST', '/api/stream?channel=ai:k', { body, headers: { 'Content-Type': 'text/plain', Authorization: 'Bearer sekret' } });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.json.state, 'completed');
+    for (const p of ['/api/stream/end', '/api/stream/stop']) {
+      const r = await H.request(k, 'POST', p, { body: { channel: 'ai:k', state: 'completed' } });
+      assert.equal(r.status, 401, `${p}: ${r.text}`);
+    }
+  } finally {
+    await k.stop();
+  }
+});
