@@ -112,7 +112,8 @@ void server::log_start() const {
   if (redis_) {
     brokers.clear();
     for (const auto& s : cfg_.redis.shards)
-      brokers += (brokers.empty() ? "" : ",") + s.host + ":" + std::to_string(s.port);
+      brokers += (brokers.empty() ? "" : ",") +
+                 (s.master.empty() ? s.host + ":" + std::to_string(s.port) : "sentinel:" + s.master);
   }
   const auto& t = cfg_.transport;
   const auto& d = cfg_.namespaces.for_channel("");
