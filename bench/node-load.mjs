@@ -2,10 +2,11 @@
 // own client (herald-bench): subscribers are npm `ws` WebSockets, node:http SSE streams
 // or node:http long polls (keep-alive), the publisher node:http POSTs, either paced
 // (--rate R publishes per second) or as fast as replies come (--rate 0: the next publish
-// leaves when the previous one is answered, one in flight). Against herald or Nchan
-// (bench/peers/nchan.conf), started here or reached with --port.
+// leaves when the previous one is answered, one in flight). Against herald, Nchan
+// (bench/peers/nchan.conf) or herald-bench's physical baseline (`--peer baseline`: the
+// same bytes, one send() per message per socket), started here or reached with --port.
 //
-//   node bench/node-load.mjs --peer herald|nchan --transport ws|sse|poll [--subscribers 1000]
+//   node bench/node-load.mjs --peer herald|nchan|baseline --transport ws|sse|poll [--subscribers 1000]
 //        [--messages 300] [--rate 150] [--size 100] [--procs 1] [--port P --pid PID]
 //   (subscribers run in --procs child processes, the publisher in the parent)
 //        [--server build/src/herald] [--json FILE] [--label TEXT]
@@ -32,14 +33,15 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function parseArgs(argv) {
   const o = { peer: 'herald', transport: 'ws', subscribers: 1000, messages: 300, rate: 150, size: 100, procs: 1,
-    port: 0, pid: 0, server: path.join(here, '../build/src/herald'), json: '', label: '', deadline: 120, channel: 'bench' };
+    port: 0, pid: 0, server: path.join(here, '../build/src/herald'), bench: path.join(here, '../build/tools/bench/herald-bench'), json: '', label: '', deadline: 120, channel: 'bench' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     if (!(k in o)) throw new Error(`unknown option --${k}`);
     const v = argv[++i];
     o[k] = typeof o[k] === 'number' ? Number(v) : v;
   }
-  if (!['herald', 'nchan'].includes(o.peer)) throw new Error('--peer herald|nchan');
+  if (!['herald', 'nchan', 'baseline'].includes(o.peer)) throw new Error('--peer herald|nchan|baseline');
+  if (o.peer === 'baseline' && o.transport === 'poll') throw new Error('the baseline serves ws and sse');
   if (!['ws', 'sse', 'poll'].includes(o.transport)) throw new Error('--transport ws|sse|poll');
   if (o.subscribers / o.procs > 15000) throw new Error('at most 15000 subscribers per process (--procs)');
   return o;
@@ -66,6 +68,12 @@ async function startServer(o) {
   const port = await freePort();
   if (o.peer === 'herald') {
     const p = spawn(o.server, ['--listen', `${HOST}:${port}`, '--history-size', '20000', '--log-level', 'warn'], { stdio: 'ignore' });
+    await waitOpen(port);
+    return { port, pids: () => [p.pid], stop: () => { p.kill('SIGKILL'); } };
+  }
+  if (o.peer === 'baseline') {
+    // herald-bench's physical baseline: one send() of the same bytes per message per socket.
+    const p = spawn(o.bench, ['--baseline-server', String(port), '--baseline-bytes', String(o.size + 100)], { stdio: 'ignore' });
     await waitOpen(port);
     return { port, pids: () => [p.pid], stop: () => { p.kill('SIGKILL'); } };
   }
