@@ -58,6 +58,7 @@ po::options_description describe() {
     ("poll-limit", po::value<std::size_t>()->default_value(100), "default messages per long-poll reply")
     ("poll-limit-max", po::value<std::size_t>()->default_value(1000), "cap of the long-poll limit parameter")
     ("replay-limit", po::value<std::size_t>()->default_value(10000), "max messages replayed per channel on resume")
+    ("write-hold-ms", po::value<unsigned>()->default_value(0), "SSE and WebSocket: ms a write may wait while the peer has not acknowledged the previous one, so that messages arriving meanwhile share its TCP segment (0: never wait)")
     ("max-queued-bytes", po::value<std::size_t>()->default_value(1048576), "per-connection outbound cap; past it the reader is cut as slow")
     ("max-channels-per-connection", po::value<std::size_t>()->default_value(32), "channels one connection may subscribe to (max 40: a cursor stays within 1 KiB)")
     ("max-channels", po::value<std::size_t>()->default_value(1000000), "channels the memory broker holds at most")
@@ -285,6 +286,8 @@ parse_result parse_from(int argc, const char* const* argv, const std::vector<std
   t.poll_limit_max = get<std::size_t>(vm, "poll-limit-max");
   t.replay_limit = get<std::size_t>(vm, "replay-limit");
   t.max_queued_bytes = get<std::size_t>(vm, "max-queued-bytes");
+  t.write_hold = std::chrono::milliseconds(get<unsigned>(vm, "write-hold-ms"));
+  require(t.write_hold.count() <= 1000, "write-hold-ms", "at most 1000");
   t.max_channels_per_connection = get<std::size_t>(vm, "max-channels-per-connection");
   require(t.max_header_bytes >= 1024, "max-header-size", "at least 1024");
   require(t.request_timeout.count() > 0, "request-timeout", "must be positive");

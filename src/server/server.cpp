@@ -34,6 +34,7 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   std::vector<core::hub::poster> posters;
   for (unsigned i = 0; i < cfg_.threads; ++i) {
     threads_.push_back(std::make_unique<transport::thread_context>(i));
+    threads_.back()->set_write_hold(cfg_.transport.write_hold);
     posters.push_back([&ioc = threads_.back()->ioc()](std::function<void()> fn) { net::post(ioc, std::move(fn)); });
   }
   hub_ = std::make_unique<core::hub>(std::move(posters));
