@@ -44,11 +44,16 @@ std::string history_reply(std::span<const message_ptr> messages, std::string_vie
 
 // --- WebSocket and publish ------------------------------------------------------------
 
-/// The result of a subscribe command: {"channel":..,"recovered":..,"cursor":..}.
-std::string ws_subscribed(std::string_view channel, bool recovered, std::string_view cursor);
+/// The result of a subscribe command: {"channel":..,"recovered":..,"cursor":..}, with
+/// `"ended":true` when the position is at the stream's end (the subscription is over).
+std::string ws_subscribed(std::string_view channel, bool recovered, std::string_view cursor, bool ended = false);
 /// The reset push of a live subscription: {"reset":{"channel":..,"cursor":..}}.
 std::string ws_reset(std::string_view channel, std::string_view cursor);
 /// A publish's result: {"offset":N,"cursor":..} (API, /publish, WebSocket publish).
 std::string publish_result(std::uint64_t offset, std::string_view cursor);
+/// A stream's result (POST /api/stream, /api/stream/end):
+/// {"channel":..,"offset":N,"cursor":..,"state":..}.
+std::string stream_result(std::string_view channel, std::uint64_t offset, std::string_view cursor,
+                          std::string_view state);
 
 }  // namespace herald::protocol

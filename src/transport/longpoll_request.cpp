@@ -29,7 +29,7 @@ void longpoll_request::start(subscribe_request req) {
   deadline_ms_ = now + std::chrono::milliseconds(req.timeout).count();
   if (who_ && who_->expires_ms) deadline_ms_ = std::min(deadline_ms_, now + (who_->expires_ms - util::unix_ms()));
   watch_close();  // also keeps this request alive while it waits for the broker
-  subscribe(req.channels, req.since, req.limit);
+  subscribe(req.channels, req.since, req.limit, req.earliest);
 }
 
 void longpoll_request::on_reset(std::span<const std::string> channels) {
@@ -52,6 +52,7 @@ bool longpoll_request::on_message(const protocol::message_ptr& m, bool) {
 void longpoll_request::on_synced() {
   if (done_ || synced_once_) return;
   synced_once_ = true;
+  if (messages_.empty() && resets_.empty() && all_ended()) return reply_ended();
   if (!messages_.empty() || !resets_.empty() || deadline_ms_ <= util::steady_ms()) return schedule_reply();
   // Nothing yet: hold, keeping nothing of the request.
   http_->release_request();
@@ -117,6 +118,15 @@ void longpoll_request::reply() {
   }
   out.push_copy(tail);
   messages_.clear();
+  http_->send();
+}
+
+void longpoll_request::reply_ended() {
+  // At the end of every channel: 204 No Content at once, nothing will come.
+  done_ = true;
+  pause();
+  finish();
+  http_->out().push_copy(http_head(204, "", -1, http_->keep_alive(), http_->cors_headers()));
   http_->send();
 }
 

@@ -39,6 +39,7 @@ class longpoll_request final : public core::subscriber_session, public tickable 
   std::shared_ptr<longpoll_request> self();
   void schedule_reply();
   void reply();
+  void reply_ended();
   void watch_close();
   void finish();
 

@@ -63,3 +63,11 @@ TEST(Replies, WebSocketAndPublishForms) {
   golden("ws-reset.json", p::ws_reset("chat:room1", cursor));
   golden("publish-result.json", p::publish_result(42, cursor));
 }
+
+TEST(Replies, StreamForms) {
+  golden("stream-result.json", p::stream_result("ai:answer-7", 42, cursor, "completed"));
+  golden("ws-subscribed-ended.json", p::ws_subscribed("ai:answer-7", true, cursor, true));
+  herald::util::api_error e{409, "offset_mismatch", "the next offset of ai:answer-7 is 5"};
+  e.extra_json = "\"next_offset\":5";
+  golden("error-offset-mismatch.json", p::error_json(e));
+}
