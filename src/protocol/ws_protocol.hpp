@@ -22,6 +22,7 @@ struct ws_command {
   std::string data_json;    // publish
   std::string event;        // publish
   std::size_t limit = 100;  // history
+  bool raw = false;         // subscribe: "format":"raw"
 };
 
 struct ws_command_error {
