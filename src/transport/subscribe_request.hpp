@@ -2,7 +2,7 @@
 // The subscription parameters shared by GET /sse and GET /poll:
 // channel=A&channel=B (repeatable), since=CURSOR (repeatable: the cursors combine, a
 // later one winning for the same channel) or the Last-Event-ID header,
-// and for long polling timeout=S and limit=N.
+// and for long polling timeout=S and limit=N; format=raw|json (the last one wins).
 #include <chrono>
 #include <string>
 #include <variant>
@@ -21,6 +21,7 @@ struct subscribe_request {
   std::vector<protocol::cursor_entry> since;  // empty: start at "now"
   std::chrono::seconds timeout{0};            // long polling only
   std::size_t limit = 0;                      // long polling only
+  bool raw = false;                           // format=raw (docs/protocol.md "Raw formats")
 };
 
 /// Parses and validates the parameters; Last-Event-ID (sent by a reconnecting
