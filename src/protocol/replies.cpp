@@ -122,7 +122,15 @@ std::string raw_poll_head(std::string_view cursor, std::span<const std::string> 
   return out;
 }
 
-std::string ws_raw_channel(std::string_view channel) { return "{\"channel\":" + json_quote(channel) + "}"; }
+std::string ws_raw_channel(std::string_view channel, std::string_view cursor) {
+  std::string out = "{\"channel\":" + json_quote(channel);
+  if (!cursor.empty()) {
+    out += ",\"cursor\":";
+    append_cursor(out, cursor);
+  }
+  out += '}';
+  return out;
+}
 
 std::string ws_reset(std::string_view channel, std::string_view cursor) {
   std::string out = "{\"reset\":{\"channel\":" + json_quote(channel) + ",\"cursor\":";

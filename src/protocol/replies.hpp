@@ -57,8 +57,8 @@ std::string sse_raw_id_line(std::string_view cursor);
 /// "<cursor> reset <channel> <channel>…\n" when history could not cover some channels.
 std::string raw_poll_head(std::string_view cursor, std::span<const std::string> resets);
 /// The text frame that names the channel of the raw (binary) frames after it on a
-/// WebSocket: {"channel":..}.
-std::string ws_raw_channel(std::string_view channel);
+/// WebSocket: {"channel":..}; with a cursor, {"channel":..,"cursor":..}: they count from it.
+std::string ws_raw_channel(std::string_view channel, std::string_view cursor = {});
 
 /// A publish's result: {"offset":N,"cursor":..} (API, /publish, WebSocket publish).
 std::string publish_result(std::uint64_t offset, std::string_view cursor);

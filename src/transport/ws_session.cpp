@@ -311,7 +311,13 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
     reply_subscribed(m->channel(), true, protocol::encode_cursor({&before, 1}));
   }
   if (!raw_channels_.empty() && raw(m->channel())) {
-    if (raw_current_ != m->channel()) {
+    if (m->offset() == 1) {
+      // The first message of a life: the client may hold epoch 0 (no life yet when it
+      // subscribed), so it learns the epoch here, with the position before the message.
+      raw_current_ = m->channel();
+      protocol::cursor_entry before{m->channel_tag(), m->epoch(), 0};
+      send_text(protocol::ws_raw_channel(raw_current_, protocol::encode_compact_cursor(before)));
+    } else if (raw_current_ != m->channel()) {
       raw_current_ = m->channel();
       send_text(protocol::ws_raw_channel(raw_current_));
     }

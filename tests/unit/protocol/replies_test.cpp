@@ -110,6 +110,7 @@ TEST(Replies, RawWebSocketForms) {
   auto m = msg(3, "headline", R"({"title":1.50})");
   golden("raw-ws-frame.bin", std::string(m->ws_raw_frame(false)));
   golden("raw-ws-channel.json", p::ws_raw_channel("chat:room1"));
+  golden("raw-ws-channel-cursor.json", p::ws_raw_channel("chat:room1", compact));
   golden("raw-ws-subscribed.json", p::ws_subscribed("chat:room1", true, cursor, true));
   // Binary, FIN, unmasked, 7-bit length: 2 bytes of framing around the data.
   auto f = m->ws_raw_frame(false);
