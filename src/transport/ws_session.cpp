@@ -184,7 +184,7 @@ void ws_session::handle(protocol::ws_command cmd) {
         drop_pending(it);
       }
       unsubscribe(cmd.channel);
-      set_raw(cmd.channel, false);
+      raw_.set(cmd.channel, false);
       return reply(cmd.id, "{}");
     }
     case ws_method::publish:
@@ -211,7 +211,7 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
     since = std::move(*entries);
   }
   pending_subscribes_.emplace_back(cmd.channel, cmd.id);
-  set_raw(cmd.channel, cmd.raw);
+  raw_.set(cmd.channel, cmd.raw);
   replaying();
   std::string channels[] = {cmd.channel};
   subscribe(channels, since, st_.opts.replay_limit);
@@ -274,18 +274,7 @@ void ws_session::reply_subscribed(const std::string& channel, bool recovered, co
   if (it == pending_subscribes_.end()) return;
   std::string id = std::move(it->second);
   drop_pending(it);
-  reply(id, protocol::ws_subscribed(channel, recovered, cursor, raw(channel)));
-}
-
-bool ws_session::raw(std::string_view channel) const noexcept {
-  return std::find(raw_channels_.begin(), raw_channels_.end(), channel) != raw_channels_.end();
-}
-
-void ws_session::set_raw(const std::string& channel, bool on) {
-  if (on == raw(channel)) return;
-  if (on) return raw_channels_.push_back(channel);
-  std::erase(raw_channels_, channel);
-  if (raw_channels_.empty()) std::vector<std::string>().swap(raw_channels_);
+  reply(id, protocol::ws_subscribed(channel, recovered, cursor, raw_.raw(channel)));
 }
 
 void ws_session::on_reset(std::span<const std::string> channels) {
@@ -310,17 +299,8 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
     protocol::cursor_entry before{m->channel_tag(), m->epoch(), m->offset() - 1};
     reply_subscribed(m->channel(), true, protocol::encode_cursor({&before, 1}));
   }
-  if (!raw_channels_.empty() && raw(m->channel())) {
-    if (m->offset() == 1) {
-      // The first message of a life: the client may hold epoch 0 (no life yet when it
-      // subscribed), so it learns the epoch here, with the position before the message.
-      raw_current_ = m->channel();
-      protocol::cursor_entry before{m->channel_tag(), m->epoch(), 0};
-      send_text(protocol::ws_raw_channel(raw_current_, protocol::encode_compact_cursor(before)));
-    } else if (raw_current_ != m->channel()) {
-      raw_current_ = m->channel();
-      send_text(protocol::ws_raw_channel(raw_current_));
-    }
+  if (!raw_.empty() && raw_.raw(m->channel())) {
+    if (auto named = raw_.announce(*m); !named.empty()) send_text(named);
     out_.push_shared(m->ws_raw_frame(deflate_), m);
   } else {
     out_.push_shared(m->ws_frame(deflate_), m);
@@ -359,7 +339,7 @@ void ws_session::on_error(const std::string& channel, const util::api_error& e) 
   }
   reply_error(it->second, e);
   drop_pending(it);
-  set_raw(channel, false);
+  raw_.set(channel, false);
   // Leave the channel outside the hook (the session may be mid-sync).
   net::post(tc_.ioc(), [s = self(), channel] { s->unsubscribe(channel); });
 }

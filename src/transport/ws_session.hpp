@@ -26,8 +26,7 @@
 // A token that expires closes the connection with 4003 (refresh, then reconnect).
 //
 // Raw subscriptions ("format":"raw"): each message is a binary frame holding its data
-// alone, shared by every connection; a text frame {"channel":..} comes before a binary
-// frame whose channel is not the previous binary frame's. The client counts offsets
+// alone, shared by every connection (ws_raw_channels.hpp); the client counts offsets
 // from the subscribe result's cursor (docs/protocol.md "Raw formats").
 #include <memory>
 #include <string>
@@ -39,6 +38,7 @@
 #include "protocol/ws_frame.hpp"
 #include "protocol/ws_protocol.hpp"
 #include "transport/stream_session.hpp"
+#include "transport/ws_raw_channels.hpp"
 
 namespace herald::transport {
 
@@ -84,8 +84,6 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void reply(std::string_view id, std::string_view result_json);
   void reply_error(std::string_view id, const util::api_error& e);
   void reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor);
-  bool raw(std::string_view channel) const noexcept;
-  void set_raw(const std::string& channel, bool on);
   void drop_pending(std::vector<std::pair<std::string, std::string>>::iterator it);
   void send_text(std::string_view json);
   void close_with(std::uint16_t code, std::string_view reason, bool wait_for_peer);
@@ -110,10 +108,7 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   std::int64_t command_refill_ms_;       // when the bucket was last refilled
   std::uint8_t commands_in_flight_ = 0;  // waiting for the broker (publish, history)
   bool read_held_ = false;               // reading stopped by hold()
-  // Channels subscribed in raw format (none: no storage), and the channel of the last
-  // binary frame sent (what the client attributes the next one to).
-  std::vector<std::string> raw_channels_;
-  std::string raw_current_;
+  ws_raw_channels raw_;
   // Subscribe commands waiting for their channel's sync: (channel, request id).
   std::vector<std::pair<std::string, std::string>> pending_subscribes_;
   metrics::gauge_guard gauge_{metrics::gauge::connections_ws};
