@@ -345,6 +345,23 @@ describe('raw formats', () => {
     } finally { c.close(); }
   });
 
+  it('permessage-deflate: a raw frame is compressed once and still counts (node ws inflates it)', async () => {
+    const hd = await startHerald(['--ws-deflate', 'true']);
+    try {
+      const ch = name('df');
+      const c = await RawWs.open(hd);
+      try {
+        assert.match(c.ws.extensions, /permessage-deflate/);
+        await c.subscribe(ch);
+        const sent = [];
+        for (let i = 0; i < 3; i++) sent.push(await publish(hd, ch, { i, pad: 'y'.repeat(200) }));
+        await waitFor(() => c.got.length === 3, { what: 'deflated raw frames' });
+        assert.deepEqual(c.got.map((g) => g.data.i), [0, 1, 2]);
+        assert.deepEqual(c.got.map((g) => decodeAnyCursor(g.cursor)), sent.map((s) => decodeAnyCursor(s.cursor)));
+      } finally { c.close(); }
+    } finally { await hd.stop(); }
+  });
+
   it('a long cursor (the default forms) resumes raw streams too', async () => {
     const ch = name('lc');
     const a = await publish(h, ch, 1);

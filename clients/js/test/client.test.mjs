@@ -49,6 +49,26 @@ describe('herald JS client in Node', { timeout: 60000 }, () => {
     });
   }
 
+  for (const t of ['websocket', 'sse', 'poll']) {
+    it(`${t}, raw: two channels on one connection, offsets and data per channel`, async () => {
+      const c = new Herald({ url: h.base, transports: [t], WebSocket, pollTimeoutSec: 2, sseHeartbeatMs: 1000 });
+      const got = [];
+      const A = `demo:two-${t}-a`, B = `demo:two-${t}-b`;
+      c.subscribe(A, { message: (m) => got.push([m.channel, m.offset, m.data]) });
+      c.subscribe(B, { message: (m) => got.push([m.channel, m.offset, m.data]) });
+      await c.connect();
+      await until(() => c.cursor(A) && c.cursor(B), 5000, 'cursors');
+      // Give SSE time to reopen with both channels (the set is fixed per stream).
+      await sleep(300);
+      for (const ch of [A, B, B, A]) await publish(h, ch, ch.slice(-1));
+      await until(() => got.length >= 4, 5000, 'four messages');
+      const per = (ch) => got.filter((g) => g[0] === ch).map((g) => [g[1], g[2]]);
+      assert.deepEqual(per(A), [[1, 'a'], [2, 'a']]);
+      assert.deepEqual(per(B), [[1, 'b'], [2, 'b']]);
+      c.close();
+    });
+  }
+
   // With the default (raw) formats: the cursors the client derives by counting resume exactly.
   it('resumes across transports: ws → sse → poll, exactly once, in order', async () => {
     const ch = 'demo:node-switch';
