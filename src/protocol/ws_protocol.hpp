@@ -23,6 +23,7 @@ struct ws_command {
   std::string event;        // publish
   std::string reason;       // stop (empty: none)
   std::size_t limit = 100;  // history
+  bool raw = false;         // subscribe: "format":"raw"
 };
 
 struct ws_command_error {
