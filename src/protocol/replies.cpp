@@ -113,16 +113,20 @@ std::string sse_raw_id_line(std::string_view cursor) {
   return out;
 }
 
-std::string raw_poll_head(std::string_view cursor, std::span<const std::string> resets) {
+std::string raw_poll_head(std::string_view cursor, std::span<const std::string> resets,
+                          std::span<const std::string> ended) {
   // Channel names hold no space and cursors none either: the line splits on spaces.
   std::string out(cursor);
-  if (!resets.empty()) {
-    out += " reset";
-    for (const auto& c : resets) {
+  auto list = [&out](std::string_view word, std::span<const std::string> channels) {
+    if (channels.empty()) return;
+    out += word;
+    for (const auto& c : channels) {
       out += ' ';
       out += c;
     }
-  }
+  };
+  list(" reset", resets);
+  list(" end", ended);
   out += '\n';
   return out;
 }

@@ -56,8 +56,11 @@ std::string ws_reset(std::string_view channel, std::string_view cursor);
 /// "id:<cursor>\n": the id line of a several-channel raw SSE event (its body is shared).
 std::string sse_raw_id_line(std::string_view cursor);
 /// The first line of a raw long-poll reply: "<cursor>\n", or
-/// "<cursor> reset <channel> <channel>…\n" when history could not cover some channels.
-std::string raw_poll_head(std::string_view cursor, std::span<const std::string> resets);
+/// "<cursor> reset <channel> <channel>…\n" when history could not cover some channels,
+/// then " end <channel>…" for the channels whose end (the stream's last message) the
+/// reply holds.
+std::string raw_poll_head(std::string_view cursor, std::span<const std::string> resets,
+                          std::span<const std::string> ended = {});
 /// The text frame that names the channel of the raw (binary) frames after it on a
 /// WebSocket: {"channel":..}; with a cursor, {"channel":..,"cursor":..}: they count from it.
 std::string ws_raw_channel(std::string_view channel, std::string_view cursor = {});

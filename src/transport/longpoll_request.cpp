@@ -155,7 +155,10 @@ void longpoll_request::reply_ended() {
 
 void longpoll_request::reply_raw(const std::string& cursor, bool several) {
   // The cursor line, then the shared raw lines: one gather write, no copy of the data.
-  const std::string head = protocol::raw_poll_head(cursor, resets_);
+  std::vector<std::string> ended;
+  for (auto& m : messages_)
+    if (m->event() == core::end_event) ended.emplace_back(m->channel());
+  const std::string head = protocol::raw_poll_head(cursor, resets_, ended);
   std::size_t length = head.size();
   for (auto& m : messages_) length += m->raw_line(several).size();
   static const header_list headers = {{"Cache-Control", "no-store"}};

@@ -112,6 +112,10 @@ TEST(Replies, RawPollForms) {
   golden("raw-poll-reply.txt", one);
   golden("raw-poll-reply-channels.txt", several);
   golden("raw-poll-reply-reset.txt", p::raw_poll_head(cursor, two));
+  // A stream's end: its line is the end's data, the head names the channel.
+  const std::string news[] = {"news"};
+  golden("raw-poll-reply-end.txt", p::raw_poll_head(compact, {}, news) +
+                                       std::string(msg(4, "end", R"({"state":"completed","reason":null})")->raw_line(false)));
 }
 
 TEST(Replies, RawWebSocketForms) {
