@@ -78,12 +78,14 @@ void subscriber_session::unsubscribe_all() {
   unsynced_ = 0;
 }
 
-std::string subscriber_session::cursor() const {
+std::vector<protocol::cursor_entry> subscriber_session::positions() const {
   std::vector<protocol::cursor_entry> entries;
   entries.reserve(channels_.size());
   for (const auto& c : channels_) entries.push_back({c.tag, c.epoch, c.offset});
-  return protocol::encode_cursor(entries);
+  return entries;
 }
+
+std::string subscriber_session::cursor() const { return protocol::encode_cursor(positions()); }
 
 std::string subscriber_session::cursor_of(std::string_view channel) const {
   for (const auto& c : channels_)

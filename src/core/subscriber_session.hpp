@@ -54,6 +54,8 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
 
   /// The cursor covering every channel at the last consumed offsets.
   std::string cursor() const;
+  /// The same positions as entries, in subscription order.
+  std::vector<protocol::cursor_entry> positions() const;
   /// The cursor of one channel alone (empty when not subscribed).
   std::string cursor_of(std::string_view channel) const;
   std::size_t channel_count() const noexcept { return channels_.size(); }

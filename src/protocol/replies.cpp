@@ -97,11 +97,46 @@ std::string history_reply(std::span<const message_ptr> messages, std::string_vie
   return out;
 }
 
-std::string ws_subscribed(std::string_view channel, bool recovered, std::string_view cursor, bool ended) {
+std::string ws_subscribed(std::string_view channel, bool recovered, std::string_view cursor, bool raw, bool ended) {
   std::string out = "{\"channel\":" + json_quote(channel);
   out += recovered ? ",\"recovered\":true,\"cursor\":" : ",\"recovered\":false,\"cursor\":";
   append_cursor(out, cursor);
   if (ended) out += ",\"ended\":true";
+  out += raw ? ",\"format\":\"raw\"}" : "}";
+  return out;
+}
+
+std::string sse_raw_id_line(std::string_view cursor) {
+  std::string out = "id:";
+  out += cursor;
+  out += '\n';
+  return out;
+}
+
+std::string raw_poll_head(std::string_view cursor, std::span<const std::string> resets,
+                          std::span<const std::string> ended) {
+  // Channel names hold no space and cursors none either: the line splits on spaces.
+  std::string out(cursor);
+  auto list = [&out](std::string_view word, std::span<const std::string> channels) {
+    if (channels.empty()) return;
+    out += word;
+    for (const auto& c : channels) {
+      out += ' ';
+      out += c;
+    }
+  };
+  list(" reset", resets);
+  list(" end", ended);
+  out += '\n';
+  return out;
+}
+
+std::string ws_raw_channel(std::string_view channel, std::string_view cursor) {
+  std::string out = "{\"channel\":" + json_quote(channel);
+  if (!cursor.empty()) {
+    out += ",\"cursor\":";
+    append_cursor(out, cursor);
+  }
   out += '}';
   return out;
 }

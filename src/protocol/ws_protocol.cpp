@@ -77,6 +77,13 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
     if (!s || s->empty()) return error("bad_cursor", "\"since\" must be a cursor string");
     cmd.since = std::move(*s);
   }
+  if (cmd.method == ws_method::subscribe) {
+    if (const json_member* format = member(*members, "format"); format && format->value != "null") {
+      auto f = json_string(format->value);
+      if (!f || (*f != "raw" && *f != "json")) return error("bad_request", "\"format\" must be \"raw\" or \"json\"");
+      cmd.raw = *f == "raw";
+    }
+  }
   if (cmd.method == ws_method::history) {
     if (const json_member* limit = member(*members, "limit")) {
       std::uint64_t n = 0;

@@ -26,6 +26,7 @@ struct ws_command {
   std::string reason;       // stop (empty: none)
   std::optional<std::uint64_t> expected_offset;  // publish
   std::size_t limit = 100;  // history
+  bool raw = false;         // subscribe: "format":"raw"
 };
 
 struct ws_command_error {

@@ -3,7 +3,7 @@
 // channel=A&channel=B (repeatable), since=CURSOR (repeatable: the cursors combine, a
 // later one winning for the same channel) or the Last-Event-ID header, since=earliest
 // (channels no cursor covers start at the oldest message history holds),
-// and for long polling timeout=S and limit=N.
+// and for long polling timeout=S and limit=N; format=raw|json (the last one wins).
 #include <chrono>
 #include <string>
 #include <variant>
@@ -23,6 +23,7 @@ struct subscribe_request {
   bool earliest = false;                      // since=earliest: channels the cursor lacks start at the oldest held
   std::chrono::seconds timeout{0};            // long polling only
   std::size_t limit = 0;                      // long polling only
+  bool raw = false;                           // format=raw (docs/protocol.md "Raw formats")
 };
 
 /// Parses and validates the parameters; Last-Event-ID (sent by a reconnecting

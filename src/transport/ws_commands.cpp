@@ -27,6 +27,7 @@ void ws_session::handle(protocol::ws_command cmd) {
         drop_pending(it);
       }
       unsubscribe(cmd.channel);
+      raw_.set(cmd.channel, false);
       return reply(cmd.id, "{}");
     }
     case ws_method::publish:
@@ -56,6 +57,7 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
     since = std::move(*entries);
   }
   pending_subscribes_.emplace_back(cmd.channel, cmd.id);
+  raw_.set(cmd.channel, cmd.raw);
   replaying();
   std::string channels[] = {cmd.channel};
   subscribe(channels, since, st_.opts.replay_limit, earliest);

@@ -24,6 +24,10 @@
 // ws_commands_per_second, one second's worth of burst); a command over the rate gets a
 // 429 error reply, and a client that keeps sending at twice the rate is closed (1008).
 // A token that expires closes the connection with 4003 (refresh, then reconnect).
+//
+// Raw subscriptions ("format":"raw"): each message is a binary frame holding its data
+// alone, shared by every connection (ws_raw_channels.hpp); the client counts offsets
+// from the subscribe result's cursor (docs/protocol.md "Raw formats").
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +38,7 @@
 #include "protocol/ws_frame.hpp"
 #include "protocol/ws_protocol.hpp"
 #include "transport/stream_session.hpp"
+#include "transport/ws_raw_channels.hpp"
 
 namespace herald::transport {
 
@@ -106,6 +111,7 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   std::int64_t command_refill_ms_;       // when the bucket was last refilled
   std::uint8_t commands_in_flight_ = 0;  // waiting for the broker (publish, history)
   bool read_held_ = false;               // reading stopped by hold()
+  ws_raw_channels raw_;
   // Subscribe commands waiting for their channel's sync: (channel, request id).
   std::vector<std::pair<std::string, std::string>> pending_subscribes_;
   metrics::gauge_guard gauge_{metrics::gauge::connections_ws};

@@ -279,3 +279,47 @@ for (const [kind, start] of brokers) {
     });
   });
 }
+
+describe('the end in the raw formats (memory broker)', () => {
+  let h;
+  before(async () => { h = await H.startHerald(['--threads', '2', ...NS]); });
+  after(async () => { await h?.stop(); });
+
+  test('raw WebSocket: data in binary frames, the end a JSON text push; raw poll: " end <channel>" on the head line; raw SSE: event:end', async () => {
+    const { default: WebSocket } = await import('ws');
+    const ch = 'ans:raw';
+    const ws = new WebSocket(`ws://127.0.0.1:${h.port}/ws`);
+    const frames = [];
+    await new Promise((resolve, reject) => {
+      ws.on('message', (b, isBinary) => {
+        frames.push({ isBinary, text: b.toString() });
+        if (!isBinary && JSON.parse(b.toString()).id === 1) resolve();
+      });
+      ws.on('open', () => ws.send(JSON.stringify({ id: 1, method: 'subscribe', channel: ch, format: 'raw' })));
+      ws.on('error', reject);
+    });
+    try {
+      const since = (await H.history(h, ch, { limit: 1 })).json.cursor;
+      await H.publish(h, ch, 'tok1');
+      await H.publish(h, ch, { t: 2 });
+      await endStream(h, ch, 'completed');
+      await H.waitFor(() => frames.some((f) => !f.isBinary && f.text.includes('"event":"end"')), { what: 'the end push' });
+      const data = frames.filter((f) => f.isBinary).map((f) => f.text);
+      assert.deepEqual(data, ['"tok1"', '{"t":2}'], 'the data as binary frames, the end not among them');
+      const end = JSON.parse(frames.find((f) => !f.isBinary && f.text.includes('"event":"end"')).text).push;
+      assert.equal(end.offset, 3);
+      assert.deepEqual(end.data, { state: 'completed', reason: null });
+
+      const poll = await H.get(h, `/poll?channel=${ch}&since=${encodeURIComponent(since)}&format=raw&timeout=0`);
+      assert.equal(poll.status, 200, poll.text);
+      const [head, ...lines] = poll.text.trimEnd().split('\n');
+      assert.match(head, / end ans:raw$/, 'the head names the ended channel');
+      assert.deepEqual(lines, ['"tok1"', '{"t":2}', '{"state":"completed","reason":null}']);
+
+      const sse = await H.curlHttp(h, 'GET', `/sse?channel=${ch}&since=${encodeURIComponent(since)}&format=raw`, { maxTime: 5 });
+      assert.match(sse.body, /event:end\ndata:\{"state":"completed","reason":null\}\n\n/);
+    } finally {
+      ws.terminate();
+    }
+  });
+});
