@@ -24,7 +24,7 @@ if [ -z "$cxx" ]; then
 fi
 [ -n "$cxx" ] || { echo "fuzz: clang++ is needed (apt-get install clang)" >&2; exit 1; }
 
-all_targets="http_request http_session ws_frames ws_command cursor config"
+all_targets="http_request http_session ws_frames ws_command cursor config ingest"
 [ -f tests/fuzz/token.cpp ] && all_targets+=" token"
 targets=${FUZZ_TARGETS:-$all_targets}
 work=$build/fuzz-work

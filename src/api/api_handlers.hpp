@@ -64,6 +64,7 @@ class handlers {
   void stream_end(const request& req, std::function<void(response)> done);  // stream_api.cpp
   void stream_stop(const request& req, bool client, std::function<void(response)> done);
   void publish_abort(std::string channel, std::string reason, std::function<void(stop_result)> done);
+  void answer_with_end(std::string channel, std::function<void(stop_result)> done);
   void ticket(const request& req, std::function<void(response)> done);
   void channels(std::function<void(response)> done);
   response metrics();

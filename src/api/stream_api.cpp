@@ -3,6 +3,7 @@
 // (transport/stream_ingest.hpp); stops reach it through the ingest registry.
 #include "api/api_handlers.hpp"
 #include "metrics/metrics.hpp"
+#include "protocol/json_text.hpp"
 #include "protocol/replies.hpp"
 #include "protocol/stream_fields.hpp"
 
@@ -73,8 +74,10 @@ void handlers::stop_stream(std::string channel, std::string reason, std::functio
 }
 
 void handlers::publish_abort(std::string channel, std::string reason, std::function<void(stop_result)> done) {
-  // No live ingest here: a piecewise producer's stream. A channel with no message is no
-  // stream (404); the end tells its producer, whose next append gets 409 stream_ended.
+  // No live ingest on this node. A channel with no message is no stream (404), one that
+  // ended cannot be stopped (409); else another node may hold the ingest (Redis), and
+  // without one (a piecewise producer) the end is published here: its producer's next
+  // append gets 409 stream_ended.
   core::history_query q{channel, std::nullopt, 0};
   ctx_.brokers.history(std::move(q), [this, channel, reason = std::move(reason),
                                       done = std::move(done)](core::broker::history_result h) mutable {
@@ -83,14 +86,36 @@ void handlers::publish_abort(std::string channel, std::string reason, std::funct
     if (reply.epoch == 0) return done(api_error{404, "not_found", "no stream on channel " + channel});
     if (reply.ended)
       return done(api_error{409, "stream_ended", "channel " + channel + " has ended: its end is its last message"});
-    core::publish_request p{channel, std::string(core::end_event),
-                            protocol::end_data_json(protocol::state_aborted, reason)};
-    ctx_.brokers.publish(std::move(p), [channel, done = std::move(done)](core::broker::publish_result r) {
-      if (auto* err = std::get_if<api_error>(&r)) return done(*err);
-      metrics::add(metrics::counter::publishes);
-      auto& m = std::get<protocol::message_ptr>(r);
-      done(protocol::stream_result(channel, m->offset(), m->cursor(), protocol::state_aborted));
+    ctx_.brokers.stop_remote(channel, reason, [this, channel, reason, done = std::move(done)](bool ended) mutable {
+      if (ended) return answer_with_end(channel, std::move(done));
+      core::publish_request p{channel, std::string(core::end_event),
+                              protocol::end_data_json(protocol::state_aborted, reason)};
+      ctx_.brokers.publish(std::move(p), [channel, done = std::move(done)](core::broker::publish_result r) {
+        if (auto* err = std::get_if<api_error>(&r)) return done(*err);
+        metrics::add(metrics::counter::publishes);
+        auto& m = std::get<protocol::message_ptr>(r);
+        done(protocol::stream_result(channel, m->offset(), m->cursor(), protocol::state_aborted));
+      });
     });
+  });
+}
+
+void handlers::answer_with_end(std::string channel, std::function<void(stop_result)> done) {
+  // The ingest on another node published the end: answer with it (its state is the one
+  // it ended in, "completed" if it finished before the stop reached it).
+  core::history_query q{channel, std::nullopt, 1};
+  ctx_.brokers.history(std::move(q), [channel, done = std::move(done)](core::broker::history_result h) {
+    if (auto* err = std::get_if<api_error>(&h)) return done(*err);
+    auto& reply = std::get<core::history_reply>(h);
+    if (reply.messages.empty() || reply.messages.back()->event() != core::end_event)
+      return done(api_error{409, "stream_ended", "channel " + channel + " has ended"});
+    const auto& m = reply.messages.back();
+    std::string state(protocol::state_aborted);
+    if (auto members = protocol::json_members(m->data_json()))
+      for (const auto& mem : *members)
+        if (mem.key == "state")
+          if (auto v = protocol::json_string(mem.value)) state = std::move(*v);
+    done(protocol::stream_result(channel, m->offset(), m->cursor(), state));
   });
 }
 

@@ -38,7 +38,7 @@ po::options_description describe() {
     ("anonymous", po::value<bool>()->default_value(true), "clients without a token may subscribe (default namespace)")
     ("max-subscribers", po::value<std::size_t>()->default_value(0), "subscribers per channel and node (default namespace; 0: no limit)")
     ("namespace", po::value<std::vector<std::string>>(),
-        "NAME:history_size=N,history_ttl=S,client_publish=BOOL,anonymous=BOOL,max_subscribers=N,"
+        "NAME:history_size=N,history_ttl=S,history_bytes=N,client_publish=BOOL,anonymous=BOOL,max_subscribers=N,"
         "stream_coalesce_ms=MS,stream_idle_timeout=S,stream_max_bytes=N,stream_max_duration=S (repeatable)")
     ("token-key", po::value<std::vector<std::string>>(),
         "a key verifying connection tokens (JWT): [KID=]hs256:SECRET, [KID=]hs256:@FILE or [KID=]rs256:@PUBLIC.pem (repeatable, for rotation; none: tokens are refused)")
@@ -129,6 +129,8 @@ std::pair<std::string, core::namespace_options> parse_namespace(std::string_view
       o.history_size = parse_number(value, setting + " history_size");
     else if (key == "history_ttl")
       o.history_ttl = std::chrono::seconds(parse_number(value, setting + " history_ttl"));
+    else if (key == "history_bytes")
+      o.history_bytes = parse_number(value, setting + " history_bytes");
     else if (key == "client_publish")
       o.client_publish = parse_bool(value, setting + " client_publish");
     else if (key == "anonymous")
@@ -145,7 +147,7 @@ std::pair<std::string, core::namespace_options> parse_namespace(std::string_view
       o.stream_max_duration = std::chrono::seconds(parse_number(value, setting + " stream_max_duration"));
     else
       throw config_error("invalid " + setting + ": unknown key \"" + std::string(key) +
-                         "\" (history_size, history_ttl, client_publish, anonymous, max_subscribers, stream_coalesce_ms, "
+                         "\" (history_size, history_ttl, history_bytes, client_publish, anonymous, max_subscribers, stream_coalesce_ms, "
                          "stream_idle_timeout, stream_max_bytes, stream_max_duration)");
   }
   return {name, o};

@@ -55,6 +55,10 @@ class publication_listener {
   /// Live delivery of `channel` may have missed publications (e.g. the broker's
   /// Pub/Sub connection was lost and restored): subscribers re-read from history.
   virtual void on_resync(const std::string& channel) = 0;
+  /// Another node (or this one) asks to stop `channel`'s live ingest (stop_remote).
+  virtual void on_stop_request(const std::string& channel, const std::string& reason) {
+    (void)channel, (void)reason;
+  }
 
  protected:
   ~publication_listener() = default;
@@ -147,6 +151,15 @@ class broker {
                         std::function<void(std::optional<util::api_error>)> done) = 0;
   /// The value, removing it; nullopt when unknown, expired or already taken.
   virtual void take_once(std::string key, std::function<void(take_result)> done) = 0;
+
+  /// Streams: asks every node sharing the broker to stop `channel`'s live ingest
+  /// (publication_listener::on_stop_request on each), then `done(true)` once the
+  /// channel's end is published, `done(false)` when it is not within about a second (no
+  /// node has a live ingest of it) or there are no other nodes (the memory broker).
+  virtual void stop_remote(const std::string& channel, const std::string& reason, std::function<void(bool)> done) {
+    (void)channel, (void)reason;
+    done(false);
+  }
 
   /// True while publishes can be served (readiness).
   virtual bool ready() const = 0;

@@ -4,12 +4,13 @@
 
 namespace herald::core {
 
-void history::push(message_ptr m, std::int64_t now_ms, std::size_t max_size) {
+void history::push(message_ptr m, std::int64_t now_ms, std::size_t max_size, std::size_t max_bytes) {
   if (max_size == 0) {
     clear();
     return;
   }
-  while (count_ >= max_size) pop_front();
+  const std::size_t bytes = m->footprint();
+  while (count_ >= max_size || (max_bytes && count_ && bytes_ + bytes > max_bytes)) pop_front();
   if (count_ == ring_.size()) {
     // Grow (double, capped at max_size), unrolling the ring so head_ is 0.
     std::size_t cap = std::min(max_size, std::max<std::size_t>(4, ring_.size() * 2));
@@ -20,7 +21,6 @@ void history::push(message_ptr m, std::int64_t now_ms, std::size_t max_size) {
     ring_ = std::move(grown);
     head_ = 0;
   }
-  const std::size_t bytes = m->footprint();
   bytes_ += bytes;
   ring_[(head_ + count_) % ring_.size()] = slot{std::move(m), now_ms, bytes};
   ++count_;

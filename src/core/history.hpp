@@ -16,8 +16,10 @@ using protocol::message_ptr;
 class history {
  public:
   /// Appends `m`, whose offset must follow the newest held one (or any offset when empty).
-  /// `now_ms` is a steady clock reading, used for age limits.
-  void push(message_ptr m, std::int64_t now_ms, std::size_t max_size);
+  /// `now_ms` is a steady clock reading, used for age limits. The oldest go while more
+  /// than `max_size` messages, or more than `max_bytes` bytes (0: no bound) are held;
+  /// `m` itself always stays.
+  void push(message_ptr m, std::int64_t now_ms, std::size_t max_size, std::size_t max_bytes = 0);
 
   /// Drops messages stored before `now_ms - ttl_ms` (ttl_ms <= 0: no age limit).
   void expire(std::int64_t now_ms, std::int64_t ttl_ms);

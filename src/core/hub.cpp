@@ -28,6 +28,10 @@ std::uint64_t hub::thread_mask(std::string_view channel) const {
   return it == sh.channels.end() ? 0 : it->second.thread_mask;
 }
 
+void hub::on_stop_request(const std::string& channel, const std::string& reason) {
+  if (stop_handler_) stop_handler_(channel, reason);
+}
+
 void hub::on_resync(const std::string& channel) {
   for (std::uint64_t mask = thread_mask(channel); mask; mask &= mask - 1) {
     unsigned t = static_cast<unsigned>(std::countr_zero(mask));

@@ -43,6 +43,10 @@ class hub final : public publication_listener {
 
   void on_publication(const message_ptr& m) override;
   void on_resync(const std::string& channel) override;
+  void on_stop_request(const std::string& channel, const std::string& reason) override;
+  /// Where stop requests from the broker go (the node's ingest registry); set once, before
+  /// the broker starts.
+  void set_stop_handler(std::function<void(const std::string&, const std::string&)> fn) { stop_handler_ = std::move(fn); }
 
   static constexpr std::uint32_t no_slot = ~std::uint32_t{0};
   /// Registers / removes `s` for `channel`; call on thread `t` only. subscribe() returns
@@ -101,6 +105,7 @@ class hub final : public publication_listener {
   std::vector<std::unique_ptr<local_table>> locals_;
   std::unique_ptr<registry_shard[]> shards_;
   broker* broker_ = nullptr;
+  std::function<void(const std::string&, const std::string&)> stop_handler_;
 };
 
 }  // namespace herald::core

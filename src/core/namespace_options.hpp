@@ -14,6 +14,7 @@ namespace herald::core {
 struct namespace_options {
   std::size_t history_size = 100;         // messages kept per channel (0: none)
   std::chrono::seconds history_ttl{300};  // max age of kept messages (0: no age limit)
+  std::size_t history_bytes = 0;          // bytes of kept messages per channel (0: no bound; the newest is always kept)
   bool client_publish = false;            // clients without a token may publish (POST /publish, WS)
   bool anonymous = true;                  // clients without a token may subscribe (and publish if above)
   std::size_t max_subscribers = 0;        // per channel and node (0: no limit)

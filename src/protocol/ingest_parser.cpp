@@ -90,6 +90,8 @@ std::optional<api_error> sse_event_parser::field(std::vector<ingest_item>& out) 
   if (line.empty()) {
     // Dispatch.
     if (has_data_) {
+      // An event stream is UTF-8 (what is not would make the message invalid JSON).
+      if (!valid_utf8(data_)) return util::bad_request("bad_text", "an event's data is not UTF-8");
       std::string event = valid_event_name(event_) ? std::move(event_) : std::string();
       std::string data = valid_json(data_) ? compact_json(data_) : json_quote(data_);
       if (data.size() > max_) return too_large("an event's data", max_);

@@ -43,7 +43,8 @@ class ndjson_splitter {
 /// (OpenAI's and Anthropic's chunks are), else sent as a JSON string ("[DONE]"). The
 /// event name travels with it when it is a valid one that herald does not reserve.
 /// Comments, id and retry are dropped; an event cut off by the end of the body is
-/// dropped, as EventSource does. Data over `max_data_bytes`: 413 too_large.
+/// dropped, as EventSource does. Data over `max_data_bytes`: 413 too_large; data that is
+/// not UTF-8: 400 bad_text.
 class sse_event_parser {
  public:
   explicit sse_event_parser(std::size_t max_data_bytes) : max_(max_data_bytes) {}

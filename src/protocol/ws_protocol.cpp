@@ -7,6 +7,7 @@
 #include "protocol/json_fields.hpp"
 #include "protocol/json_text.hpp"
 #include "protocol/replies.hpp"
+#include "util/parse_decimal.hpp"
 
 namespace herald::protocol {
 using util::bad_request;
@@ -109,6 +110,11 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
       auto s = json_string(ev->value);
       if (!s || !valid_event_name(*s)) return error("bad_request", "\"event\" must match [A-Za-z0-9_-]{1,64}");
       cmd.event = std::move(*s);
+    }
+    if (const json_member* ex = member(*members, "expected_offset"); ex && ex->value != "null") {
+      auto n = util::parse_decimal(ex->value, util::query_integer_max);
+      if (!n || *n == 0) return error("bad_request", "\"expected_offset\" must be a positive integer");
+      cmd.expected_offset = *n;
     }
   }
   return cmd;

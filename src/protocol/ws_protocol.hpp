@@ -5,6 +5,8 @@
 // {"push":{..}} (built once per message, see message::ws_frame) and mid-stream resets
 // {"reset":{"channel":..,"cursor":..}}.
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -22,6 +24,7 @@ struct ws_command {
   std::string data_json;    // publish
   std::string event;        // publish
   std::string reason;       // stop (empty: none)
+  std::optional<std::uint64_t> expected_offset;  // publish
   std::size_t limit = 100;  // history
   bool raw = false;         // subscribe: "format":"raw"
 };

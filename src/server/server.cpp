@@ -56,6 +56,10 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   broker_->set_listener(hub_.get());
   hub_->set_broker(broker_.get());
   streams_ = std::make_unique<core::stream_registry>(*hub_);
+  // A stop sent to another node reaches this node's ingest through the broker.
+  hub_->set_stop_handler([r = streams_.get()](const std::string& channel, const std::string& reason) {
+    r->stop(channel, reason, [](core::broker::publish_result) {});
+  });
   core_ = std::make_unique<core::context>(
       core::context{*hub_, *broker_, cfg_.namespaces, cfg_.transport.max_queued_bytes, streams_.get()});
   auth_ = std::make_unique<auth::authorizer>(*core_, cfg_.auth);

@@ -75,8 +75,8 @@ void stream_ingest::start(bool expects_continue) {
                    [s = self()](beast::error_code ec, std::size_t n) {
                      metrics::add(metrics::counter::bytes_out, n);
                      s->reading_ = false;
+                     if (s->ending_) return s->pump();  // stopped meanwhile (the cancel ended the write)
                      if (ec) return s->finish(protocol::state_error, "producer disconnected", {}, false);
-                     if (s->ending_) return s->pump();
                      s->read();
                    });
 }
@@ -123,6 +123,7 @@ void stream_ingest::on_read(beast::error_code ec) {
 
 std::optional<api_error> stream_ingest::take(std::string_view bytes) {
   std::vector<protocol::ingest_item> items;
+  std::optional<api_error> err;
   switch (kind_) {
     case kind::text:
       if (!text_.append(bytes)) return util::bad_request("bad_text", "the body is not UTF-8 text");
@@ -132,20 +133,21 @@ std::optional<api_error> stream_ingest::take(std::string_view bytes) {
         arm_coalesce();
       return std::nullopt;
     case kind::ndjson:
-      if (auto err = ndjson_.feed(bytes, items)) {
-        for (auto& i : items) waiting_.push_back(std::move(i));  // the lines before it stay accepted
-        return err;
-      }
+      err = ndjson_.feed(bytes, items);
       break;
     case kind::sse:
-      if (auto err = sse_.feed(bytes, items)) return err;
+      err = sse_.feed(bytes, items);
       break;
   }
+  queue(items);  // the messages before a refusal stay accepted
+  return err;
+}
+
+void stream_ingest::queue(std::vector<protocol::ingest_item>& items) {
   for (auto& i : items) {
     waiting_bytes_ += i.data_json.size();
     waiting_.push_back(std::move(i));
   }
-  return std::nullopt;
 }
 
 void stream_ingest::body_ended() {
@@ -153,7 +155,7 @@ void stream_ingest::body_ended() {
   if (kind_ == kind::ndjson) {
     std::vector<protocol::ingest_item> items;
     auto err = ndjson_.finish(items);
-    for (auto& i : items) waiting_.push_back(std::move(i));
+    queue(items);
     if (err) return finish(protocol::state_error, err->message, err);
   }
   if (kind_ == kind::text && !text_.complete()) {
@@ -291,11 +293,26 @@ void stream_ingest::on_end_published(publish_result r) {
   if (auto* err = std::get_if<api_error>(&r)) {
     metrics::add(metrics::counter::publish_errors);
     if (!reply_error_) reply_error_ = *err;
+    if (err->status == 503 && end_retries_ < max_end_retries) {
+      // The broker is away (Redis restarting): the producer hears it now, the readers get
+      // the end once the broker is back (in its new life, after their reset), so no
+      // reader waits for an answer that will never come.
+      ++end_retries_;
+      auto waiters = std::move(stop_waiters_);
+      for (auto& w : waiters) w(r);
+      reply();
+      coalesce_.expires_after(std::chrono::milliseconds(500));
+      coalesce_.async_wait([s = self()](const beast::error_code& ec) {
+        if (!ec) s->publish_end();
+      });
+      return;
+    }
   } else {
     metrics::add(metrics::counter::publishes);
   }
   end_result_ = r;
-  for (auto& w : stop_waiters_) w(r);
+  auto waiters = std::move(stop_waiters_);
+  for (auto& w : waiters) w(r);
   stop_waiters_.clear();
   reply();
 }

@@ -40,6 +40,8 @@ class stream_ingest : public std::enable_shared_from_this<stream_ingest> {
  public:
   enum class kind : std::uint8_t { text, ndjson, sse };
   static constexpr std::size_t max_waiting_bytes = 64 * 1024;
+  /// Tries of the end while the broker is unavailable, 500 ms apart.
+  static constexpr unsigned max_end_retries = 60;
 
   /// The media type named by a Content-Type value, or nullopt when it is none of the three.
   static std::optional<kind> kind_of(std::string_view content_type);
@@ -57,6 +59,7 @@ class stream_ingest : public std::enable_shared_from_this<stream_ingest> {
   void read();
   void on_read(beast::error_code ec);
   std::optional<util::api_error> take(std::string_view bytes);
+  void queue(std::vector<protocol::ingest_item>& items);
   void body_ended();
   void arm_watchdog();
   void on_watchdog();
@@ -97,6 +100,7 @@ class stream_ingest : public std::enable_shared_from_this<stream_ingest> {
   bool reading_ = false, publishing_ = false, body_done_ = false;
   bool ending_ = false, can_reply_ = true, end_sent_ = false, end_skipped_ = false, replied_ = false;
   const char* timed_out_ = nullptr;  // why the watchdog cut the read
+  unsigned end_retries_ = 0;
   std::string end_state_, end_reason_;
   std::optional<util::api_error> reply_error_;
   std::optional<publish_result> end_result_;

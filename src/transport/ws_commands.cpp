@@ -92,7 +92,7 @@ void ws_session::publish_command(protocol::ws_command& cmd) {
     return reply_error(cmd.id, *err);
   }
   ++commands_in_flight_;
-  st_.core.brokers.publish({cmd.channel, cmd.event, std::move(cmd.data_json)},
+  st_.core.brokers.publish({cmd.channel, cmd.event, std::move(cmd.data_json), cmd.expected_offset},
                            [s = self(), id = cmd.id](core::broker::publish_result r) {
                              s->st_.core.hubs.run_on(s->thread(), [s, id, r = std::move(r)] {
                                s->command_done();

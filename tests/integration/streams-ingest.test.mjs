@@ -327,6 +327,14 @@ test('bad input: 409 for a second producer, 413 over the limits, 400 for a body 
   assert.equal(notText.status, 400, notText.text);
   assert.equal(endOf(await history('ai:nottext')).state, 'error');
 
+  // One write: an event, then one whose data is not UTF-8: the first stays published.
+  const sseBad = await H.request(h, 'POST', '/api/stream?channel=ai:ssebad',
+    { body: Buffer.concat([Buffer.from('data: {"ok":1}\n\ndata: '), Buffer.from([0xc3, 0x28]), Buffer.from('\n\n')]),
+      headers: { 'Content-Type': 'text/event-stream' } });
+  assert.equal(sseBad.status, 400, sseBad.text);
+  assert.equal(sseBad.json.error.code, 'bad_text');
+  assert.deepEqual((await history('ai:ssebad')).map((m) => m.event ?? m.data.ok), [1, 'end']);
+
   const type = await H.request(h, 'POST', '/api/stream?channel=ai:t', { body: 'x', headers: { 'Content-Type': 'application/json' } });
   assert.equal(type.status, 415, type.text);
   const noChannel = await H.request(h, 'POST', '/api/stream', { body: 'x', headers: { 'Content-Type': 'text/plain' } });
@@ -338,4 +346,62 @@ test('bad input: 409 for a second producer, 413 over the limits, 400 for a body 
   assert.equal(ended.json.error.code, 'stream_ended');
   // The server is fine after all of it.
   assert.equal((await H.get(h, '/healthz')).status, 200);
+});
+
+test('a node `ws` client follows an answer from the earliest message to its end, and stops another', async () => {
+  const { default: WebSocket } = await import('ws');
+  const p = producer('chat:ws-npm', 'application/x-ndjson');
+  await p.write('{"t":"a"}\n{"t":"b"}\n');
+  await H.waitFor(async () => (await history('chat:ws-npm')).length === 2);
+  const ws = new WebSocket(`ws://${H.HOST}:${h.port}/ws`);
+  const frames = [];
+  const waiters = [];
+  ws.on('message', (d) => { const j = JSON.parse(d.toString()); frames.push(j); for (const w of waiters.splice(0)) w(); });
+  const until = async (pred) => {
+    for (let i = 0; i < 100; i++) {
+      const f = frames.find(pred);
+      if (f) return f;
+      await new Promise((r) => { waiters.push(r); setTimeout(r, 100); });
+    }
+    throw new Error(`not received: ${JSON.stringify(frames)}`);
+  };
+  await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+  try {
+    ws.send(JSON.stringify({ id: 1, method: 'subscribe', channel: 'chat:ws-npm', since: 'earliest' }));
+    await until((f) => f.id === 1);
+    await p.write('{"t":"c"}\n');
+    await H.waitFor(async () => (await history('chat:ws-npm')).length === 3);
+    ws.send(JSON.stringify({ id: 2, method: 'stop', channel: 'chat:ws-npm', reason: 'npm ws' }));
+    const stopped = await until((f) => f.id === 2);
+    assert.equal(stopped.result?.state, 'aborted', JSON.stringify(stopped));
+    const end = await until((f) => f.push?.event === 'end');
+    assert.deepEqual(end.push.data, { state: 'aborted', reason: 'npm ws' });
+    const texts = frames.filter((f) => f.push && f.push.event !== 'end').map((f) => f.push.data.t);
+    assert.deepEqual(texts, ['a', 'b', 'c']);
+    assert.equal((await p.reply).json.state, 'aborted');
+  } finally {
+    ws.close();
+    p.destroy();
+  }
+});
+
+test('with an API key, POST /api/stream and the stream calls need it (401 without, 403 wrong)', async () => {
+  const k = await H.startHerald(['--api-key', 'sekret']);
+  try {
+    const body = 'x';
+    const none = await H.request(k, 'POST', '/api/stream?channel=ai:k', { body, headers: { 'Content-Type': 'text/plain' } });
+    assert.equal(none.status, 401, none.text);
+    assert.match(none.headers['www-authenticate'] ?? '', /Bearer/);
+    const wrong = await H.request(k, 'POST', '/api/stream?channel=ai:k', { body, headers: { 'Content-Type': 'text/plain', Authorization: 'Bearer nope' } });
+    assert.equal(wrong.status, 403, wrong.text);
+    const ok = await H.request(k, 'POST', '/api/stream?channel=ai:k', { body, headers: { 'Content-Type': 'text/plain', Authorization: 'Bearer sekret' } });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.json.state, 'completed');
+    for (const p of ['/api/stream/end', '/api/stream/stop']) {
+      const r = await H.request(k, 'POST', p, { body: { channel: 'ai:k', state: 'completed' } });
+      assert.equal(r.status, 401, `${p}: ${r.text}`);
+    }
+  } finally {
+    await k.stop();
+  }
 });

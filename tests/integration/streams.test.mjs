@@ -137,6 +137,17 @@ for (const [kind, start] of brokers) {
       const c = await post(h, '/publish', { channel: 'chat:exp', data: 1, expected_offset: 2 });
       assert.equal(c.status, 409, c.text);
       assert.equal(c.json.error.next_offset, 1);
+      // And the WebSocket publish command.
+      const ws = await HeraldWs.open(h);
+      try {
+        const ok = await ws.request({ method: 'publish', channel: 'chat:exp', data: 1, expected_offset: 1 });
+        assert.equal(ok.result?.offset, 1, JSON.stringify(ok));
+        const again = await ws.request({ method: 'publish', channel: 'chat:exp', data: 1, expected_offset: 1 });
+        assert.equal(again.error?.code, 'offset_mismatch', JSON.stringify(again));
+        assert.equal(again.error.next_offset, 2);
+      } finally {
+        ws.destroy();
+      }
     });
 
     test('expected_offset: concurrent appends at the same offset, exactly one wins', async () => {

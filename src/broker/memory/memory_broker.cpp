@@ -132,7 +132,7 @@ void memory_broker::publish(publish_request req, std::function<void(publish_resu
     {
       history_change change(*this, c->hist);
       c->hist.expire(now, std::chrono::milliseconds(ns.history_ttl).count());
-      c->hist.push(msg, now, ns.history_size);
+      c->hist.push(msg, now, ns.history_size, ns.history_bytes);
     }
     // Under the channel lock: listeners see this channel in offset order.
     if (listener_) listener_->on_publication(msg);

@@ -5,6 +5,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <exception>
 #include <limits>
 #include <stdexcept>
@@ -46,6 +47,8 @@ std::string list_key(const std::string& c) { return "herald:{" + c + "}:h"; }
 std::string pubsub_name(const std::string& c) { return "herald:p:" + c; }
 constexpr std::string_view pubsub_prefix = "herald:p:";
 std::string once_key(const std::string& k) { return "herald:once:" + k; }
+// Stop requests between nodes, "<channel> <reason>" (not under pubsub_prefix: no channel).
+constexpr const char* control_stop = "herald:ctl:stop";
 
 api_error unavailable() { return {503, "unavailable", "the broker (Redis) is not reachable"}; }
 
@@ -305,7 +308,8 @@ void redis_broker::publish(core::publish_request req, std::function<void(publish
                                   std::to_string(now),
                                   req.expected_offset ? std::to_string(*req.expected_offset) : "",
                                   req.event == core::end_event ? "1" : "0",
-                                  s.life};
+                                  s.life,
+                                  std::to_string(ns.history_bytes)};
     eval(s, publish_script, std::move(args), [this, &s, req = std::move(req), now, done = std::move(done)](redisReply* r) {
       if (r && r->type == REDIS_REPLY_ERROR && str(r).starts_with("READONLY")) {
         // Demoted under this connection: leave it, find the primary again.
@@ -438,6 +442,11 @@ void redis_broker::subscribe_on(shard& s, const std::string& channel) {
 }
 
 void redis_broker::on_pubsub_up(shard& s) {
+  // Stop requests travel on shard 0's Pub/Sub connection.
+  if (&s == shards_.front().get()) {
+    s.sub->subscribe(control_stop, [this](redisReply* r) { on_control(r); });
+    control_subscribed_ = true;
+  }
   // (Re)subscribe everything watched; publications missed while down are recovered by
   // a re-sync of each channel once its SUBSCRIBE is confirmed.
   s.resubscribing = !s.channels.empty();
@@ -478,6 +487,46 @@ void redis_broker::on_pubsub(shard& s, redisReply* r) {
       std::make_shared<protocol::message>(channel, offset, epoch, time, f[3] == "." ? "" : std::string(f[3]), f[4]));
 }
 
+void redis_broker::on_control(redisReply* r) {
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING ||
+      str(r->element[0]) != "message" || r->element[2]->type != REDIS_REPLY_STRING || !listener_)
+    return;
+  const auto payload = str(r->element[2]);
+  const auto sp = payload.find(' ');
+  const std::string channel(payload.substr(0, sp));
+  const std::string reason(sp == std::string_view::npos ? std::string_view{} : payload.substr(sp + 1));
+  if (!channel.empty()) listener_->on_stop_request(channel, reason);
+}
+
+void redis_broker::stop_remote(const std::string& channel, const std::string& reason, std::function<void(bool)> done) {
+  net::post(ioc_, [this, channel, reason, done = std::move(done)]() mutable {
+    auto& s0 = *shards_.front();
+    if (!s0.cmd || !s0.cmd->connected()) return done(false);
+    s0.cmd->command({"PUBLISH", control_stop, channel + " " + reason},
+                    [this, channel, done = std::move(done)](redisReply* r) mutable {
+                      // No other subscriber than this node: nobody else can hold the ingest.
+                      if (!r || r->type != REDIS_REPLY_INTEGER || r->integer < 2) return done(false);
+                      await_end(channel, 24, std::move(done));
+                    });
+  });
+}
+
+void redis_broker::await_end(std::string channel, int tries_left, std::function<void(bool)> done) {
+  auto& s = shard_for(channel);
+  if (!s.cmd || !s.cmd->connected()) return done(false);
+  s.cmd->command({"HEXISTS", meta_key(channel), "x"}, [this, channel, tries_left, done = std::move(done)](
+                                                          redisReply* r) mutable {
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) return done(true);
+    if (!r || tries_left <= 0 || stopping_) return done(false);
+    auto timer = std::make_shared<net::steady_timer>(ioc_, std::chrono::milliseconds(50));
+    timer->async_wait([this, timer, channel = std::move(channel), tries_left, done = std::move(done)](
+                          const boost::system::error_code& ec) mutable {
+      if (ec || stopping_) return done(false);
+      await_end(std::move(channel), tries_left - 1, std::move(done));
+    });
+  });
+}
+
 void redis_broker::channels(std::function<void(std::vector<core::channel_summary>)> done) const {
   // The channels this node watches (Redis holds the rest; listing them would scan it),
   // read on the broker thread, which owns the table; `done` runs there.
@@ -494,7 +543,8 @@ std::size_t redis_broker::subscription_entries() const {
   std::size_t n = 0;
   for (auto& s : shards_)
     if (s->sub) n += s->sub->subscription_entries();
-  return n;
+  // The control channel's entry (kept for the broker's life) is no channel's.
+  return control_subscribed_ && n > 0 ? n - 1 : n;
 }
 
 core::broker_stats redis_broker::stats() const {

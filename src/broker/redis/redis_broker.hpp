@@ -53,6 +53,9 @@ class redis_broker final : public core::broker {
   bool ready() const override;
   void channels(std::function<void(std::vector<core::channel_summary>)> done) const override;
   core::broker_stats stats() const override;
+  /// PUBLISH on the control channel herald:ctl:stop (every node subscribes to it on
+  /// shard 0), then checks the channel's end flag every 50 ms for about a second.
+  void stop_remote(const std::string& channel, const std::string& reason, std::function<void(bool)> done) override;
   /// Channels with Pub/Sub callback state on the connections (watched, or being
   /// unsubscribed): follows the watched channels, never the channels ever watched.
   /// Safe from any thread while the broker runs (not during stop()).
@@ -70,6 +73,8 @@ class redis_broker final : public core::broker {
   void subscribe_on(shard& s, const std::string& channel);
   void on_pubsub(shard& s, ::redisReply* r);
   void on_pubsub_up(shard& s);
+  void on_control(::redisReply* r);
+  void await_end(std::string channel, int tries_left, std::function<void(bool)> done);
   std::string epoch_candidate();
 
   const core::namespace_table& namespaces_;
@@ -84,6 +89,7 @@ class redis_broker final : public core::broker {
   std::atomic<std::size_t> ready_shards_{0};
   std::atomic<std::size_t> watched_count_{0};
   bool stopping_ = false;  // broker thread only
+  std::atomic<bool> control_subscribed_{false};  // herald:ctl:stop has its entry on shard 0
 };
 
 }  // namespace herald::broker

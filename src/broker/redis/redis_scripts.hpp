@@ -3,9 +3,11 @@
 //
 // Data model of channel C (docs/adr/0005-redis-data-model.md):
 //   herald:{C}:m  hash  e = epoch (random, set when the hash is created), t = top offset,
-//                       x = 1 once the channel's end (event "end") is published
+//                       x = 1 once the channel's end (event "end") is published,
+//                       b = bytes of the history list's entries (for history_bytes)
 //   herald:{C}:h  list  history entries "<offset> <time ms> <event|.> <data json>"
 //   herald:p:C    pub/sub channel, payload "<epoch> <offset> <time ms> <event|.> <data>"
+//   herald:ctl:stop  pub/sub channel (first shard), payload "<channel> <reason>": streams' stops
 // The meta hash expires `meta_ttl` after the last publish: when it goes, the next publish
 // draws a new epoch, so cursors of the lost life are answered "not recovered".
 //
@@ -22,8 +24,9 @@ namespace herald::broker::redis_scripts {
 
 // KEYS: meta, list. ARGV: pubsub channel, data, event, history size, ttl ms, meta ttl s,
 // epoch candidate, now ms, expected offset ('' for none), '1' when this is the end,
-// replication ID. Returns {epoch, offset}, or {'ended', top} / {'mismatch', top} when
-// refused (nothing written then).
+// replication ID, history bytes (0: no bound; the newest entry always stays).
+// Returns {epoch, offset}, or {'ended', top} / {'mismatch', top} when refused (nothing
+// written then).
 inline constexpr const char* publish = R"LUA(
 local epoch = redis.call('HGET', KEYS[1], 'e')
 local current = 0
@@ -47,21 +50,33 @@ if ARGV[10] == '1' then redis.call('HSET', KEYS[1], 'x', 1) end
 local size = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
 local now = tonumber(ARGV[8])
+local max_bytes = tonumber(ARGV[12] or '0')
 if size > 0 then
-  redis.call('RPUSH', KEYS[2], top .. ' ' .. ARGV[8] .. ' ' .. ARGV[3] .. ' ' .. ARGV[2])
-  redis.call('LTRIM', KEYS[2], -size, -1)
+  local entry = top .. ' ' .. ARGV[8] .. ' ' .. ARGV[3] .. ' ' .. ARGV[2]
+  -- An expired list went whole: its byte count with it.
+  if redis.call('LLEN', KEYS[2]) == 0 then redis.call('HSET', KEYS[1], 'b', 0) end
+  local len = redis.call('RPUSH', KEYS[2], entry)
+  local bytes = redis.call('HINCRBY', KEYS[1], 'b', #entry)
+  local function pop()
+    local e = redis.call('LPOP', KEYS[2])
+    len = len - 1
+    bytes = redis.call('HINCRBY', KEYS[1], 'b', -#e)
+  end
+  while len > size do pop() end
+  while max_bytes > 0 and len > 1 and bytes > max_bytes do pop() end
   if ttl > 0 then
     for i = 1, 1000 do
       local head = redis.call('LINDEX', KEYS[2], 0)
       if not head then break end
       local t = tonumber(string.match(head, '^%d+ (%d+)'))
       if t >= now - ttl then break end
-      redis.call('LPOP', KEYS[2])
+      pop()
     end
     redis.call('PEXPIRE', KEYS[2], ttl)
   end
 else
   redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'b', 0)
 end
 local mttl = tonumber(ARGV[6])
 if mttl > 0 then redis.call('EXPIRE', KEYS[1], mttl) end

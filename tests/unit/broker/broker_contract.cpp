@@ -155,6 +155,23 @@ TEST_P(BrokerContract, TheEndIsTheLastMessageOfItsChannel) {
   EXPECT_EQ(std::get<core::history_reply>(history_earliest("fin")).messages.size(), 2u);
 }
 
+TEST_P(BrokerContract, HistoryBytesBoundKeepsTheNewestWithinIt) {
+  const std::string data = "\"" + std::string(200, 'x') + "\"";
+  for (int i = 0; i < 30; ++i) publish("hb:x", data);
+  auto held = std::get<core::history_reply>(history_earliest("hb:x")).messages;
+  ASSERT_FALSE(held.empty());
+  EXPECT_LT(held.size(), 30u);  // 30 × 200 bytes of data do not fit 2000 bytes
+  EXPECT_GT(held.size(), 1u);
+  EXPECT_EQ(held.back()->offset(), 30u);
+  for (std::size_t i = 1; i < held.size(); ++i) EXPECT_EQ(held[i]->offset(), held[i - 1]->offset() + 1);
+  publish("hb:x", "\"" + std::string(5000, 'y') + "\"");  // alone over the bound: kept, alone
+  auto big = std::get<core::history_reply>(history_earliest("hb:x")).messages;
+  ASSERT_EQ(big.size(), 1u);
+  EXPECT_EQ(big[0]->offset(), 31u);
+  publish("hb:x", data);
+  EXPECT_EQ(std::get<core::history_reply>(history_earliest("hb:x")).messages.size(), 1u);  // the big one went
+}
+
 TEST_P(BrokerContract, CursorAheadOfTheChannelIsRefused) {
   auto m = publish("ahead");
   auto r = history("ahead", core::position{m->epoch(), 99});

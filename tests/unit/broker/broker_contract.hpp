@@ -45,6 +45,10 @@ class BrokerContract : public ::testing::TestWithParam<broker_factory> {
     core::namespace_options whole;  // the race test keeps every message in history
     whole.history_size = 100000;
     namespaces_.set("race", whole);
+    core::namespace_options bounded;  // a byte bound on history (whole answers of streams)
+    bounded.history_size = 1000;
+    bounded.history_bytes = 2000;
+    namespaces_.set("hb", bounded);
     fixture_ = GetParam().make(namespaces_);
     if (!fixture_.broker) GTEST_SKIP() << "this broker's server is not available here (redis-server not installed?)";
     fixture_.broker->set_listener(&listener_);

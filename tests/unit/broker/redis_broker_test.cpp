@@ -162,6 +162,47 @@ TEST(RedisBroker, ChurnOnOneChannelKeepsItsSubscription) {
   EXPECT_TRUE(n.wait_entries(0)) << n.b->subscription_entries();
 }
 
+// Streams: a stop asked on one node reaches every node's listener through the control
+// channel; the asking node learns whether the end got published.
+struct stop_listener final : core::publication_listener {
+  std::mutex m;
+  std::vector<std::string> stops;
+  void on_publication(const protocol::message_ptr&) override {}
+  void on_resync(const std::string&) override {}
+  void on_stop_request(const std::string& channel, const std::string& reason) override {
+    std::lock_guard lock(m);
+    stops.push_back(channel + "|" + reason);
+  }
+};
+
+TEST(RedisBroker, StopRemoteReachesTheOtherNodesAndWaitsForTheEnd) {
+  redis_node a;
+  if (!a.start()) GTEST_SKIP() << "redis-server not available";
+  broker::redis_broker_options opts;
+  opts.shards = {{"127.0.0.1", a.redis->port}};
+  broker::redis_broker b(a.ns, opts);
+  stop_listener heard;
+  b.set_listener(&heard);
+  b.start();
+  for (int i = 0; i < 300 && !b.ready(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // both control SUBSCRIBEs confirmed
+  std::promise<bool> nobody;
+  a.b->stop_remote("ai:1", "user", [&](bool ended) { nobody.set_value(ended); });
+  EXPECT_FALSE(nobody.get_future().get());  // heard, but nobody ended it within the wait
+  {
+    std::lock_guard lock(heard.m);
+    EXPECT_EQ(heard.stops, (std::vector<std::string>{"ai:1|user"}));
+  }
+  std::promise<bool> ended;
+  a.b->stop_remote("ai:2", "", [&](bool e) { ended.set_value(e); });
+  std::promise<void> published;
+  b.publish({"ai:2", "end", R"({"state":"aborted","reason":null})"},
+            [&](core::broker::publish_result) { published.set_value(); });
+  published.get_future().wait();
+  EXPECT_TRUE(ended.get_future().get());
+  b.stop();
+}
+
 // Lost writes (issue 16): a channel last written under another primary (its meta hash's
 // `g` is not the replication ID of the server the script runs on, as after a failover to
 // a replica that missed the last publications) may have lost writes: a cursor past its

@@ -73,3 +73,15 @@ TEST(History, GrowsOnDemandAndWrapsAround) {
   EXPECT_EQ(offsets(out).back(), 1000u);
   EXPECT_GT(h.bytes(), 0u);
 }
+
+TEST(History, AByteBoundDropsTheOldestButNeverTheNewest) {
+  history h;
+  const std::size_t one = msg(1)->footprint();
+  for (std::uint64_t i = 1; i <= 10; ++i) h.push(msg(i), 0, 100, 3 * one + one / 2);
+  EXPECT_EQ(h.size(), 3u);
+  EXPECT_EQ(h.first_offset(), 8u);
+  EXPECT_LE(h.bytes(), 3 * one + one / 2);
+  h.push(msg(11), 0, 100, 1);  // a bound smaller than one message: the newest stays alone
+  EXPECT_EQ(h.size(), 1u);
+  EXPECT_EQ(h.first_offset(), 11u);
+}

@@ -94,3 +94,13 @@ TEST(TextDeltas, CharactersSplitOverReadsWaitForTheirEnd) {
   p::text_deltas bad;
   EXPECT_FALSE(bad.append("ok \xFF"));
 }
+
+TEST(SseEventParser, DataThatIsNotUtf8IsRefused) {
+  // Found by the ingest fuzzer: the data was quoted as a JSON string that was not JSON.
+  p::sse_event_parser s(1024);
+  std::vector<p::ingest_item> out;
+  auto err = s.feed("data: 1u\xE7\r\r", out);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, "bad_text");
+  EXPECT_TRUE(out.empty());
+}
