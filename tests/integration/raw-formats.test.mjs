@@ -1,6 +1,7 @@
 // The raw wire formats (format=raw; docs/protocol.md "Raw formats"): the bytes of each
 // transport's raw form, the sizes docs/protocol.md gives for a 100-byte message, exact
-// resume with cursors derived by counting (raw WebSocket -> SSE -> long poll -> WebSocket),
+// resume with cursors derived by counting (raw WebSocket -> SSE -> long poll -> WebSocket,
+// and over several channels SSE -> long poll -> WebSocket),
 // resets in raw form, several channels, and clients herald did not write (node `ws`, the
 // `eventsource` package, curl) next to raw sockets for the byte layouts.
 import { describe, it, before, after } from 'node:test';
@@ -328,6 +329,40 @@ describe('raw formats', () => {
     assert.equal(p.lines.length, 3);
     const entries = decodeAnyCursor(p.cursor);
     assert.deepEqual(entries.map((e) => Number(e.offset)), [2, 1]);
+  });
+
+  it('several channels resume exactly: raw SSE (eventsource) -> raw long poll -> raw WebSocket', async () => {
+    const A = name('ra'), B = name('rb');
+    const got = { [A]: [], [B]: [] };
+    const pub = async (ch, n) => { await publish(h, ch, n); };
+    // 1. eventsource, two channels: event.data is "<channel>\n<data>", the id covers both.
+    const es = new EventSource(`${h.base}/sse?channel=${A}&channel=${B}&format=raw`);
+    const evs = [];
+    es.onmessage = (e) => evs.push({ data: e.data, id: e.lastEventId });
+    await withTimeout(new Promise((resolve) => { es.onopen = resolve; }), 5000, 'EventSource open');
+    await sleep(200);
+    await pub(A, 1); await pub(B, 1); await pub(A, 2);
+    await waitFor(() => evs.length === 3, { what: 'three SSE events' });
+    es.close();
+    for (const e of evs) { const [ch, d] = e.data.split('\n'); got[ch].push(JSON.parse(d)); }
+    const sseId = evs.at(-1).id;
+    assert.deepEqual(decodeAnyCursor(sseId).map((e) => Number(e.offset)), [2, 1]);
+    await pub(B, 2); await pub(A, 3);  // missed while switching
+    // 2. curl long poll over both from the SSE id.
+    const p = parsePollBody((await curlHttp(h, 'GET', `/poll?channel=${A}&channel=${B}&since=${sseId}&format=raw`)).body);
+    for (const l of p.lines) { const sp = l.indexOf(' '); got[l.slice(0, sp)].push(JSON.parse(l.slice(sp + 1))); }
+    await pub(A, 4); await pub(B, 3);
+    // 3. node ws: each channel subscribed with the poll's cursor (its entry for the channel).
+    const c = await RawWs.open(h);
+    try {
+      for (const ch of [A, B]) assert.equal((await c.subscribe(ch, p.cursor)).result.recovered, true);
+      await waitFor(() => c.got.length === 2, { what: 'replay over ws' });
+      await pub(B, 4);
+      await waitFor(() => c.got.length === 3, { what: 'live over ws' });
+      for (const g of c.got) got[g.channel].push(g.data);
+      assert.deepEqual(c.got.map((g) => [g.channel === A ? 'A' : 'B', g.offset]), [['A', 4], ['B', 3], ['B', 4]]);
+    } finally { c.close(); }
+    assert.deepEqual(got, { [A]: [1, 2, 3, 4], [B]: [1, 2, 3, 4] });
   });
 
   it('a bad format is refused with a clear error on every transport', async () => {
