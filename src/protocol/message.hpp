@@ -58,7 +58,9 @@ class message {
   std::string_view sse_raw_body() const;
   /// The raw WebSocket frame: binary, its payload the data alone; `deflated`: compressed.
   std::string_view ws_raw_frame(bool deflated) const;
-  /// A raw long-poll line: "<data>\n", or "<channel> <data>\n" with `with_channel`.
+  /// A raw long-poll line: "<data>\n", or "<channel> <data>\n" with `with_channel`; a
+  /// message with an event name: "!<message JSON>\n" either way (its name kept, and its
+  /// channel and offset with it).
   std::string_view raw_line(bool with_channel) const;
 
   /// Approximate bytes held by this message (history accounting).

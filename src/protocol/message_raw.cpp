@@ -75,13 +75,22 @@ std::string_view message::ws_raw_frame(bool deflated) const {
 std::string_view message::raw_line(bool with_channel) const {
   auto& r = raw();
   std::call_once(r.line_once, [&] {
+    if (!event_.empty()) {
+      // "!" starts neither a JSON value nor a channel name: a client tells the line apart.
+      r.line.reserve(json_.size() + 2);
+      r.line += '!';
+      r.line += json_;
+      r.line += '\n';
+      return;
+    }
     r.line.reserve(channel_.size() + data_json().size() + 2);
     r.line += channel_;
     r.line += ' ';
     r.line += data_json();
     r.line += '\n';
   });
-  return with_channel ? std::string_view(r.line) : std::string_view(r.line).substr(channel_.size() + 1);
+  if (!event_.empty() || with_channel) return r.line;
+  return std::string_view(r.line).substr(channel_.size() + 1);
 }
 
 std::size_t message::footprint() const noexcept {

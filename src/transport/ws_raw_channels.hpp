@@ -5,7 +5,8 @@
 // frame {"channel":..} names its channel when that differs from the previous binary
 // frame's, and {"channel":..,"cursor":..} (the position before it) precedes the first
 // message of a life, so a client that subscribed before the channel had one (epoch 0)
-// learns the epoch. A connection without raw subscriptions holds no storage here.
+// learns the epoch. A message with an event name comes as a JSON push instead (it carries
+// its offset and cursor). A connection without raw subscriptions holds no storage here.
 #include <algorithm>
 #include <string>
 #include <vector>

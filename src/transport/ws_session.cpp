@@ -299,7 +299,8 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
     protocol::cursor_entry before{m->channel_tag(), m->epoch(), m->offset() - 1};
     reply_subscribed(m->channel(), true, protocol::encode_cursor({&before, 1}));
   }
-  if (!raw_.empty() && raw_.raw(m->channel())) {
+  // Raw: a message with an event name keeps the push form (its name, offset and cursor).
+  if (!raw_.empty() && m->event().empty() && raw_.raw(m->channel())) {
     if (auto named = raw_.announce(*m); !named.empty()) send_text(named);
     out_.push_shared(m->ws_raw_frame(deflate_), m);
   } else {

@@ -59,6 +59,11 @@ class RawWs {
         // The position is taken here, before the frames that follow it are handled.
         if (w.channel && j.result?.cursor) this.pos.set(w.channel, decodeAnyCursor(j.result.cursor)[0]);
         w.resolve(j);
+      } else if (j.push) {
+        // A named message of a raw subscription (or any message of a JSON one).
+        const p = j.push;
+        if (this.pos.has(p.channel)) this.pos.set(p.channel, decodeAnyCursor(p.cursor)[0]);
+        this.got.push({ channel: p.channel, offset: p.offset, data: p.data, cursor: p.cursor, event: p.event });
       } else if (j.reset) {
         this.resets.push(j.reset);
         this.pos.set(j.reset.channel, decodeAnyCursor(j.reset.cursor)[0]);
@@ -363,6 +368,31 @@ describe('raw formats', () => {
       assert.deepEqual(c.got.map((g) => [g.channel === A ? 'A' : 'B', g.offset]), [['A', 4], ['B', 3], ['B', 4]]);
     } finally { c.close(); }
     assert.deepEqual(got, { [A]: [1, 2, 3, 4], [B]: [1, 2, 3, 4] });
+  });
+
+  it('a message with an event name keeps it: SSE event:, WebSocket JSON push, long-poll "!" line', async () => {
+    const ch = name('ev');
+    const start = await publish(h, ch, 0);
+    const c = await RawWs.open(h);
+    try {
+      await c.subscribe(ch, start.cursor);
+      const sse = rawRead(h, sseRequest(h, `channel=${ch}&format=raw&since=${start.cursor}`), 600);
+      await sleep(150);
+      const named = await publish(h, ch, { n: 1 }, { event: 'note' });
+      await publish(h, ch, { n: 2 });
+      await waitFor(() => c.got.length === 2, { what: 'two ws messages' });
+      // WebSocket: the named one as a push (with its cursor), the next one binary, counted on.
+      assert.deepEqual(c.got.map((g) => [g.offset, g.data.n, g.event]), [[2, 1, 'note'], [3, 2, undefined]]);
+      assert.equal(c.frames.filter((f) => f.text?.startsWith('{"push"')).length, 1);
+      const text = (await sse).toString('utf8');
+      assert.ok(text.includes(`event:note\ndata:{"n":1}\n\n`), text);
+      const p = parsePollBody((await curlHttp(h, 'GET', `/poll?channel=${ch}&since=${start.cursor}&format=raw`)).body);
+      assert.equal(p.lines.length, 2);
+      assert.equal(p.lines[0][0], '!');
+      const m = JSON.parse(p.lines[0].slice(1));
+      assert.deepEqual([m.channel, m.offset, m.event, m.data], [ch, named.offset, 'note', { n: 1 }]);
+      assert.equal(p.lines[1], '{"n":2}');
+    } finally { c.close(); }
   });
 
   it('a bad format is refused with a clear error on every transport', async () => {
