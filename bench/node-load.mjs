@@ -9,8 +9,8 @@
 //   node bench/node-load.mjs --peer herald|nchan|baseline --transport ws|sse|poll [--subscribers 1000]
 //        [--messages 300] [--rate 150] [--size 100] [--procs 1] [--port P --pid PID]
 //   (subscribers run in --procs child processes, the publisher in the parent)
-//        [--server build/src/herald] [--json FILE] [--label TEXT] [--format json|raw]
-//   (--format raw: herald's raw wire formats, docs/protocol.md "Raw formats")
+//        [--server build/src/herald] [--server-args '--write-hold-ms 10'] [--json FILE] [--label TEXT]
+//        [--format json|raw]   (raw: herald's raw wire formats, docs/protocol.md "Raw formats")
 //
 // Prints one Markdown row: deliveries, msgs/s, publish→receive p50/p99, publish reply
 // p50/p99, server CPU per delivery (utime+stime of the server's processes from /proc),
@@ -34,7 +34,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function parseArgs(argv) {
   const o = { peer: 'herald', transport: 'ws', subscribers: 1000, messages: 300, rate: 150, size: 100, procs: 1,
-    port: 0, pid: 0, server: path.join(here, '../build/src/herald'), bench: path.join(here, '../build/tools/bench/herald-bench'), json: '', label: '', deadline: 120, channel: 'bench', format: 'json' };
+    port: 0, pid: 0, server: path.join(here, '../build/src/herald'), bench: path.join(here, '../build/tools/bench/herald-bench'), 'server-args': '', json: '', label: '', deadline: 120, channel: 'bench', format: 'json' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     if (!(k in o)) throw new Error(`unknown option --${k}`);
@@ -69,7 +69,8 @@ async function waitOpen(port, ms = 10000) {
 async function startServer(o) {
   const port = await freePort();
   if (o.peer === 'herald') {
-    const p = spawn(o.server, ['--listen', `${HOST}:${port}`, '--history-size', '20000', '--log-level', 'warn'], { stdio: 'ignore' });
+    const extra = o['server-args'].split(' ').filter(Boolean);
+    const p = spawn(o.server, ['--listen', `${HOST}:${port}`, '--history-size', '20000', '--log-level', 'warn', ...extra], { stdio: 'ignore' });
     await waitOpen(port);
     return { port, pids: () => [p.pid], stop: () => { p.kill('SIGKILL'); } };
   }
@@ -306,7 +307,7 @@ async function main() {
     for (const r of results) { latencies = latencies.concat(r.latencies); errors += r.errors; }
     delivered = results.reduce((a, r) => a + r.deliveries, 0);
     const row = {
-      tool: 'node-load', peer: o.peer, format: o.format, transport: o.transport, subscribers: o.subscribers, messages: o.messages, rate: o.rate, size: o.size, label: o.label,
+      tool: 'node-load', peer: o.peer, format: o.format, server_args: o['server-args'], transport: o.transport, subscribers: o.subscribers, messages: o.messages, rate: o.rate, size: o.size, label: o.label,
       delivered, expected: want, publish_failures: failed, errors,
       msgs_per_s: delivered / elapsed,
       latency_p50_ms: pct(latencies, 50), latency_p99_ms: pct(latencies, 99),

@@ -158,7 +158,8 @@ def node_load_table(runs):
     for r in runs:
         if r.get("tool") == "node-load":
             mode = f"paced {r['rate']:.0f}/s" if r.get("rate") else "closed loop"
-            groups.setdefault((r["transport"], mode, r["peer"]), []).append(r)
+            peer = r["peer"] + (f" {r['server_args']}" if r.get("server_args") else "")
+            groups.setdefault((r["transport"], mode, peer), []).append(r)
     if not groups:
         return []
     out = ["| transport | publisher | server | delivered | msgs/s | p50 / p99 latency | publish reply p50 / p99 | "
@@ -168,13 +169,14 @@ def node_load_table(runs):
     for t, tname in TRANSPORTS:
         for mode in sorted({k[1] for k in groups if k[0] == t}, reverse=True):
             h = groups.get((t, mode, "herald"))
-            for peer in ("herald", "nchan", "baseline"):
+            others = sorted(k[2] for k in groups if k[0] == t and k[1] == mode and k[2].startswith("herald "))
+            for peer in ["herald", *others, "nchan", "baseline"]:
                 rs = groups.get((t, mode, peer))
                 if not rs:
                     continue
                 cpu = m(rs, "server_cpu_us_per_msg")
                 vs = ["–", "–"]
-                if peer == "herald":
+                if peer.startswith("herald"):
                     n, b = groups.get((t, mode, "nchan")), groups.get((t, mode, "baseline"))
                     vs = [ratio(cpu, m(n, "server_cpu_us_per_msg")) if n else "–",
                           ratio(cpu, m(b, "server_cpu_us_per_msg")) if b else "–"]

@@ -3,6 +3,7 @@
 #include "core/broker.hpp"
 #include "core/hub.hpp"
 #include "core/namespace_options.hpp"
+#include "core/stream_registry.hpp"
 
 namespace herald::core {
 
@@ -13,6 +14,8 @@ struct context {
   /// The byte bound of one history read made for a connection (history_query::max_bytes):
   /// what a connection may queue, so no replay or reply is built larger (0: none).
   std::size_t max_reply_bytes = 0;
+  /// The live ingests of this node (POST /api/stream); null in tests that need none.
+  stream_registry* streams = nullptr;
 };
 
 }  // namespace herald::core

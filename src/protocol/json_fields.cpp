@@ -4,14 +4,15 @@
 
 #include "protocol/channel_name.hpp"
 #include "protocol/json_text.hpp"
+#include "util/parse_decimal.hpp"
 
 namespace herald::protocol {
 using util::api_error;
 using util::bad_request;
 
 bool valid_event_name(std::string_view name) noexcept {
-  // "reset" and "token_expired" are the server's own signals.
-  if (name.empty() || name.size() > 64 || name == "reset" || name == "token_expired") return false;
+  // "reset", "token_expired" and "end" are the server's own signals.
+  if (name.empty() || name.size() > 64 || name == "reset" || name == "token_expired" || name == "end") return false;
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     if (!ok) return false;
@@ -50,7 +51,7 @@ std::variant<publish_fields, api_error> parse_publish(std::string_view body, boo
   if (!valid_json(body)) return bad_request("bad_json", "request body is not valid JSON");
   auto members = json_members(body);
   if (!members) return bad_request("bad_request", "request body must be a JSON object");
-  if (auto err = duplicate_member(*members, {"channel", "channels", "data", "event"})) return *err;
+  if (auto err = duplicate_member(*members, {"channel", "channels", "data", "event", "expected_offset"})) return *err;
 
   publish_fields out;
   auto add_channel = [&](std::string_view text) -> std::optional<api_error> {
@@ -89,8 +90,14 @@ std::variant<publish_fields, api_error> parse_publish(std::string_view body, boo
     auto name = json_string(ev->value);
     if (!name || !valid_event_name(*name))
       return bad_request("bad_request",
-                         "\"event\" must match [A-Za-z0-9_-]{1,64} and not be \"reset\" or \"token_expired\"");
+                         "\"event\" must match [A-Za-z0-9_-]{1,64} and not be \"reset\", \"token_expired\" or \"end\"");
     out.event = std::move(*name);
+  }
+  if (const json_member* ex = find_member(*members, "expected_offset"); ex && ex->value != "null") {
+    if (broadcast) return bad_request("bad_request", "\"expected_offset\" is for a publish to one channel");
+    auto n = util::parse_decimal(ex->value, util::query_integer_max);
+    if (!n || *n == 0) return bad_request("bad_request", "\"expected_offset\" must be a positive integer");
+    out.expected_offset = *n;
   }
   return out;
 }

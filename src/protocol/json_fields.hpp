@@ -2,6 +2,7 @@
 // Decoding of the JSON request bodies that carry a publication
 // (`POST /api/publish`, `POST /api/broadcast`, `POST /publish`).
 // Every failure is an api_error naming the offending field.
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <variant>
@@ -15,10 +16,12 @@ struct publish_fields {
   std::vector<std::string> channels;  // one for publish, one or more for broadcast
   std::string event;                  // empty when absent
   std::string data_json;              // compact JSON
+  std::optional<std::uint64_t> expected_offset;  // "expected_offset" (publish only)
 };
 
 /// Parses `{"channel":..,"data":..,"event"?:..}` (broadcast=false) or
-/// `{"channels":[..],"data":..,"event"?:..}` (broadcast=true).
+/// `{"channels":[..],"data":..,"event"?:..}` (broadcast=true); a publish may add
+/// `"expected_offset":N` (a positive integer), a broadcast may not.
 /// Channel names and the event name are validated; `data` must be present and
 /// its compact form at most `max_data_bytes`; it is kept as written (json_text.hpp).
 /// A field given twice is refused.
@@ -30,8 +33,8 @@ std::variant<publish_fields, util::api_error> parse_publish(std::string_view bod
 /// whitespace outside its strings, or the refusal of data over the limit.
 std::variant<std::string, util::api_error> message_data_json(std::string_view value, std::size_t max_data_bytes);
 
-/// True for a valid SSE event name: [A-Za-z0-9_-]{1,64}, except "reset" and
-/// "token_expired" (the server's).
+/// True for a valid SSE event name: [A-Za-z0-9_-]{1,64}, except "reset",
+/// "token_expired" and "end" (the server's; a stream's end goes through its own call).
 bool valid_event_name(std::string_view name) noexcept;
 
 }  // namespace herald::protocol

@@ -75,22 +75,24 @@ std::string_view message::ws_raw_frame(bool deflated) const {
 std::string_view message::raw_line(bool with_channel) const {
   auto& r = raw();
   std::call_once(r.line_once, [&] {
-    if (!event_.empty()) {
-      // "!" starts neither a JSON value nor a channel name: a client tells the line apart.
-      r.line.reserve(json_.size() + 2);
-      r.line += '!';
-      r.line += json_;
-      r.line += '\n';
-      return;
-    }
     r.line.reserve(channel_.size() + data_json().size() + 2);
     r.line += channel_;
     r.line += ' ';
     r.line += data_json();
     r.line += '\n';
   });
-  if (!event_.empty() || with_channel) return r.line;
-  return std::string_view(r.line).substr(channel_.size() + 1);
+  return with_channel ? std::string_view(r.line) : std::string_view(r.line).substr(channel_.size() + 1);
+}
+
+std::string_view message::raw_named_line() const {
+  auto& r = raw();
+  std::call_once(r.named_once, [&] {
+    r.named.reserve(json_.size() + 2);
+    r.named += '!';
+    r.named += json_;
+    r.named += '\n';
+  });
+  return r.named;
 }
 
 std::size_t message::footprint() const noexcept {

@@ -57,6 +57,8 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
     cmd.method = ws_method::publish;
   else if (*m == "history")
     cmd.method = ws_method::history;
+  else if (*m == "stop")
+    cmd.method = ws_method::stop;
   else if (*m == "ping")
     return cmd;
   else
@@ -88,6 +90,13 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
       // Digits only; past 19 of them the limit is clamped anyway.
       for (char c : limit->value.substr(0, 19)) n = n * 10 + static_cast<std::uint64_t>(c - '0');
       cmd.limit = limit->value.size() > 19 ? SIZE_MAX : static_cast<std::size_t>(n);
+    }
+  }
+  if (cmd.method == ws_method::stop) {
+    if (const json_member* r = member(*members, "reason"); r && r->value != "null") {
+      auto s = json_string(r->value);
+      if (!s || s->size() > 1024) return error("bad_request", "\"reason\" must be a string of at most 1024 bytes");
+      cmd.reason = std::move(*s);
     }
   }
   if (cmd.method == ws_method::publish) {

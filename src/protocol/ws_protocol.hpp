@@ -13,7 +13,7 @@
 
 namespace herald::protocol {
 
-enum class ws_method { subscribe, unsubscribe, publish, history, ping };
+enum class ws_method { subscribe, unsubscribe, publish, history, ping, stop };
 
 struct ws_command {
   std::string id;  // the request id as JSON text (number or string), echoed in the reply
@@ -22,6 +22,7 @@ struct ws_command {
   std::string since;        // subscribe, history: a cursor or empty
   std::string data_json;    // publish
   std::string event;        // publish
+  std::string reason;       // stop (empty: none)
   std::size_t limit = 100;  // history
   bool raw = false;         // subscribe: "format":"raw"
 };

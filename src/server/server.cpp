@@ -55,8 +55,9 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   }
   broker_->set_listener(hub_.get());
   hub_->set_broker(broker_.get());
-  core_ =
-      std::make_unique<core::context>(core::context{*hub_, *broker_, cfg_.namespaces, cfg_.transport.max_queued_bytes});
+  streams_ = std::make_unique<core::stream_registry>(*hub_);
+  core_ = std::make_unique<core::context>(
+      core::context{*hub_, *broker_, cfg_.namespaces, cfg_.transport.max_queued_bytes, streams_.get()});
   auth_ = std::make_unique<auth::authorizer>(*core_, cfg_.auth);
   api_ = std::make_unique<api::handlers>(*core_, *auth_, cfg_.api);
   connections_per_ip_ = std::make_unique<transport::ip_counter>(cfg_.transport.max_connections_per_ip);

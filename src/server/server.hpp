@@ -19,6 +19,7 @@ namespace herald::core {
 class hub;
 class broker;
 struct context;
+class stream_registry;
 }  // namespace herald::core
 namespace herald::api {
 class handlers;
@@ -68,6 +69,7 @@ class server {
   std::unique_ptr<core::broker> broker_;
   broker::memory_broker* memory_ = nullptr;  // the broker, when it is the memory one
   broker::redis_broker* redis_ = nullptr;    // the broker, when it is Redis
+  std::unique_ptr<core::stream_registry> streams_;
   std::unique_ptr<core::context> core_;
   std::unique_ptr<auth::authorizer> auth_;
   std::unique_ptr<api::handlers> api_;

@@ -32,7 +32,7 @@ void longpoll_request::start(subscribe_request req) {
   deadline_ms_ = now + std::chrono::milliseconds(req.timeout).count();
   if (who_ && who_->expires_ms) deadline_ms_ = std::min(deadline_ms_, now + (who_->expires_ms - util::unix_ms()));
   watch_close();  // also keeps this request alive while it waits for the broker
-  subscribe(req.channels, req.since, req.limit);
+  subscribe(req.channels, req.since, req.limit, req.earliest);
 }
 
 void longpoll_request::on_reset(std::span<const std::string> channels) {
@@ -64,6 +64,7 @@ bool longpoll_request::on_message(const protocol::message_ptr& m, bool) {
 void longpoll_request::on_synced() {
   if (done_ || synced_once_) return;
   synced_once_ = true;
+  if (messages_.empty() && resets_.empty() && all_ended()) return reply_ended();
   if (!messages_.empty() || !resets_.empty() || deadline_ms_ <= util::steady_ms()) return schedule_reply();
   // Nothing yet: hold, keeping nothing of the request.
   http_->release_request();
@@ -143,18 +144,34 @@ void longpoll_request::reply() {
   http_->send();
 }
 
+void longpoll_request::reply_ended() {
+  // At the end of every channel: 204 No Content at once, nothing will come.
+  done_ = true;
+  pause();
+  finish();
+  http_->out().push_copy(http_head(204, "", -1, http_->keep_alive(), http_->cors_headers()));
+  http_->send();
+}
+
 void longpoll_request::reply_raw(const std::string& cursor, bool several) {
   // The cursor line, then the shared raw lines: one gather write, no copy of the data.
-  const std::string head = protocol::raw_poll_head(cursor, resets_);
+  std::vector<std::string> ended;
+  for (auto& m : messages_)
+    if (m->event() == core::end_event) ended.emplace_back(m->channel());
+  const std::string head = protocol::raw_poll_head(cursor, resets_, ended);
   std::size_t length = head.size();
-  for (auto& m : messages_) length += m->raw_line(several).size();
+  // A named message keeps its name on a "!" line; a stream's end is named on the head.
+  auto line = [several](const protocol::message& m) {
+    return m.event().empty() || m.event() == core::end_event ? m.raw_line(several) : m.raw_named_line();
+  };
+  for (auto& m : messages_) length += line(*m).size();
   static const header_list headers = {{"Cache-Control", "no-store"}};
   header_list h = headers;
   h.insert(h.end(), http_->cors_headers().begin(), http_->cors_headers().end());
   auto& out = http_->out();
   out.push_copy(http_head(200, "text/plain", static_cast<long long>(length), http_->keep_alive(), h));
   out.push_copy(head);
-  for (auto& m : messages_) out.push_shared(m->raw_line(several), m);
+  for (auto& m : messages_) out.push_shared(line(*m), m);
   messages_.clear();
   http_->send();
 }

@@ -45,6 +45,7 @@ class longpoll_request final : public core::subscriber_session, public tickable 
   std::shared_ptr<longpoll_request> self();
   void schedule_reply();
   void reply();
+  void reply_ended();
   void reply_raw(const std::string& cursor, bool several);
   void watch_close();
   void finish();

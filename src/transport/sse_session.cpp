@@ -17,7 +17,7 @@ std::shared_ptr<sse_session> sse_session::self() { return std::static_pointer_ca
 void sse_session::start(subscribe_request req, header_list headers) {
   extra_headers_ = std::move(headers);
   raw_ = req.raw;
-  subscribe(req.channels, req.since, st_.opts.replay_limit);
+  subscribe(req.channels, req.since, st_.opts.replay_limit, req.earliest);
   if (closing_) return;
   tc_.add_tickable(this);
   wait_readable();
@@ -66,6 +66,12 @@ bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
     out_.push_shared(m->sse_body(), m);
   }
   metrics::add(metrics::counter::deliveries_sse);
+  if (m->event() == core::end_event && all_ended()) {
+    // The stream's end: the response ends after it. A reconnecting EventSource resumes
+    // at the end and gets 204, which stops it for good.
+    pause();
+    close_after_write_ = true;
+  }
   if (over_cap()) {
     slow_reader_cut("sse", {{"queued_bytes", out_.queued_bytes()}});
     closing_ = true;
@@ -78,6 +84,17 @@ bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
 }
 
 void sse_session::on_synced() {
+  if (all_ended()) {
+    if (!head_sent_) {
+      // A resume at or after the end: 204 No Content, so EventSource stops reconnecting.
+      head_sent_ = error_sent_ = true;
+      out_.push_copy(http_head(204, "", -1, false, extra_headers_));
+    }
+    pause();
+    close_after_write_ = true;
+    schedule_flush();
+    return;
+  }
   send_head();
   // Tell EventSource the position even when nothing was replayed: an `id:` field with
   // no data sets lastEventId without firing an event.

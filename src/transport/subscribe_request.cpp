@@ -34,7 +34,10 @@ std::variant<subscribe_request, api_error> parse_subscribe_request(boost::urls::
       r.channels.push_back(p.value);
     } else if (p.key == "since") {
       // Repeatable: cursors of single channels (e.g. from WebSocket pushes) combine.
-      if (!p.value.empty()) since.push_back(p.value);
+      if (p.value == "earliest")
+        r.earliest = true;
+      else if (!p.value.empty())
+        since.push_back(p.value);
     } else if (p.key == "timeout") {
       auto v = parse_int(p.value);
       if (!v) return bad_request("bad_request", "timeout must be a non-negative integer (seconds)");

@@ -165,101 +165,6 @@ void ws_session::on_ws_close(std::uint16_t code, std::string_view) {
 }
 
 // ---------------------------------------------------------------------------
-// Commands
-
-void ws_session::handle(protocol::ws_command cmd) {
-  using protocol::ws_method;
-  switch (cmd.method) {
-    case ws_method::ping:
-      return reply(cmd.id, "{}");
-    case ws_method::subscribe:
-      return subscribe_command(cmd);
-    case ws_method::unsubscribe: {
-      if (!subscribed(cmd.channel))
-        return reply_error(cmd.id, {400, "not_subscribed", "not subscribed to " + cmd.channel});
-      auto it = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
-                             [&](auto& p) { return p.first == cmd.channel; });
-      if (it != pending_subscribes_.end()) {
-        reply_error(it->second, {409, "unsubscribed", "unsubscribed before the subscription completed"});
-        drop_pending(it);
-      }
-      unsubscribe(cmd.channel);
-      raw_.set(cmd.channel, false);
-      return reply(cmd.id, "{}");
-    }
-    case ws_method::publish:
-      return publish_command(cmd);
-    case ws_method::history:
-      return history_command(cmd);
-  }
-}
-
-void ws_session::subscribe_command(protocol::ws_command& cmd) {
-  if (subscribed(cmd.channel))
-    return reply_error(cmd.id, {400, "already_subscribed", "already subscribed to " + cmd.channel});
-  if (channel_count() >= st_.opts.max_channels_per_connection) {
-    limit_refused(metrics::counter::limit_channels_per_connection, "channels_per_connection");
-    return reply_error(
-        cmd.id, {429, "too_many_channels",
-                 "at most " + std::to_string(st_.opts.max_channels_per_connection) + " channels per connection"});
-  }
-  if (auto err = st_.auth.may_subscribe(who_, cmd.channel)) return reply_error(cmd.id, *err);
-  std::vector<protocol::cursor_entry> since;
-  if (!cmd.since.empty()) {
-    auto entries = protocol::decode_cursor(cmd.since);
-    if (!entries) return reply_error(cmd.id, {400, "bad_cursor", "since is not a valid cursor"});
-    since = std::move(*entries);
-  }
-  pending_subscribes_.emplace_back(cmd.channel, cmd.id);
-  raw_.set(cmd.channel, cmd.raw);
-  replaying();
-  std::string channels[] = {cmd.channel};
-  subscribe(channels, since, st_.opts.replay_limit);
-}
-
-void ws_session::history_command(protocol::ws_command& cmd) {
-  if (auto err = st_.auth.may_read(who_, cmd.channel)) return reply_error(cmd.id, *err);
-  core::history_query q{cmd.channel, std::nullopt, std::min<std::size_t>(cmd.limit, st_.opts.poll_limit_max),
-                        st_.core.max_reply_bytes};
-  if (!cmd.since.empty()) {
-    auto pos = core::cursor_position(cmd.since, cmd.channel);
-    if (auto* err = std::get_if<util::api_error>(&pos)) return reply_error(cmd.id, *err);
-    q.since = std::get<core::position>(pos);
-  }
-  auto since = q.since;
-  ++commands_in_flight_;
-  st_.core.brokers.history(std::move(q),
-                           [s = self(), id = cmd.id, channel = cmd.channel, since](core::broker::history_result r) {
-                             s->st_.core.hubs.run_on(s->thread(), [s, id, channel, since, r = std::move(r)] {
-                               s->command_done();
-                               if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
-                               s->reply(id, core::history_json(channel, std::get<core::history_reply>(r), since));
-                             });
-                           });
-}
-
-void ws_session::publish_command(protocol::ws_command& cmd) {
-  if (auto err = st_.auth.may_publish(who_, cmd.channel)) {
-    metrics::add(metrics::counter::publish_errors);
-    return reply_error(cmd.id, *err);
-  }
-  ++commands_in_flight_;
-  st_.core.brokers.publish({cmd.channel, cmd.event, std::move(cmd.data_json)},
-                           [s = self(), id = cmd.id](core::broker::publish_result r) {
-                             s->st_.core.hubs.run_on(s->thread(), [s, id, r = std::move(r)] {
-                               s->command_done();
-                               if (auto* err = std::get_if<util::api_error>(&r)) {
-                                 metrics::add(metrics::counter::publish_errors);
-                                 return s->reply_error(id, *err);
-                               }
-                               metrics::add(metrics::counter::publishes);
-                               auto& m = std::get<protocol::message_ptr>(r);
-                               s->reply(id, protocol::publish_result(m->offset(), m->cursor()));
-                             });
-                           });
-}
-
-// ---------------------------------------------------------------------------
 // Subscription hooks
 
 void ws_session::drop_pending(std::vector<std::pair<std::string, std::string>>::iterator it) {
@@ -268,13 +173,21 @@ void ws_session::drop_pending(std::vector<std::pair<std::string, std::string>>::
   if (pending_subscribes_.empty()) std::vector<std::pair<std::string, std::string>>().swap(pending_subscribes_);
 }
 
-void ws_session::reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor) {
+void ws_session::reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor,
+                                  bool ended) {
   auto it =
       std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(), [&](auto& p) { return p.first == channel; });
   if (it == pending_subscribes_.end()) return;
   std::string id = std::move(it->second);
   drop_pending(it);
-  reply(id, protocol::ws_subscribed(channel, recovered, cursor, raw_.raw(channel)));
+  reply(id, protocol::ws_subscribed(channel, recovered, cursor, raw_.raw(channel), ended));
+  if (ended) leave_ended(channel);
+}
+
+void ws_session::leave_ended(const std::string& channel) {
+  net::post(tc_.ioc(), [s = self(), channel] {
+    if (s->ended(channel)) s->unsubscribe(channel);
+  });
 }
 
 void ws_session::on_reset(std::span<const std::string> channels) {
@@ -299,7 +212,9 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
     protocol::cursor_entry before{m->channel_tag(), m->epoch(), m->offset() - 1};
     reply_subscribed(m->channel(), true, protocol::encode_cursor({&before, 1}));
   }
-  // Raw: a message with an event name keeps the push form (its name, offset and cursor).
+  // Raw: a message with an event name keeps the push form (its name, offset and cursor),
+  // a stream's end included: a text frame, a signal the client tells from data by the
+  // opcode (docs/protocol.md, "Raw formats").
   if (!raw_.empty() && m->event().empty() && raw_.raw(m->channel())) {
     if (auto named = raw_.announce(*m); !named.empty()) send_text(named);
     out_.push_shared(m->ws_raw_frame(deflate_), m);
@@ -307,6 +222,7 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
     out_.push_shared(m->ws_frame(deflate_), m);
   }
   metrics::add(metrics::counter::deliveries_ws);
+  if (m->event() == core::end_event) leave_ended(m->channel());  // the subscription ends with the stream
   if (over_cap()) {
     slow_reader_cut("ws", {{"queued_bytes", out_.queued_bytes()}});
     out_.clear();
@@ -325,7 +241,7 @@ void ws_session::on_synced() {
       drop_pending(pending_subscribes_.begin());
       continue;
     }
-    reply_subscribed(ch, true, cursor_of(ch));
+    reply_subscribed(ch, true, cursor_of(ch), ended(ch));
   }
 }
 

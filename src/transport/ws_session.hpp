@@ -81,9 +81,12 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void subscribe_command(protocol::ws_command& cmd);
   void history_command(protocol::ws_command& cmd);
   void publish_command(protocol::ws_command& cmd);
+  void stop_command(protocol::ws_command& cmd);
   void reply(std::string_view id, std::string_view result_json);
   void reply_error(std::string_view id, const util::api_error& e);
-  void reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor);
+  void reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor, bool ended = false);
+  /// Leaves `channel` (posted: not from inside a hook) once its stream ended.
+  void leave_ended(const std::string& channel);
   void drop_pending(std::vector<std::pair<std::string, std::string>>::iterator it);
   void send_text(std::string_view json);
   void close_with(std::uint16_t code, std::string_view reason, bool wait_for_peer);

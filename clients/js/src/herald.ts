@@ -827,16 +827,27 @@ export class Herald {
 }
 
 /**
- * A raw long-poll body as the JSON reply's fields: first line "<cursor>[ reset <channel>…]",
- * then one line per message ("<data>", or "<channel> <data>" for several channels; a
- * message with an event name: "!" and its JSON element). A channel's messages end at the
- * cursor's position for it: offsets are counted back.
+ * A raw long-poll body as the JSON reply's fields: first line
+ * "<cursor>[ reset <channel>…][ end <channel>…]", then one line per message ("<data>", or
+ * "<channel> <data>" for several channels; a message with an event name other than a
+ * stream's end: "!" and its JSON element). A channel's messages end at the cursor's
+ * position for it: offsets are counted back. A channel named after "end" has its stream's
+ * end as its last line (event "end").
  */
 function rawPollReply(text: string, channels: string[]): { cursor: string; reset: string[]; messages: any[] } {
   const lines = text.split('\n');
   if (lines.pop() !== '') throw new Error('truncated');
-  const [cursor, word, ...reset] = (lines.shift() ?? '').split(' ');
-  if (!cursor || (word !== undefined && word !== 'reset')) throw new Error('bad head');
+  const [cursor, ...words] = (lines.shift() ?? '').split(' ');
+  const reset: string[] = [];
+  const ended: string[] = [];
+  let into: string[] | null = null;
+  for (const w of words) {
+    if (w === 'reset') into = reset;
+    else if (w === 'end') into = ended;
+    else if (into) into.push(w);
+    else throw new Error('bad head');
+  }
+  if (!cursor) throw new Error('bad head');
   const messages = lines.map((l): { channel: string; data: unknown; offset: number; cursor?: string; event?: string; time?: number } => {
     if (l[0] === '!') return JSON.parse(l.slice(1));
     if (channels.length === 1) return { channel: channels[0], data: JSON.parse(l), offset: 0 };
@@ -853,6 +864,14 @@ function rawPollReply(text: string, channels: string[]): { cursor: string; reset
     messages[i].offset = p.offset;
     messages[i].cursor = encodeCompact(p);
     next.set(ch, { ...p, offset: p.offset - 1 });
+  }
+  for (const ch of ended) {
+    for (let i = messages.length - 1; i >= 0; i--) {
+      if (messages[i].channel === ch) {
+        messages[i].event = 'end';
+        break;
+      }
+    }
   }
   return { cursor, reset, messages };
 }

@@ -66,6 +66,14 @@ TEST(Replies, WebSocketAndPublishForms) {
   golden("publish-result.json", p::publish_result(42, cursor));
 }
 
+TEST(Replies, StreamForms) {
+  golden("stream-result.json", p::stream_result("ai:answer-7", 42, cursor, "completed"));
+  golden("ws-subscribed-ended.json", p::ws_subscribed("ai:answer-7", true, cursor, false, true));
+  herald::util::api_error e{409, "offset_mismatch", "the next offset of ai:answer-7 is 5"};
+  e.extra_json = "\"next_offset\":5";
+  golden("error-offset-mismatch.json", p::error_json(e));
+}
+
 // --- Raw formats: the message's raw forms and the signals around them -----------------
 
 namespace {
@@ -98,12 +106,17 @@ TEST(Replies, RawPollForms) {
   std::string one = p::raw_poll_head(compact, {});
   std::string several = p::raw_poll_head(cursor, {});
   for (auto& m : ms) {
-    one += m->raw_line(false);
-    several += m->raw_line(true);
+    // A named message keeps its name on a "!" line (long polling chooses the same way).
+    one += m->event().empty() ? m->raw_line(false) : m->raw_named_line();
+    several += m->event().empty() ? m->raw_line(true) : m->raw_named_line();
   }
   golden("raw-poll-reply.txt", one);
   golden("raw-poll-reply-channels.txt", several);
   golden("raw-poll-reply-reset.txt", p::raw_poll_head(cursor, two));
+  // A stream's end: its line is the end's data, the head names the channel.
+  const std::string news[] = {"news"};
+  golden("raw-poll-reply-end.txt", p::raw_poll_head(compact, {}, news) +
+                                       std::string(msg(4, "end", R"({"state":"completed","reason":null})")->raw_line(false)));
 }
 
 TEST(Replies, RawWebSocketForms) {
