@@ -10,6 +10,7 @@
 //        [--messages 300] [--rate 150] [--size 100] [--procs 1] [--port P --pid PID]
 //   (subscribers run in --procs child processes, the publisher in the parent)
 //        [--server build/src/herald] [--server-args '--write-hold-ms 10'] [--json FILE] [--label TEXT]
+//        [--format json|raw]   (raw: herald's raw wire formats, docs/protocol.md "Raw formats")
 //
 // Prints one Markdown row: deliveries, msgs/s, publish→receive p50/p99, publish reply
 // p50/p99, server CPU per delivery (utime+stime of the server's processes from /proc),
@@ -33,7 +34,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function parseArgs(argv) {
   const o = { peer: 'herald', transport: 'ws', subscribers: 1000, messages: 300, rate: 150, size: 100, procs: 1,
-    port: 0, pid: 0, server: path.join(here, '../build/src/herald'), bench: path.join(here, '../build/tools/bench/herald-bench'), 'server-args': '', json: '', label: '', deadline: 120, channel: 'bench' };
+    port: 0, pid: 0, server: path.join(here, '../build/src/herald'), bench: path.join(here, '../build/tools/bench/herald-bench'), 'server-args': '', json: '', label: '', deadline: 120, channel: 'bench', format: 'json' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     if (!(k in o)) throw new Error(`unknown option --${k}`);
@@ -43,6 +44,7 @@ function parseArgs(argv) {
   if (!['herald', 'nchan', 'baseline'].includes(o.peer)) throw new Error('--peer herald|nchan|baseline');
   if (o.peer === 'baseline' && o.transport === 'poll') throw new Error('the baseline serves ws and sse');
   if (!['ws', 'sse', 'poll'].includes(o.transport)) throw new Error('--transport ws|sse|poll');
+  if (!['json', 'raw'].includes(o.format)) throw new Error('--format json|raw');
   if (o.subscribers / o.procs > 15000) throw new Error('at most 15000 subscribers per process (--procs)');
   return o;
 }
@@ -118,12 +120,14 @@ function outSegs() {
 function subscribe(o, port, onData, onReady, onError) {
   const ch = o.channel;
   const herald = o.peer === 'herald';
+  const raw = herald && o.format === 'raw';
+  const fmt = raw ? '&format=raw' : '';
   if (o.transport === 'ws') {
     const ws = new WebSocket(herald ? `ws://${HOST}:${port}/ws` : `ws://${HOST}:${port}/sub/${ch}`, { perMessageDeflate: false });
-    ws.on('open', () => { if (herald) ws.send(JSON.stringify({ id: 1, method: 'subscribe', channel: ch })); else onReady(); });
-    ws.on('message', (buf) => {
+    ws.on('open', () => { if (herald) ws.send(JSON.stringify({ id: 1, method: 'subscribe', channel: ch, ...(raw ? { format: 'raw' } : {}) })); else onReady(); });
+    ws.on('message', (buf, binary) => {
       const m = JSON.parse(buf.toString());
-      if (!herald) return onData(m);
+      if (!herald || binary) return onData(m);  // binary: a raw message, the data alone
       if (m.push) return onData(m.push.data);
       if (m.id === 1) return m.error ? onError(m.error.code) : onReady();
     });
@@ -131,7 +135,7 @@ function subscribe(o, port, onData, onReady, onError) {
     return () => ws.terminate();
   }
   if (o.transport === 'sse') {
-    const req = http.get({ host: HOST, port, agent: false, path: herald ? `/sse?channel=${ch}` : `/sub/${ch}`, headers: { Accept: 'text/event-stream' } }, (res) => {
+    const req = http.get({ host: HOST, port, agent: false, path: herald ? `/sse?channel=${ch}${fmt}` : `/sub/${ch}`, headers: { Accept: 'text/event-stream' } }, (res) => {
       if (res.statusCode !== 200) return onError(`status ${res.statusCode}`);
       if (!herald) onReady();
       let buf = '';
@@ -151,7 +155,7 @@ function subscribe(o, port, onData, onReady, onError) {
           if (data === null) { if (herald && id) onReady(); continue; }
           if (event === 'reset') continue;
           const m = JSON.parse(data);
-          onData(herald ? m.data : m);
+          onData(herald && !raw ? m.data : m);
         }
       });
       res.on('error', (e) => onError(e.code ?? e.message));
@@ -166,7 +170,7 @@ function subscribe(o, port, onData, onReady, onError) {
     if (stopped) return;
     const headers = {};
     let p;
-    if (herald) p = `/poll?channel=${ch}&timeout=60&limit=1000${cursor ? `&since=${cursor}` : ''}`;
+    if (herald) p = `/poll?channel=${ch}&timeout=60&limit=1000${fmt}${cursor ? `&since=${cursor}` : ''}`;
     else {
       p = `/sub/${ch}`;
       if (etag) headers['If-None-Match'] = etag;
@@ -178,7 +182,12 @@ function subscribe(o, port, onData, onReady, onError) {
       res.on('data', (d) => { body += d; });
       res.on('end', () => {
         if (res.statusCode === 200) {
-          if (herald) {
+          if (raw) {
+            // The cursor line, then one line per message's data.
+            const lines = body.split('\n');
+            cursor = lines[0].split(' ')[0];
+            for (const l of lines.slice(1)) if (l) onData(JSON.parse(l));
+          } else if (herald) {
             const j = JSON.parse(body);
             cursor = j.cursor;
             for (const m of j.messages) onData(m.data);
@@ -298,7 +307,7 @@ async function main() {
     for (const r of results) { latencies = latencies.concat(r.latencies); errors += r.errors; }
     delivered = results.reduce((a, r) => a + r.deliveries, 0);
     const row = {
-      tool: 'node-load', peer: o.peer, server_args: o['server-args'], transport: o.transport, subscribers: o.subscribers, messages: o.messages, rate: o.rate, size: o.size, label: o.label,
+      tool: 'node-load', peer: o.peer, format: o.format, server_args: o['server-args'], transport: o.transport, subscribers: o.subscribers, messages: o.messages, rate: o.rate, size: o.size, label: o.label,
       delivered, expected: want, publish_failures: failed, errors,
       msgs_per_s: delivered / elapsed,
       latency_p50_ms: pct(latencies, 50), latency_p99_ms: pct(latencies, 99),
@@ -308,7 +317,7 @@ async function main() {
       client_cpu_s: client,
     };
     const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
-    console.log(`| node-load | ${o.peer} | ${o.transport} | ${o.subscribers} subs | ${o.messages} msgs x ${o.size} B, ${o.rate > 0 ? `${o.rate}/s` : 'closed loop'} | delivered ${delivered}/${want}, errors ${errors} | ${Math.round(row.msgs_per_s)} msgs/s | p50 ${f1(row.latency_p50_ms)} ms, p99 ${f1(row.latency_p99_ms)} ms | reply p50 ${f1(row.reply_p50_ms)} ms, p99 ${f1(row.reply_p99_ms)} ms | server ${row.server_cpu_us_per_msg.toFixed(2)} us CPU/msg | ${row.segments_per_msg.toFixed(2)} segs/msg | client CPU ${row.client_cpu_s.toFixed(1)} s |`);
+    console.log(`| node-load | ${o.peer}${o.format === 'raw' ? ' raw' : ''} | ${o.transport} | ${o.subscribers} subs | ${o.messages} msgs x ${o.size} B, ${o.rate > 0 ? `${o.rate}/s` : 'closed loop'} | delivered ${delivered}/${want}, errors ${errors} | ${Math.round(row.msgs_per_s)} msgs/s | p50 ${f1(row.latency_p50_ms)} ms, p99 ${f1(row.latency_p99_ms)} ms | reply p50 ${f1(row.reply_p50_ms)} ms, p99 ${f1(row.reply_p99_ms)} ms | server ${row.server_cpu_us_per_msg.toFixed(2)} us CPU/msg | ${row.segments_per_msg.toFixed(2)} segs/msg | client CPU ${row.client_cpu_s.toFixed(1)} s |`);
     if (o.json) fs.appendFileSync(o.json, `${JSON.stringify(row)}\n`);
     if (delivered < want) process.exitCode = 1;
   } finally {

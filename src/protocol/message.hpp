@@ -60,6 +60,9 @@ class message {
   std::string_view ws_raw_frame(bool deflated) const;
   /// A raw long-poll line: "<data>\n", or "<channel> <data>\n" with `with_channel`.
   std::string_view raw_line(bool with_channel) const;
+  /// The raw long-poll line of a message with an event name: "!<message JSON>\n" (its
+  /// name kept, its channel and offset with it; "!" starts no JSON value nor channel name).
+  std::string_view raw_named_line() const;
 
   /// Approximate bytes held by this message (history accounting).
   std::size_t footprint() const noexcept;
@@ -67,8 +70,8 @@ class message {
  private:
   void build_sse() const;
   struct raw_forms {
-    std::once_flag cursor_once, sse_once, sse_body_once, ws_once, ws_deflated_once, line_once;
-    std::string cursor, sse, sse_body, ws, ws_deflated, line;
+    std::once_flag cursor_once, sse_once, sse_body_once, ws_once, ws_deflated_once, line_once, named_once;
+    std::string cursor, sse, sse_body, ws, ws_deflated, line, named;
   };
   raw_forms& raw() const;
 

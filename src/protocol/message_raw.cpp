@@ -84,6 +84,17 @@ std::string_view message::raw_line(bool with_channel) const {
   return with_channel ? std::string_view(r.line) : std::string_view(r.line).substr(channel_.size() + 1);
 }
 
+std::string_view message::raw_named_line() const {
+  auto& r = raw();
+  std::call_once(r.named_once, [&] {
+    r.named.reserve(json_.size() + 2);
+    r.named += '!';
+    r.named += json_;
+    r.named += '\n';
+  });
+  return r.named;
+}
+
 std::size_t message::footprint() const noexcept {
   // Taken when history appends the message, before any subscriber has built a wire form;
   // the raw forms (built later, like the others) count as one pointer.

@@ -3,7 +3,8 @@
 // one JSON object with an "id" and a "method"; every command gets exactly one reply,
 // {"id":..,"result":{..}} or {"id":..,"error":{"code":..,"message":..}}. Pushes are
 // {"push":{..}} (built once per message, see message::ws_frame) and mid-stream resets
-// {"reset":{"channel":..,"cursor":..}}.
+// {"reset":{"channel":..,"cursor":..}}; a subscription with "format":"raw" gets binary
+// frames of the data alone instead (message::ws_raw_frame, transport/ws_raw_channels.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <optional>

@@ -160,14 +160,18 @@ void longpoll_request::reply_raw(const std::string& cursor, bool several) {
     if (m->event() == core::end_event) ended.emplace_back(m->channel());
   const std::string head = protocol::raw_poll_head(cursor, resets_, ended);
   std::size_t length = head.size();
-  for (auto& m : messages_) length += m->raw_line(several).size();
+  // A named message keeps its name on a "!" line; a stream's end is named on the head.
+  auto line = [several](const protocol::message& m) {
+    return m.event().empty() || m.event() == core::end_event ? m.raw_line(several) : m.raw_named_line();
+  };
+  for (auto& m : messages_) length += line(*m).size();
   static const header_list headers = {{"Cache-Control", "no-store"}};
   header_list h = headers;
   h.insert(h.end(), http_->cors_headers().begin(), http_->cors_headers().end());
   auto& out = http_->out();
   out.push_copy(http_head(200, "text/plain", static_cast<long long>(length), http_->keep_alive(), h));
   out.push_copy(head);
-  for (auto& m : messages_) out.push_shared(m->raw_line(several), m);
+  for (auto& m : messages_) out.push_shared(line(*m), m);
   messages_.clear();
   http_->send();
 }

@@ -38,9 +38,7 @@ void sse_session::send_head() {
   out_.push_copy(protocol::sse_retry(st_.opts.sse_retry.count()));
 }
 
-std::string sse_session::position() const {
-  return raw_ ? protocol::encode_raw_cursor(positions()) : cursor();
-}
+std::string sse_session::position() const { return raw_ ? protocol::encode_raw_cursor(positions()) : cursor(); }
 
 void sse_session::on_reset(std::span<const std::string> channels) {
   send_head();

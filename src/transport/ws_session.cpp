@@ -212,9 +212,10 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
     protocol::cursor_entry before{m->channel_tag(), m->epoch(), m->offset() - 1};
     reply_subscribed(m->channel(), true, protocol::encode_cursor({&before, 1}));
   }
-  // A stream's end stays a JSON push on a raw subscription: a text frame, a signal the
-  // client tells from data by the opcode (docs/protocol.md, "Raw formats").
-  if (!raw_.empty() && raw_.raw(m->channel()) && m->event() != core::end_event) {
+  // Raw: a message with an event name keeps the push form (its name, offset and cursor),
+  // a stream's end included: a text frame, a signal the client tells from data by the
+  // opcode (docs/protocol.md, "Raw formats").
+  if (!raw_.empty() && m->event().empty() && raw_.raw(m->channel())) {
     if (auto named = raw_.announce(*m); !named.empty()) send_text(named);
     out_.push_shared(m->ws_raw_frame(deflate_), m);
   } else {

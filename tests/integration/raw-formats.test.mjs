@@ -1,6 +1,7 @@
 // The raw wire formats (format=raw; docs/protocol.md "Raw formats"): the bytes of each
 // transport's raw form, the sizes docs/protocol.md gives for a 100-byte message, exact
-// resume with cursors derived by counting (raw WebSocket -> SSE -> long poll -> WebSocket),
+// resume with cursors derived by counting (raw WebSocket -> SSE -> long poll -> WebSocket,
+// and over several channels SSE -> long poll -> WebSocket),
 // resets in raw form, several channels, and clients herald did not write (node `ws`, the
 // `eventsource` package, curl) next to raw sockets for the byte layouts.
 import { describe, it, before, after } from 'node:test';
@@ -58,6 +59,11 @@ class RawWs {
         // The position is taken here, before the frames that follow it are handled.
         if (w.channel && j.result?.cursor) this.pos.set(w.channel, decodeAnyCursor(j.result.cursor)[0]);
         w.resolve(j);
+      } else if (j.push) {
+        // A named message of a raw subscription (or any message of a JSON one).
+        const p = j.push;
+        if (this.pos.has(p.channel)) this.pos.set(p.channel, decodeAnyCursor(p.cursor)[0]);
+        this.got.push({ channel: p.channel, offset: p.offset, data: p.data, cursor: p.cursor, event: p.event });
       } else if (j.reset) {
         this.resets.push(j.reset);
         this.pos.set(j.reset.channel, decodeAnyCursor(j.reset.cursor)[0]);
@@ -328,6 +334,65 @@ describe('raw formats', () => {
     assert.equal(p.lines.length, 3);
     const entries = decodeAnyCursor(p.cursor);
     assert.deepEqual(entries.map((e) => Number(e.offset)), [2, 1]);
+  });
+
+  it('several channels resume exactly: raw SSE (eventsource) -> raw long poll -> raw WebSocket', async () => {
+    const A = name('ra'), B = name('rb');
+    const got = { [A]: [], [B]: [] };
+    const pub = async (ch, n) => { await publish(h, ch, n); };
+    // 1. eventsource, two channels: event.data is "<channel>\n<data>", the id covers both.
+    const es = new EventSource(`${h.base}/sse?channel=${A}&channel=${B}&format=raw`);
+    const evs = [];
+    es.onmessage = (e) => evs.push({ data: e.data, id: e.lastEventId });
+    await withTimeout(new Promise((resolve) => { es.onopen = resolve; }), 5000, 'EventSource open');
+    await sleep(200);
+    await pub(A, 1); await pub(B, 1); await pub(A, 2);
+    await waitFor(() => evs.length === 3, { what: 'three SSE events' });
+    es.close();
+    for (const e of evs) { const [ch, d] = e.data.split('\n'); got[ch].push(JSON.parse(d)); }
+    const sseId = evs.at(-1).id;
+    assert.deepEqual(decodeAnyCursor(sseId).map((e) => Number(e.offset)), [2, 1]);
+    await pub(B, 2); await pub(A, 3);  // missed while switching
+    // 2. curl long poll over both from the SSE id.
+    const p = parsePollBody((await curlHttp(h, 'GET', `/poll?channel=${A}&channel=${B}&since=${sseId}&format=raw`)).body);
+    for (const l of p.lines) { const sp = l.indexOf(' '); got[l.slice(0, sp)].push(JSON.parse(l.slice(sp + 1))); }
+    await pub(A, 4); await pub(B, 3);
+    // 3. node ws: each channel subscribed with the poll's cursor (its entry for the channel).
+    const c = await RawWs.open(h);
+    try {
+      for (const ch of [A, B]) assert.equal((await c.subscribe(ch, p.cursor)).result.recovered, true);
+      await waitFor(() => c.got.length === 2, { what: 'replay over ws' });
+      await pub(B, 4);
+      await waitFor(() => c.got.length === 3, { what: 'live over ws' });
+      for (const g of c.got) got[g.channel].push(g.data);
+      assert.deepEqual(c.got.map((g) => [g.channel === A ? 'A' : 'B', g.offset]), [['A', 4], ['B', 3], ['B', 4]]);
+    } finally { c.close(); }
+    assert.deepEqual(got, { [A]: [1, 2, 3, 4], [B]: [1, 2, 3, 4] });
+  });
+
+  it('a message with an event name keeps it: SSE event:, WebSocket JSON push, long-poll "!" line', async () => {
+    const ch = name('ev');
+    const start = await publish(h, ch, 0);
+    const c = await RawWs.open(h);
+    try {
+      await c.subscribe(ch, start.cursor);
+      const sse = rawRead(h, sseRequest(h, `channel=${ch}&format=raw&since=${start.cursor}`), 600);
+      await sleep(150);
+      const named = await publish(h, ch, { n: 1 }, { event: 'note' });
+      await publish(h, ch, { n: 2 });
+      await waitFor(() => c.got.length === 2, { what: 'two ws messages' });
+      // WebSocket: the named one as a push (with its cursor), the next one binary, counted on.
+      assert.deepEqual(c.got.map((g) => [g.offset, g.data.n, g.event]), [[2, 1, 'note'], [3, 2, undefined]]);
+      assert.equal(c.frames.filter((f) => f.text?.startsWith('{"push"')).length, 1);
+      const text = (await sse).toString('utf8');
+      assert.ok(text.includes(`event:note\ndata:{"n":1}\n\n`), text);
+      const p = parsePollBody((await curlHttp(h, 'GET', `/poll?channel=${ch}&since=${start.cursor}&format=raw`)).body);
+      assert.equal(p.lines.length, 2);
+      assert.equal(p.lines[0][0], '!');
+      const m = JSON.parse(p.lines[0].slice(1));
+      assert.deepEqual([m.channel, m.offset, m.event, m.data], [ch, named.offset, 'note', { n: 1 }]);
+      assert.equal(p.lines[1], '{"n":2}');
+    } finally { c.close(); }
   });
 
   it('a bad format is refused with a clear error on every transport', async () => {

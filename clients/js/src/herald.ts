@@ -16,9 +16,9 @@ export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnecte
 export interface Message<T = unknown> {
   channel: string;
   offset: number;
-  /** Server time at publication, unix milliseconds (format 'json' only). */
+  /** Server time at publication, unix milliseconds (format 'json', or a named message over WebSocket or polling). */
   time?: number;
-  /** The publisher's event name (format 'json', and SSE in either format). */
+  /** The publisher's event name, if any. */
   event?: string;
   data: T;
   /** Cursor after this message (covers at least its channel). */
@@ -64,7 +64,7 @@ export type WireFormat = 'raw' | 'json';
 export interface HeraldOptions {
   /**
    * 'raw' (default): messages carry their data only and the client counts offsets and
-   * builds cursors itself (fewer bytes per message; `time` is absent, `event` only on SSE).
+   * builds cursors itself (fewer bytes per message; `time` is absent from most).
    * 'json': every message carries channel, offset, time, event and cursor.
    */
   format?: WireFormat;
@@ -608,6 +608,8 @@ export class Herald {
         const p = msg.cursor ? decodeCursor(msg.cursor)?.[0] : undefined;
         if (p) positions.set(msg.channel, p);
       } else if (msg.push) {
+        // On a raw subscription a message with an event name comes in this form: count on from it.
+        if (positions.has(msg.push.channel)) { const p = decodeCursor(msg.push.cursor)?.[0]; if (p) positions.set(msg.push.channel, p); }
         const bytes = byteLength(text);
         this.deliver(msg.push, msg.push.cursor, 'websocket', bytes + (bytes < 126 ? 2 : bytes < 65536 ? 4 : 10));
       } else if (msg.reset) {
@@ -827,7 +829,8 @@ export class Herald {
 /**
  * A raw long-poll body as the JSON reply's fields: first line
  * "<cursor>[ reset <channel>…][ end <channel>…]", then one line per message ("<data>", or
- * "<channel> <data>" for several channels). A channel's messages end at the cursor's
+ * "<channel> <data>" for several channels; a message with an event name other than a
+ * stream's end: "!" and its JSON element). A channel's messages end at the cursor's
  * position for it: offsets are counted back. A channel named after "end" has its stream's
  * end as its last line (event "end").
  */
@@ -845,7 +848,8 @@ function rawPollReply(text: string, channels: string[]): { cursor: string; reset
     else throw new Error('bad head');
   }
   if (!cursor) throw new Error('bad head');
-  const messages = lines.map((l): { channel: string; data: unknown; offset: number; cursor?: string; event?: string } => {
+  const messages = lines.map((l): { channel: string; data: unknown; offset: number; cursor?: string; event?: string; time?: number } => {
+    if (l[0] === '!') return JSON.parse(l.slice(1));
     if (channels.length === 1) return { channel: channels[0], data: JSON.parse(l), offset: 0 };
     const sp = l.indexOf(' ');
     return { channel: l.slice(0, sp), data: JSON.parse(l.slice(sp + 1)), offset: 0 };
@@ -853,8 +857,10 @@ function rawPollReply(text: string, channels: string[]): { cursor: string; reset
   const next = new Map<string, Position>();
   for (let i = messages.length - 1; i >= 0; i--) {
     const ch = messages[i].channel;
-    const p = next.get(ch) ?? positionOf(cursor, ch);
-    if (!p) throw new Error(`the cursor does not cover ${ch}`);
+    const known = next.get(ch) ?? positionOf(cursor, ch);
+    if (!known) throw new Error(`the cursor does not cover ${ch}`);
+    // A named message's line says its offset; the others follow from the cursor.
+    const p = lines[i][0] === '!' ? { ...known, offset: messages[i].offset } : known;
     messages[i].offset = p.offset;
     messages[i].cursor = encodeCompact(p);
     next.set(ch, { ...p, offset: p.offset - 1 });

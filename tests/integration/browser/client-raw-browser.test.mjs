@@ -2,10 +2,11 @@
 // the raw formats (binary WebSocket frames of the data alone, format=raw on /sse and
 // /poll), counts offsets and builds cursors itself, and those derived cursors resume
 // exactly when it moves WebSocket -> SSE -> long polling -> WebSocket; a reset reaches
-// the page in raw form too.
+// the page in raw form too; and a native EventSource on format=raw resumes exactly through
+// Last-Event-ID after its connection is dropped.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHerald, publish, sleep, decodeAnyCursor } from '../lib/herald.mjs';
+import { startHerald, startProxy, publish, sleep, decodeAnyCursor } from '../lib/herald.mjs';
 import { buildWeb, launchBrowser, WEB_DIR } from '../lib/browser.mjs';
 
 const plain = (c) => decodeAnyCursor(c)?.map((e) => [e.tag, e.epoch, Number(e.offset)]);
@@ -69,6 +70,51 @@ describe('browser client, default (raw) formats, in headless Chromium', { timeou
     assert.ok(carrying.length >= 2 && carrying.every((u) => /[?&]format=raw(&|$)/.test(u)), wire.urls.join('\n'));
     assert.deepEqual(page.errors, []);
     await page.close();
+  });
+
+  it('a native EventSource on format=raw: event.data is the data, Last-Event-ID resumes exactly', async () => {
+    const hs = await startHerald(['--web-root', WEB_DIR, '--sse-retry', '200']);
+    const proxy = await startProxy(hs.port);
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${proxy.port}/healthz`);
+      const ch = 'demo:raw-native';
+      await page.evaluate(async (ch) => {
+        window.E = { got: [], opens: 0 };
+        const es = new EventSource(`/sse?channel=${encodeURIComponent(ch)}&format=raw`);
+        es.onopen = () => { E.opens++; };
+        es.onmessage = (e) => E.got.push({ data: JSON.parse(e.data), id: e.lastEventId });
+        await new Promise((r) => { const t = setInterval(() => { if (E.opens) { clearInterval(t); r(); } }, 20); });
+      }, ch);
+      await sleep(200);  // the position line after the head
+      const sent = [];
+      const until = async (n) => {
+        for (let k = 0; k < 300; k++) {
+          const g = await page.evaluate(() => E.got);
+          if (g.length >= n) return g;
+          await sleep(50);
+        }
+        return page.evaluate(() => E.got);
+      };
+      for (let i = 1; i <= 3; i++) sent.push(await publish(hs, ch, { i }));
+      await until(3);
+      proxy.dropAll();
+      for (let i = 4; i <= 6; i++) sent.push(await publish(hs, ch, { i }));
+      const got = await until(6);
+      assert.deepEqual(got.map((g) => g.data.i), [1, 2, 3, 4, 5, 6], 'each once, in order');
+      // Every id is the compact cursor naming the position of the publish reply's cursor.
+      for (let k = 0; k < 6; k++) {
+        assert.equal(got[k].id.length, 15);
+        assert.deepEqual(decodeAnyCursor(got[k].id), decodeAnyCursor(sent[k].cursor));
+      }
+      assert.ok((await page.evaluate(() => E.opens)) >= 2, 'it reconnected');
+      assert.ok(proxy.heads.some((x) => /last-event-id: [g-v]\S{14}\r/i.test(x)), 'the reconnect sent the compact id as Last-Event-ID');
+      assert.deepEqual(page.errors, []);
+    } finally {
+      await page.close();
+      await proxy.close();
+      await hs.stop();
+    }
   });
 
   it('a reset in raw form reaches the page, then messages count from the new position', async () => {
