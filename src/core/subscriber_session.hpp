@@ -81,6 +81,18 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   /// The broker failed to sync `channel` (e.g. a forged cursor, broker unavailable);
   /// the channel stays unsynced until the transport leaves it.
   virtual void on_error(const std::string& channel, const util::api_error& e) = 0;
+  /// A signal (an ephemeral message, a join, a leave) of a synced channel, while not
+  /// paused: live only, it moves no position. The transport queues it or drops it
+  /// (counted), never cuts the connection for it.
+  virtual void on_signal(const protocol::message_ptr& m) { (void)m; }
+  /// The user presence lists this connection under (a token's sub; empty: anonymous).
+  virtual std::string_view presence_user() const noexcept { return {}; }
+
+ public:
+  /// This connection's id in presence (empty until it subscribes where presence is kept).
+  std::string_view client_id() const noexcept { return presence_ ? std::string_view(presence_->client) : std::string_view(); }
+
+ protected:
 
   context& ctx_;
 
@@ -95,6 +107,7 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
     std::uint16_t sync_id = 0;   // matches a history reply to the request that asked it
     bool synced = false;         // (packed: one per subscription of every connection)
     bool asked_since = false;    // the last history read was since a position
+    bool present = false;        // entered in the presence registry
     std::vector<protocol::message_ptr> pending;
   };
   static constexpr std::size_t max_pending = 4096;
@@ -109,6 +122,8 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   /// Consumes `m` for channel `c` if it is the next offset; returns false on a gap.
   bool consume(channel_state& c, const protocol::message_ptr& m);
   void resync(channel_state& c);
+  void enter_presence(channel_state& c);
+  void exit_presence(channel_state& c);
 
   unsigned thread_;
   transport kind_;
@@ -117,6 +132,12 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   std::uint16_t next_sync_id_ = 0;  // wraps: a reply 65536 syncs old cannot be pending
   std::vector<std::string> resets_;
   std::vector<channel_state> channels_;
+  // Allocated only where presence is kept; the user is kept from the first enter, so the
+  // destructor (where presence_user() no longer reaches the transport) exits the same.
+  struct presence_identity {
+    std::string client, user;
+  };
+  std::unique_ptr<presence_identity> presence_;
 };
 
 }  // namespace herald::core

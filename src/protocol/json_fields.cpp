@@ -10,8 +10,10 @@ using util::api_error;
 using util::bad_request;
 
 bool valid_event_name(std::string_view name) noexcept {
-  // "reset" and "token_expired" are the server's own signals.
-  if (name.empty() || name.size() > 64 || name == "reset" || name == "token_expired") return false;
+  // "reset", "token_expired", "join" and "leave" are the server's own signals.
+  if (name.empty() || name.size() > 64 || name == "reset" || name == "token_expired" || name == "join" ||
+      name == "leave")
+    return false;
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     if (!ok) return false;
@@ -45,12 +47,21 @@ std::optional<api_error> duplicate_member(const std::vector<json_member>& member
 
 }  // namespace
 
+std::optional<api_error> parse_ephemeral(const std::vector<json_member>& members, bool& ephemeral) {
+  ephemeral = false;
+  const json_member* e = find_member(members, "ephemeral");
+  if (!e || e->value == "false" || e->value == "null") return std::nullopt;
+  if (e->value != "true") return bad_request("bad_request", "\"ephemeral\" must be true or false");
+  ephemeral = true;
+  return std::nullopt;
+}
+
 std::variant<publish_fields, api_error> parse_publish(std::string_view body, bool broadcast, std::size_t max_data_bytes,
                                                       std::size_t max_broadcast_channels) {
   if (!valid_json(body)) return bad_request("bad_json", "request body is not valid JSON");
   auto members = json_members(body);
   if (!members) return bad_request("bad_request", "request body must be a JSON object");
-  if (auto err = duplicate_member(*members, {"channel", "channels", "data", "event"})) return *err;
+  if (auto err = duplicate_member(*members, {"channel", "channels", "data", "event", "ephemeral"})) return *err;
 
   publish_fields out;
   auto add_channel = [&](std::string_view text) -> std::optional<api_error> {
@@ -89,9 +100,11 @@ std::variant<publish_fields, api_error> parse_publish(std::string_view body, boo
     auto name = json_string(ev->value);
     if (!name || !valid_event_name(*name))
       return bad_request("bad_request",
-                         "\"event\" must match [A-Za-z0-9_-]{1,64} and not be \"reset\" or \"token_expired\"");
+                         "\"event\" must match [A-Za-z0-9_-]{1,64} and not be \"reset\", \"token_expired\", \"join\" "
+                         "or \"leave\"");
     out.event = std::move(*name);
   }
+  if (auto err = parse_ephemeral(*members, out.ephemeral)) return *err;
   return out;
 }
 

@@ -50,5 +50,7 @@ std::string ws_subscribed(std::string_view channel, bool recovered, std::string_
 std::string ws_reset(std::string_view channel, std::string_view cursor);
 /// A publish's result: {"offset":N,"cursor":..} (API, /publish, WebSocket publish).
 std::string publish_result(std::uint64_t offset, std::string_view cursor);
+/// An ephemeral publish's result: {"ephemeral":true} (no offset, no cursor).
+std::string ephemeral_result();
 
 }  // namespace herald::protocol

@@ -57,6 +57,8 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
     cmd.method = ws_method::publish;
   else if (*m == "history")
     cmd.method = ws_method::history;
+  else if (*m == "presence")
+    cmd.method = ws_method::presence;
   else if (*m == "ping")
     return cmd;
   else
@@ -74,7 +76,7 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
     if (!s || s->empty()) return error("bad_cursor", "\"since\" must be a cursor string");
     cmd.since = std::move(*s);
   }
-  if (cmd.method == ws_method::history) {
+  if (cmd.method == ws_method::history || cmd.method == ws_method::presence) {
     if (const json_member* limit = member(*members, "limit")) {
       std::uint64_t n = 0;
       if (!non_negative_integer(limit->value)) return error("bad_request", "\"limit\" must be a non-negative integer");
@@ -94,6 +96,7 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
       if (!s || !valid_event_name(*s)) return error("bad_request", "\"event\" must match [A-Za-z0-9_-]{1,64}");
       cmd.event = std::move(*s);
     }
+    if (auto err = parse_ephemeral(*members, cmd.ephemeral)) return ws_command_error{cmd.id, std::move(*err)};
   }
   return cmd;
 }

@@ -12,7 +12,7 @@
 
 namespace herald::protocol {
 
-enum class ws_method { subscribe, unsubscribe, publish, history, ping };
+enum class ws_method { subscribe, unsubscribe, publish, history, presence, ping };
 
 struct ws_command {
   std::string id;  // the request id as JSON text (number or string), echoed in the reply
@@ -21,7 +21,8 @@ struct ws_command {
   std::string since;        // subscribe, history: a cursor or empty
   std::string data_json;    // publish
   std::string event;        // publish
-  std::size_t limit = 100;  // history
+  bool ephemeral = false;   // publish: live only
+  std::size_t limit = 100;  // history, presence
 };
 
 struct ws_command_error {

@@ -18,6 +18,7 @@ class redis_broker;
 namespace herald::core {
 class hub;
 class broker;
+class presence_registry;
 struct context;
 }  // namespace herald::core
 namespace herald::api {
@@ -65,6 +66,7 @@ class server {
   std::vector<std::unique_ptr<transport::thread_context>> threads_;
   std::unique_ptr<core::hub> hub_;
   std::unique_ptr<core::broker> broker_;
+  std::unique_ptr<core::presence_registry> presence_;  // after the broker it signals through
   broker::memory_broker* memory_ = nullptr;  // the broker, when it is the memory one
   broker::redis_broker* redis_ = nullptr;    // the broker, when it is Redis
   std::unique_ptr<core::context> core_;

@@ -49,6 +49,21 @@ bool longpoll_request::on_message(const protocol::message_ptr& m, bool) {
   return true;
 }
 
+void longpoll_request::on_signal(const protocol::message_ptr& m) {
+  // A signal joins the reply like a message (it moves no position, so the cursor is the
+  // same); one that finds the reply full is dropped, not kept for the next poll.
+  if (done_) return;
+  if (messages_.size() >= limit_ ||
+      (!messages_.empty() && bytes_ + m->json().size() > http_->state().opts.max_queued_bytes)) {
+    metrics::add(metrics::counter::signal_drops);
+    return;
+  }
+  bytes_ += m->json().size();
+  messages_.push_back(m);
+  metrics::add(metrics::counter::signals_delivered);
+  schedule_reply();
+}
+
 void longpoll_request::on_synced() {
   if (done_ || synced_once_) return;
   synced_once_ = true;

@@ -33,6 +33,8 @@ class longpoll_request final : public core::subscriber_session, public tickable 
   bool on_message(const protocol::message_ptr& m, bool single) override;
   void on_synced() override;
   void on_error(const std::string& channel, const util::api_error& e) override;
+  void on_signal(const protocol::message_ptr& m) override;
+  std::string_view presence_user() const noexcept override { return who_ ? std::string_view(who_->user) : ""; }
   void on_tick(std::int64_t now_ms) override;
   void drain() override;
 

@@ -11,6 +11,7 @@
 
 #include "broker/redis/redis_connection.hpp"
 #include "broker/redis/redis_scripts.hpp"
+#include "broker/redis/redis_signals.hpp"
 #include "metrics/metrics.hpp"
 #include "protocol/cursor.hpp"
 #include "util/clock.hpp"
@@ -266,6 +267,17 @@ void redis_broker::publish(core::publish_request req, std::function<void(publish
   });
 }
 
+void redis_broker::signal(core::message_ptr m, std::function<void(std::optional<util::api_error>)> done) {
+  net::post(ioc_, [this, m = std::move(m), done = std::move(done)]() mutable {
+    auto& s = shard_for(m->channel());
+    if (!s.cmd || !s.cmd->connected()) return done(unavailable());
+    s.cmd->command({"PUBLISH", pubsub_name(m->channel()), signal_payload(*m)}, [done = std::move(done)](redisReply* r) {
+      if (!r || r->type != REDIS_REPLY_INTEGER) return done(unavailable());
+      done(std::nullopt);
+    });
+  });
+}
+
 void redis_broker::history(core::history_query q, std::function<void(history_result)> done) {
   net::post(ioc_, [this, q = std::move(q), done = std::move(done)]() mutable {
     auto& s = shard_for(q.channel);
@@ -394,6 +406,10 @@ void redis_broker::on_pubsub(shard& s, redisReply* r) {
     return;
   }
   if (kind != "message" || r->element[2]->type != REDIS_REPLY_STRING || !listener_) return;
+  if (is_signal_payload(str(r->element[2]))) {
+    if (auto m = parse_signal_payload(channel, str(r->element[2]))) listener_->on_publication(m);
+    return;
+  }
   // "<epoch> <offset> <time> <event|.> <data>"
   std::string_view f[5];
   std::uint32_t epoch;

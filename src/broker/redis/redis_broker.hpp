@@ -44,6 +44,8 @@ class redis_broker final : public core::broker {
   void set_listener(core::publication_listener* listener) override { listener_ = listener; }
   void publish(core::publish_request req, std::function<void(publish_result)> done) override;
   void history(core::history_query q, std::function<void(history_result)> done) override;
+  /// A plain PUBLISH on the channel's Pub/Sub name (redis_signals.cpp), no script.
+  void signal(core::message_ptr m, std::function<void(std::optional<util::api_error>)> done) override;
   void put_once(std::string key, std::string value, std::chrono::milliseconds ttl,
                 std::function<void(std::optional<util::api_error>)> done) override;
   void take_once(std::string key, std::function<void(take_result)> done) override;

@@ -1,0 +1,134 @@
+// The WebSocket commands (docs/protocol.md, "Commands and replies"): each gets exactly
+// one reply; those that wait for the broker count as in flight (ws_session.hpp,
+// backpressure) and come back to the connection's thread with hub::run_on.
+#include "core/history_read.hpp"
+#include "core/presence.hpp"
+#include "protocol/replies.hpp"
+#include "transport/client_events.hpp"
+#include "transport/ws_session.hpp"
+#include "util/clock.hpp"
+
+namespace herald::transport {
+
+// ---------------------------------------------------------------------------
+// Commands
+
+void ws_session::handle(protocol::ws_command cmd) {
+  using protocol::ws_method;
+  switch (cmd.method) {
+    case ws_method::ping:
+      return reply(cmd.id, "{}");
+    case ws_method::subscribe:
+      return subscribe_command(cmd);
+    case ws_method::unsubscribe: {
+      if (!subscribed(cmd.channel))
+        return reply_error(cmd.id, {400, "not_subscribed", "not subscribed to " + cmd.channel});
+      auto it = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
+                             [&](auto& p) { return p.first == cmd.channel; });
+      if (it != pending_subscribes_.end()) {
+        reply_error(it->second, {409, "unsubscribed", "unsubscribed before the subscription completed"});
+        drop_pending(it);
+      }
+      unsubscribe(cmd.channel);
+      return reply(cmd.id, "{}");
+    }
+    case ws_method::publish:
+      return publish_command(cmd);
+    case ws_method::history:
+      return history_command(cmd);
+    case ws_method::presence:
+      return presence_command(cmd);
+  }
+}
+
+void ws_session::subscribe_command(protocol::ws_command& cmd) {
+  if (subscribed(cmd.channel))
+    return reply_error(cmd.id, {400, "already_subscribed", "already subscribed to " + cmd.channel});
+  if (channel_count() >= st_.opts.max_channels_per_connection) {
+    limit_refused(metrics::counter::limit_channels_per_connection, "channels_per_connection");
+    return reply_error(
+        cmd.id, {429, "too_many_channels",
+                 "at most " + std::to_string(st_.opts.max_channels_per_connection) + " channels per connection"});
+  }
+  if (auto err = st_.auth.may_subscribe(who_, cmd.channel)) return reply_error(cmd.id, *err);
+  std::vector<protocol::cursor_entry> since;
+  if (!cmd.since.empty()) {
+    auto entries = protocol::decode_cursor(cmd.since);
+    if (!entries) return reply_error(cmd.id, {400, "bad_cursor", "since is not a valid cursor"});
+    since = std::move(*entries);
+  }
+  pending_subscribes_.emplace_back(cmd.channel, cmd.id);
+  replaying();
+  std::string channels[] = {cmd.channel};
+  subscribe(channels, since, st_.opts.replay_limit);
+}
+
+void ws_session::history_command(protocol::ws_command& cmd) {
+  if (auto err = st_.auth.may_read(who_, cmd.channel)) return reply_error(cmd.id, *err);
+  core::history_query q{cmd.channel, std::nullopt, std::min<std::size_t>(cmd.limit, st_.opts.poll_limit_max),
+                        st_.core.max_reply_bytes};
+  if (!cmd.since.empty()) {
+    auto pos = core::cursor_position(cmd.since, cmd.channel);
+    if (auto* err = std::get_if<util::api_error>(&pos)) return reply_error(cmd.id, *err);
+    q.since = std::get<core::position>(pos);
+  }
+  auto since = q.since;
+  ++commands_in_flight_;
+  st_.core.brokers.history(std::move(q),
+                           [s = self(), id = cmd.id, channel = cmd.channel, since](core::broker::history_result r) {
+                             s->st_.core.hubs.run_on(s->thread(), [s, id, channel, since, r = std::move(r)] {
+                               s->command_done();
+                               if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
+                               s->reply(id, core::history_json(channel, std::get<core::history_reply>(r), since));
+                             });
+                           });
+}
+
+void ws_session::publish_command(protocol::ws_command& cmd) {
+  if (auto err = st_.auth.may_publish(who_, cmd.channel)) {
+    metrics::add(metrics::counter::publish_errors);
+    return reply_error(cmd.id, *err);
+  }
+  if (cmd.ephemeral) {
+    ++commands_in_flight_;
+    auto m = std::make_shared<protocol::message>(protocol::message_kind::ephemeral, cmd.channel, util::unix_ms(),
+                                                 std::move(cmd.event), cmd.data_json);
+    st_.core.brokers.signal(std::move(m), [s = self(), id = cmd.id](std::optional<util::api_error> err) {
+      s->st_.core.hubs.run_on(s->thread(), [s, id, err = std::move(err)] {
+        s->command_done();
+        if (err) {
+          metrics::add(metrics::counter::publish_errors);
+          return s->reply_error(id, *err);
+        }
+        metrics::add(metrics::counter::ephemeral_publishes);
+        s->reply(id, protocol::ephemeral_result());
+      });
+    });
+    return;
+  }
+  ++commands_in_flight_;
+  st_.core.brokers.publish({cmd.channel, cmd.event, std::move(cmd.data_json)},
+                           [s = self(), id = cmd.id](core::broker::publish_result r) {
+                             s->st_.core.hubs.run_on(s->thread(), [s, id, r = std::move(r)] {
+                               s->command_done();
+                               if (auto* err = std::get_if<util::api_error>(&r)) {
+                                 metrics::add(metrics::counter::publish_errors);
+                                 return s->reply_error(id, *err);
+                               }
+                               metrics::add(metrics::counter::publishes);
+                               auto& m = std::get<protocol::message_ptr>(r);
+                               s->reply(id, protocol::publish_result(m->offset(), m->cursor()));
+                             });
+                           });
+}
+
+void ws_session::presence_command(protocol::ws_command& cmd) {
+  // Who may subscribe to a channel may see who is there, where the namespace keeps it.
+  if (auto err = st_.auth.may_read(who_, cmd.channel)) return reply_error(cmd.id, *err);
+  if (!st_.core.presence || !st_.core.namespaces.for_channel(cmd.channel).presence)
+    return reply_error(cmd.id, core::presence_disabled(cmd.channel));
+  const auto limit = std::min<std::size_t>(cmd.limit, core::presence_limit_max);
+  reply(cmd.id, core::presence_registry::to_json(st_.core.presence->snapshot(cmd.channel, limit)));
+}
+
+}  // namespace herald::transport
