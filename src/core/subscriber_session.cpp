@@ -244,6 +244,19 @@ void subscriber_session::exit_presence(channel_state& c) {
   ctx_.presence->exit(c.name, presence_->client, presence_->user);
 }
 
+std::optional<subscriber_session::presence_handover> subscriber_session::take_presence() {
+  presence_handover h;
+  for (auto& c : channels_)
+    if (c.present) {
+      c.present = false;
+      h.channels.push_back(c.name);
+    }
+  if (h.channels.empty()) return std::nullopt;
+  h.client = presence_->client;
+  h.user = presence_->user;
+  return h;
+}
+
 void subscriber_session::deliver(const protocol::message_ptr& m) {
   if (paused_) return;
   const std::uint32_t tag = m->channel_tag();  // no per-subscriber hashing

@@ -89,6 +89,16 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   virtual std::string_view presence_user() const noexcept { return {}; }
 
  public:
+  /// What take_presence() hands over: the channels this connection is present in.
+  struct presence_handover {
+    std::string client, user;
+    std::vector<std::string> channels;
+  };
+  /// Marks this connection absent from presence here, without telling the registry, and
+  /// returns where it was present, for the caller to exit later (presence_registry::exit):
+  /// a long poll stays present between polls. nullopt when it is present nowhere.
+  std::optional<presence_handover> take_presence();
+
   /// This connection's id in presence (empty until it subscribes where presence is kept).
   std::string_view client_id() const noexcept { return presence_ ? std::string_view(presence_->client) : std::string_view(); }
 

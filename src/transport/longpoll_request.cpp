@@ -1,6 +1,7 @@
 #include "transport/longpoll_request.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "protocol/replies.hpp"
 #include "transport/http_response.hpp"
@@ -151,6 +152,15 @@ void longpoll_request::watch_close() {
 }
 
 void longpoll_request::finish() {
+  // A poller is present between its polls: it leaves presence presence_linger after this
+  // poll ends, and its next poll (usually at once) enters before that, so a user polling
+  // in a loop neither leaves nor joins again each time (docs/presence.md).
+  if (auto p = take_presence()) {
+    auto timer = std::make_shared<net::steady_timer>(tc_.ioc(), presence_linger);
+    timer->async_wait([timer, p = std::move(*p), reg = ctx_.presence](const boost::system::error_code&) {
+      for (const auto& channel : p.channels) reg->exit(channel, p.client, p.user);
+    });
+  }
   unsubscribe_all();
   tc_.remove_tickable(this);
   held_.reset();

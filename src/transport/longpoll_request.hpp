@@ -21,6 +21,9 @@ class http_session;
 
 class longpoll_request final : public core::subscriber_session, public tickable {
  public:
+  /// How long a poller stays in presence after its poll ends (see finish()).
+  static constexpr std::chrono::seconds presence_linger{5};
+
   /// `who`: the poller's grants (a hold ends when its token expires); `slot`: its place
   /// in the per-address count of held polls.
   longpoll_request(std::shared_ptr<http_session> http, auth::identity who, ip_slot slot);
