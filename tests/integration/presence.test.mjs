@@ -11,69 +11,15 @@
 //     a bad "ephemeral", the reserved event names.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import EventSource from 'eventsource';
-import WebSocket from 'ws';
 import * as H from './lib/herald.mjs';
 import * as J from './lib/jwt.mjs';
+import { wsClient, subscribed, eventSource } from './lib/chat-clients.mjs';
 
 const SECRET = J.secret();
 const token = (sub) => J.hs256({ sub, exp: J.now(600) }, SECRET);
 const auth = (sub) => (sub ? J.bearer(token(sub)) : {});
 let seq = 0;
 const fresh = (ns = 'room') => `${ns}:r${process.pid}x${++seq}`;
-
-/** A WebSocket client on the `ws` package: commands with replies, every other message kept. */
-async function wsClient(h, user) {
-  const sock = new WebSocket(`ws://${H.HOST}:${h.port}/ws`, { headers: auth(user) });
-  const c = { sock, messages: [], waiters: [], pending: new Map(), nextId: 1 };
-  sock.on('message', (d) => {
-    const j = JSON.parse(d.toString());
-    if (j.id !== undefined && c.pending.has(j.id)) {
-      c.pending.get(j.id)(j);
-      c.pending.delete(j.id);
-      return;
-    }
-    c.messages.push(j);
-    for (const w of c.waiters.splice(0)) w();
-  });
-  c.closed = new Promise((resolve) => sock.on('close', resolve));
-  await new Promise((resolve, reject) => { sock.once('open', resolve); sock.once('error', reject); });
-  c.cmd = (cmd, timeoutMs = 5000) => {
-    const id = c.nextId++;
-    sock.send(JSON.stringify({ id, ...cmd }));
-    return H.withTimeout(new Promise((resolve) => c.pending.set(id, resolve)), timeoutMs, `reply to ${JSON.stringify(cmd)}`);
-  };
-  /** Resolves with the first kept message matching `pred` (waits up to timeoutMs). */
-  c.until = async (pred, timeoutMs = 5000, what = 'a WebSocket message') => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = c.messages.find(pred);
-      if (m) return m;
-      if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms; got ${JSON.stringify(c.messages)}`);
-      await new Promise((resolve) => { c.waiters.push(resolve); setTimeout(resolve, 50); });
-    }
-  };
-  c.close = async () => { sock.close(); await H.withTimeout(c.closed, 5000, 'WebSocket close'); };
-  return c;
-}
-
-async function subscribed(c, channel, since) {
-  const r = await c.cmd({ method: 'subscribe', channel, ...(since ? { since } : {}) });
-  assert.ok(r.result, `subscribe ${channel}: ${JSON.stringify(r)}`);
-  return r.result;
-}
-
-/** An `eventsource` client; events by type, with the lastEventId each one left. */
-function eventSource(h, channels, user) {
-  const url = `http://${H.HOST}:${h.port}/sse?${H.query(channels)}`;
-  const es = new EventSource(url, { headers: auth(user) });
-  const got = [];
-  const record = (type) => (e) => got.push({ type, data: JSON.parse(e.data), lastEventId: es.lastEventId ?? e.lastEventId });
-  es.onmessage = record('message');
-  for (const t of ['join', 'leave', 'typing']) es.addEventListener(t, record(t));
-  const opened = new Promise((resolve, reject) => { es.onopen = resolve; es.onerror = reject; });
-  return { es, got, opened };
-}
 
 async function presence(h, channel, extra = '') {
   return H.get(h, `/api/presence?channel=${encodeURIComponent(channel)}${extra}`);
@@ -183,8 +129,8 @@ describe('presence, join/leave and ephemeral messages (memory broker)', () => {
   it('three tabs of one user count once; anonymous clients are counted, not listed; every transport is named', async () => {
     const ch = fresh('count');
     const tabs = [];
-    for (let i = 0; i < 3; i++) { const c = await wsClient(h, 'alice'); open.push(c); tabs.push(c); await subscribed(c, ch); }
-    const bob = eventSource(h, ch, 'bob'); open.push(bob);
+    for (let i = 0; i < 3; i++) { const c = await wsClient(h, auth('alice')); open.push(c); tabs.push(c); await subscribed(c, ch); }
+    const bob = eventSource(h, ch, auth('bob')); open.push(bob);
     await bob.opened;
     const anon = await wsClient(h); open.push(anon);
     await subscribed(anon, ch);
@@ -230,7 +176,7 @@ describe('presence, join/leave and ephemeral messages (memory broker)', () => {
   it('join and leave reach WebSocket, SSE and long-poll watchers once per user, without offsets or cursor moves', async () => {
     const ch = fresh();
     await H.publish(h, ch, 'before');
-    const watcher = await wsClient(h, 'watcher'); open.push(watcher);
+    const watcher = await wsClient(h, auth('watcher')); open.push(watcher);
     const sub = await subscribed(watcher, ch);
     const sse = await H.openSynced(h, { channels: ch, headers: auth('sse-watcher') });
     const src = eventSource(h, ch); open.push(src);
@@ -246,7 +192,7 @@ describe('presence, join/leave and ephemeral messages (memory broker)', () => {
     await H.waitFor(async () => (await H.metrics(h)).get('herald_connections{transport="poll"}') >= 1, { what: 'the poll held' });
 
     const tabs = [];
-    for (let i = 0; i < 3; i++) { const c = await wsClient(h, 'alice'); open.push(c); tabs.push(c); await subscribed(c, ch); }
+    for (let i = 0; i < 3; i++) { const c = await wsClient(h, auth('alice')); open.push(c); tabs.push(c); await subscribed(c, ch); }
     const join = (await watcher.until((m) => m.join && m.join.user === 'alice')).join;
     assert.deepEqual(Object.keys(join).sort(), ['channel', 'client', 'transport', 'user']);
     assert.equal(join.transport, 'ws');
@@ -293,7 +239,7 @@ describe('presence, join/leave and ephemeral messages (memory broker)', () => {
 
   it('a user polling in a loop stays present between polls: one join, and one leave after it stops', async () => {
     const ch = fresh();
-    const watcher = await wsClient(h, 'watcher2'); open.push(watcher);
+    const watcher = await wsClient(h, auth('watcher2')); open.push(watcher);
     await subscribed(watcher, ch);
     const agent = H.keepAliveAgent(1);
     let cursor;
