@@ -266,7 +266,9 @@ void subscriber_session::deliver(const protocol::message_ptr& m) {
     if (m->is_signal()) {
       // Live only: no offset to order or dedup by, nothing to re-read. A channel still
       // syncing has not been answered yet, so it does not get signals either.
-      if (c.synced) on_signal(m);
+      // Nor its own join (or leave): it is the one that made it.
+      if (c.synced && !(presence_ && !m->signal_client().empty() && m->signal_client() == presence_->client))
+        on_signal(m);
       return;
     }
     if (!c.synced) {

@@ -76,6 +76,15 @@ message::message(message_kind kind, std::string channel, std::int64_t time_ms, s
     json_ += '}';
   }
   json_ += '}';
+  // Quotes inside the user's string are escaped, so this key is the member's own.
+  constexpr std::string_view key = ",\"client\":\"";
+  if (auto at = json_.find(key); at != std::string::npos) {
+    const auto from = at + key.size();
+    if (auto end = json_.find('"', from); end != std::string::npos) {
+      client_pos_ = static_cast<std::uint32_t>(from);
+      client_len_ = static_cast<std::uint32_t>(end - from);
+    }
+  }
 }
 
 std::string_view message::data_json() const noexcept {

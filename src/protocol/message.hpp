@@ -49,6 +49,12 @@ class message {
   /// inner object {"channel":..,"user":..,...}.
   std::string_view data_json() const noexcept;
 
+  /// join / leave: the connection id the event names ("client"), empty otherwise (a
+  /// subscriber skips its own join by it).
+  std::string_view signal_client() const noexcept {
+    return std::string_view(json_).substr(client_pos_, client_len_);
+  }
+
   /// The single-channel cursor positioned just after this message (empty for a signal).
   const std::string& cursor() const noexcept { return cursor_; }
 
@@ -81,6 +87,7 @@ class message {
   std::string event_;
   std::string json_;
   std::uint32_t data_pos_ = 0;
+  std::uint32_t client_pos_ = 0, client_len_ = 0;  // join / leave: the "client" value
   std::string cursor_;
   mutable std::once_flag sse_once_;
   mutable std::string sse_;

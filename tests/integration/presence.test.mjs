@@ -182,8 +182,7 @@ describe('presence, join/leave and ephemeral messages (memory broker)', () => {
     const src = eventSource(h, ch); open.push(src);
     await src.opened;
     await H.sleep(200);
-    // The watcher's own arrival was announced before it was subscribed; the SSE watcher's
-    // reached the WebSocket one.
+    // The SSE watcher's arrival reached the WebSocket one.
     const sseJoin = (await watcher.until((m) => m.join && m.join.user === 'sse-watcher', 5000, 'the SSE watcher join')).join;
     assert.equal(sseJoin.transport, 'sse');
     assert.equal(sseJoin.channel, ch);
@@ -196,6 +195,10 @@ describe('presence, join/leave and ephemeral messages (memory broker)', () => {
     const join = (await watcher.until((m) => m.join && m.join.user === 'alice')).join;
     assert.deepEqual(Object.keys(join).sort(), ['channel', 'client', 'transport', 'user']);
     assert.equal(join.transport, 'ws');
+    // Nobody gets its own join: not the watcher, not alice's first tab.
+    await H.sleep(200);
+    assert.ok(!watcher.messages.some((m) => m.join && m.join.user === 'watcher'), JSON.stringify(watcher.messages));
+    assert.ok(!tabs[0].messages.some((m) => m.join && m.join.user === 'alice'), JSON.stringify(tabs[0].messages));
 
     // SSE: event: join, no id line.
     const blocks = await sse.reader.until((b) => b.event === 'join' && JSON.parse(b.data).user === 'alice');

@@ -82,4 +82,9 @@ TEST(Replies, SignalForms) {
   EXPECT_TRUE(eph->cursor().empty());
   EXPECT_EQ(eph->offset(), 0u);
   EXPECT_EQ(join->data_json(), R"({"channel":"chat:room1","user":"alice","client":"5f3a9c01.7","transport":"ws"})");
+  EXPECT_EQ(join->signal_client(), "5f3a9c01.7");
+  EXPECT_EQ(eph->signal_client(), "");
+  auto tricky = std::make_shared<p::message>(p::message_kind::join, "c", 1, "",
+                                             R"({"user":"x\",\"client\":\"fake","client":"real.1","transport":"sse"})");
+  EXPECT_EQ(tricky->signal_client(), "real.1");
 }
