@@ -82,7 +82,7 @@ void handlers::handle(const request& req, std::function<void(response)> done) {
       return is_post ? publish(req, true, false, std::move(done)) : method_not_allowed("POST");
     if (req.path == "/api/history") return is_get ? history_async(req, std::move(done)) : method_not_allowed("GET");
     if (req.path == "/api/channels") return is_get ? channels(std::move(done)) : method_not_allowed("GET");
-    if (req.path == "/api/presence") return is_get ? done(presence(req)) : method_not_allowed("GET");
+    if (req.path == "/api/presence") return is_get ? presence(req, std::move(done)) : method_not_allowed("GET");
   } else if (req.path == "/publish") {
     return is_post ? publish(req, false, true, std::move(done)) : method_not_allowed("POST");
   } else if (req.path == "/ticket") {

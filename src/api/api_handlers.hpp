@@ -55,7 +55,7 @@ class handlers {
   static std::string result_json(const protocol::message& m);
   void history_async(const request& req, std::function<void(response)> done);
   /// GET /api/presence (presence_api.cpp).
-  response presence(const request& req);
+  void presence(const request& req, std::function<void(response)> done);
   void ticket(const request& req, std::function<void(response)> done);
   void channels(std::function<void(response)> done);
   response metrics();

@@ -1,6 +1,7 @@
 #include "core/presence.hpp"
 
 #include <random>
+#include <tuple>
 
 #include "protocol/json_text.hpp"
 #include "util/clock.hpp"
@@ -17,6 +18,17 @@ std::string_view transport_name(transport t) noexcept {
       return "ws";
   }
   return "ws";
+}
+
+std::string who_json(const std::string& user, const std::string& client, transport t) {
+  std::string body = "{\"user\":";
+  body += protocol::json_quote(user);
+  body += ",\"client\":";
+  body += protocol::json_quote(client);
+  body += ",\"transport\":\"";
+  body += transport_name(t);
+  body += "\"}";
+  return body;
 }
 
 util::api_error presence_disabled(std::string_view channel) {
@@ -55,7 +67,8 @@ void presence_registry::enter(const std::string& channel, const std::string& cli
   {
     auto& sh = shard_for(channel);
     std::lock_guard lock(sh.m);
-    auto& cp = sh.channels[channel];
+    auto [it, new_here] = sh.channels.try_emplace(channel);
+    auto& cp = it->second;
     if (user.empty()) {
       ++cp.anonymous;
     } else {
@@ -63,7 +76,10 @@ void presence_registry::enter(const std::string& channel, const std::string& cli
       first = ++cp.users[user] == 1;
     }
     // Under the lock: the join of a second tab cannot overtake the leave of the first.
-    if (first && namespaces_.for_channel(channel).join_leave)
+    const bool announce = namespaces_.for_channel(channel).join_leave;
+    if (mirror_)
+      mirror_->entered(channel, client, user, kind, announce, new_here);
+    else if (first && announce)
       send(protocol::message_kind::join, channel, client, user, kind);
   }
   connections_.fetch_add(1, std::memory_order_relaxed);
@@ -92,8 +108,12 @@ void presence_registry::exit(const std::string& channel, const std::string& clie
         last = true;
       }
     }
-    if (cp.anonymous == 0 && cp.clients.empty()) sh.channels.erase(it);
-    if (last && namespaces_.for_channel(channel).join_leave)
+    const bool gone_here = cp.anonymous == 0 && cp.clients.empty();
+    if (gone_here) sh.channels.erase(it);
+    const bool announce = namespaces_.for_channel(channel).join_leave;
+    if (mirror_)
+      mirror_->exited(channel, client, user, kind, announce, gone_here);
+    else if (last && announce)
       send(protocol::message_kind::leave, channel, client, user, kind);
   }
   connections_.fetch_sub(1, std::memory_order_relaxed);
@@ -102,13 +122,7 @@ void presence_registry::exit(const std::string& channel, const std::string& clie
 void presence_registry::send(protocol::message_kind kind, const std::string& channel, const std::string& client,
                              const std::string& user, transport t) {
   if (!signals_) return;
-  std::string body = "{\"user\":";
-  body += protocol::json_quote(user);
-  body += ",\"client\":";
-  body += protocol::json_quote(client);
-  body += ",\"transport\":\"";
-  body += transport_name(t);
-  body += "\"}";
+  const std::string body = who_json(user, client, t);
   // Called under the channel's shard lock: the broker only posts (Redis) or hands the
   // signal to the hub (memory), which takes its own locks and never calls back here.
   // Nobody waits for the answer: a join or leave the broker could not send (Redis down)
@@ -134,6 +148,29 @@ presence_snapshot presence_registry::snapshot(std::string_view channel, std::siz
     out.clients.push_back({id, e.user, e.kind});
   }
   return out;
+}
+
+void presence_registry::shared_snapshot(const std::string& channel, std::size_t limit,
+                                        std::function<void(presence_mirror::snapshot_result)> done) const {
+  if (mirror_) return mirror_->snapshot(channel, limit, std::move(done));
+  done(snapshot(channel, limit));
+}
+
+void presence_registry::for_each_channel(
+    const std::function<void(const std::string&, std::size_t, const std::vector<presence_client>&)>& fn) const {
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    std::vector<std::tuple<std::string, std::size_t, std::vector<presence_client>>> copy;
+    {
+      std::lock_guard lock(shards_[i].m);
+      for (const auto& [name, cp] : shards_[i].channels) {
+        std::vector<presence_client> clients;
+        clients.reserve(cp.clients.size());
+        for (const auto& [id, e] : cp.clients) clients.push_back({id, e.user, e.kind});
+        copy.emplace_back(name, cp.anonymous, std::move(clients));
+      }
+    }
+    for (const auto& [name, anonymous, clients] : copy) fn(name, anonymous, clients);
+  }
 }
 
 std::string presence_registry::to_json(const presence_snapshot& s) {

@@ -22,7 +22,9 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <functional>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "core/broker.hpp"
@@ -40,6 +42,9 @@ std::string_view transport_name(transport t) noexcept;
 inline constexpr std::size_t presence_limit_default = 100;
 inline constexpr std::size_t presence_limit_max = 1000;
 
+/// The body of a join or leave: {"user":..,"client":..,"transport":..}.
+std::string who_json(const std::string& user, const std::string& client, transport t);
+
 /// 403 presence_disabled: `channel`'s namespace does not keep presence.
 util::api_error presence_disabled(std::string_view channel);
 
@@ -55,6 +60,27 @@ struct presence_snapshot {
   std::size_t connections = 0;           // every connection, anonymous ones included
   std::size_t anonymous = 0;             // connections without a user
   bool truncated = false;                // more identified connections than `clients` lists
+};
+
+/// Where presence is shared by every node (the Redis broker, redis_presence.hpp). With a
+/// mirror the registry still keeps this node's own connections (to put them back after a
+/// Redis restart), but the shared state decides join and leave (a user's first and last
+/// connection on any node) and answers snapshots. Calls come from any thread, in the
+/// order of the registry's changes per channel; they must not block.
+class presence_mirror {
+ public:
+  using snapshot_result = std::variant<presence_snapshot, util::api_error>;
+  /// `first_here` / `last_here`: the channel gained its first / lost its last entry on
+  /// this node. `announce`: the namespace has join_leave.
+  virtual void entered(const std::string& channel, const std::string& client, const std::string& user, transport kind,
+                       bool announce, bool first_here) = 0;
+  virtual void exited(const std::string& channel, const std::string& client, const std::string& user, transport kind,
+                      bool announce, bool last_here) = 0;
+  /// The channel's presence over every node; `done` may run on another thread.
+  virtual void snapshot(const std::string& channel, std::size_t limit, std::function<void(snapshot_result)> done) = 0;
+
+ protected:
+  ~presence_mirror() = default;
 };
 
 class presence_registry {
@@ -78,8 +104,22 @@ class presence_registry {
   /// Unknown clients are ignored.
   void exit(const std::string& channel, const std::string& client, const std::string& user);
 
-  /// The channel's presence; lists at most `limit` identified connections.
+  /// Shares presence through `m` (null: this node alone); call before any enter().
+  void set_mirror(presence_mirror* m) noexcept { mirror_ = m; }
+  /// This node's part of the id of its connections ("<8 hex digits>").
+  std::string_view node_id() const noexcept { return std::string_view(node_prefix_).substr(0, 8); }
+
+  /// This node's presence in `channel`; lists at most `limit` identified connections.
   presence_snapshot snapshot(std::string_view channel, std::size_t limit) const;
+  /// The channel's presence: this node's (inline) or, with a mirror, every node's (the
+  /// mirror's `done`, possibly on another thread).
+  void shared_snapshot(const std::string& channel, std::size_t limit,
+                       std::function<void(presence_mirror::snapshot_result)> done) const;
+  /// Every channel with entries on this node: its anonymous count and identified
+  /// connections, one channel at a time (the shard lock is not held while `fn` runs).
+  void for_each_channel(
+      const std::function<void(const std::string& channel, std::size_t anonymous, const std::vector<presence_client>&)>&
+          fn) const;
   /// {"clients":[…],"users":N,"connections":N,"anonymous":N[,"truncated":true]}
   static std::string to_json(const presence_snapshot& s);
 
@@ -109,6 +149,7 @@ class presence_registry {
 
   const namespace_table& namespaces_;
   broker* signals_;
+  presence_mirror* mirror_ = nullptr;
   std::unique_ptr<shard[]> shards_;
   std::string node_prefix_;
   std::atomic<std::uint64_t> next_id_{0};

@@ -50,6 +50,11 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   broker_->set_listener(hub_.get());
   hub_->set_broker(broker_.get());
   presence_ = std::make_unique<core::presence_registry>(cfg_.namespaces, broker_.get());
+  // With Redis, presence is shared by every node (broker/redis/redis_presence.hpp), when
+  // some namespace keeps it.
+  bool keeps_presence = false;
+  for (const auto& [name, o] : cfg_.namespaces.named()) keeps_presence |= o.presence || o.join_leave;
+  if (redis_ && keeps_presence) presence_->set_mirror(redis_->share_presence(*presence_));
   core_ = std::make_unique<core::context>(
       core::context{*hub_, *broker_, cfg_.namespaces, cfg_.transport.max_queued_bytes, presence_.get()});
   auth_ = std::make_unique<auth::authorizer>(*core_, cfg_.auth);

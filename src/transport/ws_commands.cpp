@@ -128,7 +128,15 @@ void ws_session::presence_command(protocol::ws_command& cmd) {
   if (!st_.core.presence || !st_.core.namespaces.for_channel(cmd.channel).presence)
     return reply_error(cmd.id, core::presence_disabled(cmd.channel));
   const auto limit = std::min<std::size_t>(cmd.limit, core::presence_limit_max);
-  reply(cmd.id, core::presence_registry::to_json(st_.core.presence->snapshot(cmd.channel, limit)));
+  ++commands_in_flight_;
+  st_.core.presence->shared_snapshot(
+      cmd.channel, limit, [s = self(), id = cmd.id](core::presence_mirror::snapshot_result r) {
+        s->st_.core.hubs.run_on(s->thread(), [s, id, r = std::move(r)] {
+          s->command_done();
+          if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
+          s->reply(id, core::presence_registry::to_json(std::get<core::presence_snapshot>(r)));
+        });
+      });
 }
 
 }  // namespace herald::transport

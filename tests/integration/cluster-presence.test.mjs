@@ -1,7 +1,13 @@
 // Presence, join/leave and ephemeral messages across two herald nodes on a real
-// redis-server: signals travel as plain PUBLISHes (no script, no key written), so an
-// ephemeral message or a join published on one node reaches subscribers on the other,
-// never lands in history and moves no offset.
+// redis-server:
+//   - signals travel as plain PUBLISHes (no script, no key written), so an ephemeral
+//     message published on one node reaches subscribers on the other, never lands in
+//     history and moves no offset;
+//   - presence is the same from every node, and a user with tabs on both nodes joins
+//     once and leaves once;
+//   - a node killed with SIGKILL: its clients leave within the documented bound
+//     (heartbeat TTL 10 s + check interval 2 s);
+//   - Redis restarted empty: each node puts its own connections back, announcing no join.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as H from './lib/herald.mjs';
@@ -21,7 +27,7 @@ before(() => {
 });
 
 describe('two nodes on one Redis', () => {
-  let redis, a, b;
+  let redis, a, b;  // replaced when killed or restarted
   const open = [];
   before(async () => {
     redis = await C.startRedis();
@@ -84,13 +90,96 @@ describe('two nodes on one Redis', () => {
     assert.ok(p.json.messages.some((m) => m.join && m.join.user === 'alice'), p.text);
     assert.equal(p.json.cursor, sub.cursor);
     await H.waitFor(() => src.got.some((e) => e.type === 'join' && e.data.user === 'alice'), { what: 'the EventSource join' });
-    // Node a lists alice; node b's watcher is listed by b.
-    const pa = await H.get(a, `/api/presence?channel=${ch}`);
-    assert.ok(pa.json.clients.some((c) => c.user === 'alice'), pa.text);
+    // Both nodes list both users.
+    for (const n of [a, b]) {
+      const pr = await H.get(n, `/api/presence?channel=${ch}`);
+      assert.deepEqual(pr.json.clients.map((c) => c.user).sort(), ['alice', 'watcher'], pr.text);
+    }
     await alice.close();
     const leave = (await watcher.until((m) => m.leave && m.leave.user === 'alice')).leave;
     assert.equal(leave.client, join.client);
     await H.waitFor(() => src.got.some((e) => e.type === 'leave'), { what: 'the EventSource leave' });
     assert.deepEqual((await H.history(b, ch, {})).json.messages, []);
+  });
+
+  it('presence is the same from both nodes; a user with tabs on both joins once and leaves when the last tab goes', async () => {
+    const ch = fresh();
+    const watcher = await wsClient(b, auth('watcher')); open.push(watcher);
+    await subscribed(watcher, ch);
+    const tabs = [];
+    for (const n of [a, b, a]) { const c = await wsClient(n, auth('alice')); open.push(c); tabs.push(c); await subscribed(c, ch); }
+    const anon = await wsClient(a); open.push(anon);
+    await subscribed(anon, ch);
+    const bob = await wsClient(a, auth('bob')); open.push(bob);
+    await subscribed(bob, ch);
+    const want = { users: 3, connections: 6, anonymous: 1 };
+    for (const n of [a, b]) {
+      await H.waitFor(async () => (await H.get(n, `/api/presence?channel=${ch}`)).json.connections === 6, { what: `6 connections from :${n.port}` });
+      const pr = (await H.get(n, `/api/presence?channel=${ch}`)).json;
+      assert.deepEqual({ users: pr.users, connections: pr.connections, anonymous: pr.anonymous }, want, JSON.stringify(pr));
+      assert.equal(pr.clients.length, 5);
+    }
+    const w = await watcher.cmd({ method: 'presence', channel: ch, limit: 2 });
+    assert.equal(w.result.users, 3);
+    assert.equal(w.result.clients.length, 2);
+    assert.equal(w.result.truncated, true);
+    await H.sleep(300);
+    assert.equal(watcher.messages.filter((m) => m.join && m.join.user === 'alice').length, 1, JSON.stringify(watcher.messages));
+    await tabs[0].close();  // on a
+    await tabs[1].close();  // on b
+    await H.sleep(500);
+    assert.equal(watcher.messages.filter((m) => m.leave && m.leave.user === 'alice').length, 0);
+    await tabs[2].close();  // the last, on a
+    await watcher.until((m) => m.leave && m.leave.user === 'alice', 5000, 'alice leaving');
+    const after = (await H.get(b, `/api/presence?channel=${ch}`)).json;
+    assert.equal(after.users, 2, JSON.stringify(after));
+    await anon.close();
+    await bob.close();
+  });
+
+  it('the clients of a node killed with SIGKILL leave within 12 s; a Redis restart rebuilds presence without a join storm', { timeout: 60000 }, async () => {
+    const ch = fresh();
+    const watcher = await wsClient(b, auth('watcher')); open.push(watcher);
+    await subscribed(watcher, ch);
+    const local = await wsClient(b, auth('dora')); open.push(local);
+    await subscribed(local, ch);
+    const doomed = [];
+    for (const u of ['carol', 'carol', 'erin']) { const c = await wsClient(a, auth(u)); doomed.push(c); await subscribed(c, ch); }
+    const anonA = await wsClient(a); doomed.push(anonA);
+    await subscribed(anonA, ch);
+    await H.waitFor(async () => (await H.get(b, `/api/presence?channel=${ch}`)).json.connections === 6, { what: '6 connections' });
+    await watcher.until((m) => m.join && m.join.user === 'erin');
+
+    const t0 = Date.now();
+    await a.kill();
+    for (const u of ['carol', 'erin']) await watcher.until((m) => m.leave && m.leave.user === u, 15000, `${u} leaving after the kill`);
+    const took = Date.now() - t0;
+    assert.ok(took <= 12500, `the killed node's clients left after ${took} ms (bound: 12 s)`);
+    const pr = (await H.get(b, `/api/presence?channel=${ch}`)).json;
+    assert.deepEqual({ users: pr.users, connections: pr.connections, anonymous: pr.anonymous }, { users: 2, connections: 2, anonymous: 0 }, JSON.stringify(pr));
+    console.log(`# killed node's clients left after ${took} ms`);
+    a = await C.startNode(redis.url, { args: NODE_ARGS });
+    await C.waitReady(a);
+
+    // Redis restarted empty on the same port: presence comes back from the nodes, nothing is announced.
+    const onA = await wsClient(a, auth('frank')); open.push(onA);
+    await subscribed(onA, ch);
+    await H.waitFor(async () => (await H.get(b, `/api/presence?channel=${ch}`)).json.users === 3, { what: 'frank present' });
+    const joinsBefore = watcher.messages.filter((m) => m.join).length;
+    const port = redis.port;
+    await redis.stop();
+    redis = await C.startRedis({ port });
+    await C.waitReady(a);
+    await C.waitReady(b);
+    const t1 = Date.now();
+    await H.waitFor(async () => {
+      const r = await H.get(a, `/api/presence?channel=${ch}`);
+      return r.status === 200 && r.json.users === 3 && r.json.connections === 3;
+    }, { timeoutMs: 10000, what: 'presence rebuilt after the Redis restart' });
+    console.log(`# presence rebuilt ${Date.now() - t1} ms after Redis answered again`);
+    const pb = (await H.get(b, `/api/presence?channel=${ch}`)).json;
+    assert.deepEqual(pb.clients.map((c) => c.user).sort(), ['dora', 'frank', 'watcher'], JSON.stringify(pb));
+    await H.sleep(500);
+    assert.equal(watcher.messages.filter((m) => m.join).length, joinsBefore, 'no join announced by the rebuild');
   });
 });

@@ -9,7 +9,9 @@
 #include <limits>
 #include <stdexcept>
 
+#include "broker/redis/redis_broker_shard.hpp"
 #include "broker/redis/redis_connection.hpp"
+#include "broker/redis/redis_presence.hpp"
 #include "broker/redis/redis_scripts.hpp"
 #include "broker/redis/redis_signals.hpp"
 #include "metrics/metrics.hpp"
@@ -83,20 +85,6 @@ protocol::message_ptr entry_message(const std::string& channel, std::uint32_t ep
 
 }  // namespace
 
-struct redis_broker::watched {
-  bool confirmed = false;
-  std::vector<std::function<void()>> waiting;  // history reads waiting for the SUBSCRIBE
-};
-
-struct redis_broker::shard {
-  std::unique_ptr<redis_connection> cmd;
-  std::unique_ptr<redis_connection> sub;
-  std::unordered_map<std::string, watched> channels;
-  std::unordered_map<std::string, int> acks_pending;  // SUBSCRIBEs sent, not yet confirmed
-  bool cmd_up = false, sub_up = false, resubscribing = false;
-  std::int64_t cmd_down_ms = 0, sub_down_ms = 0;  // when it was lost (0: never up yet)
-};
-
 redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker_options opts)
     : namespaces_(namespaces), opts_(std::move(opts)) {
   for (int i = 0; i < 2; ++i) script_sha_[i] = sha1_hex(scripts[i]);
@@ -129,10 +117,11 @@ redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker
         util::log::warn("redis_lost",
                         {{"shard", i}, {"addr", addr}, {"conn", conn}, {"msg", "reconnecting with back-off"}});
     };
-    s->cmd->on_up = [sp, update_ready, up] {
+    s->cmd->on_up = [this, i, sp, update_ready, up] {
       up("cmd", sp->cmd_down_ms);
       sp->cmd_up = true;
       update_ready();
+      if (presence_) presence_->on_shard_up(i);
     };
     s->cmd->on_down = [sp, update_ready, down] {
       down("cmd", sp->cmd_down_ms);
@@ -168,6 +157,7 @@ redis_broker::~redis_broker() { stop(); }
 void redis_broker::start() {
   work_ = std::make_unique<net::executor_work_guard<net::io_context::executor_type>>(ioc_.get_executor());
   net::post(ioc_, [this] {
+    if (presence_) presence_->start();
     for (auto& s : shards_) {
       s->cmd->start(opts_.command_timeout);
       s->sub->start();
@@ -193,9 +183,25 @@ void redis_broker::start() {
   });
 }
 
+core::presence_mirror* redis_broker::share_presence(core::presence_registry& local) {
+  presence_ = std::make_unique<redis_presence>(*this, local);
+  return presence_.get();
+}
+
+std::size_t redis_broker::shard_index(const std::string& key) const {
+  return protocol::channel_tag(key) % shards_.size();
+}
+
+void redis_broker::command_on(std::size_t shard, std::vector<std::string> args, std::function<void(redisReply*)> fn) {
+  auto& s = *shards_[shard];
+  if (!s.cmd || !s.cmd->connected()) return fn(nullptr);
+  s.cmd->command(args, std::move(fn));
+}
+
 void redis_broker::stop() {
   if (!thread_.joinable()) return;
   net::post(ioc_, [this] {
+    if (presence_) presence_->stop();
     stopping_ = true;  // the connections go down now: not an outage
     for (auto& s : shards_) {
       s->cmd.reset();  // fails what is in flight (callbacks with nullptr)

@@ -25,12 +25,14 @@
 #include "broker/redis/redis_broker_options.hpp"
 #include "core/broker.hpp"
 #include "core/namespace_options.hpp"
+#include "core/presence.hpp"
 
 struct redisReply;
 
 namespace herald::broker {
 
 class redis_connection;
+class redis_presence;
 
 class redis_broker final : public core::broker {
  public:
@@ -54,6 +56,19 @@ class redis_broker final : public core::broker {
   bool ready() const override;
   void channels(std::function<void(std::vector<core::channel_summary>)> done) const override;
   core::broker_stats stats() const override;
+  /// Shares `local`'s presence with every node through Redis (redis_presence.hpp) and
+  /// returns the mirror to give it (presence_registry::set_mirror). Call before start().
+  core::presence_mirror* share_presence(core::presence_registry& local);
+
+  // For redis_presence (broker thread only):
+  boost::asio::io_context& io() noexcept { return ioc_; }
+  std::size_t shard_count() const noexcept { return shards_.size(); }
+  /// The shard of a channel (or any key routed like one).
+  std::size_t shard_index(const std::string& key) const;
+  /// Sends a command on a shard's command connection; `fn(nullptr)` when it is down.
+  void command_on(std::size_t shard, std::vector<std::string> args, std::function<void(::redisReply*)> fn);
+  const core::namespace_table& namespaces() const noexcept { return namespaces_; }
+
   /// Channels with Pub/Sub callback state on the connections (watched, or being
   /// unsubscribed): follows the watched channels, never the channels ever watched.
   /// Safe from any thread while the broker runs (not during stop()).
@@ -75,6 +90,7 @@ class redis_broker final : public core::broker {
   redis_broker_options opts_;
   core::publication_listener* listener_ = nullptr;
   boost::asio::io_context ioc_{1};
+  std::unique_ptr<redis_presence> presence_;  // shared presence, when enabled
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread thread_;
   std::vector<std::unique_ptr<shard>> shards_;

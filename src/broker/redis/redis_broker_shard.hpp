@@ -1,0 +1,30 @@
+#pragma once
+// A Redis broker shard's state (redis_broker.cpp and redis_presence.cpp): its two
+// connections and the channels this node watches on it. Broker thread only.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/redis/redis_broker.hpp"
+#include "broker/redis/redis_connection.hpp"
+
+namespace herald::broker {
+
+struct redis_broker::watched {
+  bool confirmed = false;
+  std::vector<std::function<void()>> waiting;  // history reads waiting for the SUBSCRIBE
+};
+
+struct redis_broker::shard {
+  std::unique_ptr<redis_connection> cmd;
+  std::unique_ptr<redis_connection> sub;
+  std::unordered_map<std::string, watched> channels;
+  std::unordered_map<std::string, int> acks_pending;  // SUBSCRIBEs sent, not yet confirmed
+  bool cmd_up = false, sub_up = false, resubscribing = false;
+  std::int64_t cmd_down_ms = 0, sub_down_ms = 0;  // when it was lost (0: never up yet)
+};
+
+}  // namespace herald::broker
