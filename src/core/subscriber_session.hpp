@@ -115,9 +115,9 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
     std::uint64_t top_seen = 0;  // newest offset known to exist (history top, dropped live)
     std::uint32_t hub_slot = 0;  // this session's place in the hub's list (hub::unsubscribe)
     std::uint16_t sync_id = 0;   // matches a history reply to the request that asked it
-    bool synced = false;         // (packed: one per subscription of every connection)
-    bool asked_since = false;    // the last history read was since a position
-    bool present = false;        // entered in the presence registry
+    bool synced : 1 = false;       // (packed: one per subscription of every connection)
+    bool asked_since : 1 = false;  // the last history read was since a position
+    bool present : 1 = false;      // entered in the presence registry
     std::vector<protocol::message_ptr> pending;
   };
   static constexpr std::size_t max_pending = 4096;
