@@ -19,7 +19,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRANSPORTS = [("ws", "WebSocket"), ("sse", "SSE"), ("poll", "long polling")]
-SERVERS = [("herald", "herald"), ("nchan", "Nchan"), ("ws-node", "node ws"), ("pushpin", "Pushpin")]
+SERVERS = [("herald", "herald"), ("nchan", "Nchan"), ("ws-node", "node ws"), ("pushpin", "Pushpin"),
+           ("baseline", "physical baseline")]
 SERVER_NAME = dict(SERVERS)
 
 # The qualitative columns of the classic comparison: fixed text, not measured.
@@ -151,11 +152,46 @@ def peers_table(groups):
     return out, notes
 
 
+def node_load_table(runs):
+    """bench/node-load.mjs rows: medians per (transport, publisher mode, server)."""
+    groups = {}
+    for r in runs:
+        if r.get("tool") == "node-load":
+            mode = f"paced {r['rate']:.0f}/s" if r.get("rate") else "closed loop"
+            groups.setdefault((r["transport"], mode, r["peer"]), []).append(r)
+    if not groups:
+        return []
+    out = ["| transport | publisher | server | delivered | msgs/s | p50 / p99 latency | publish reply p50 / p99 | "
+           "server CPU per msg | TCP segments per msg | herald/Nchan CPU | herald/baseline CPU |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    m = lambda rs, k: med([r.get(k) for r in rs])
+    for t, tname in TRANSPORTS:
+        for mode in sorted({k[1] for k in groups if k[0] == t}, reverse=True):
+            h = groups.get((t, mode, "herald"))
+            for peer in ("herald", "nchan", "baseline"):
+                rs = groups.get((t, mode, peer))
+                if not rs:
+                    continue
+                cpu = m(rs, "server_cpu_us_per_msg")
+                vs = ["–", "–"]
+                if peer == "herald":
+                    n, b = groups.get((t, mode, "nchan")), groups.get((t, mode, "baseline"))
+                    vs = [ratio(cpu, m(n, "server_cpu_us_per_msg")) if n else "–",
+                          ratio(cpu, m(b, "server_cpu_us_per_msg")) if b else "–"]
+                delivered = med([r["delivered"] / r["expected"] if r.get("expected") else None for r in rs])
+                out.append(f"| {tname} | {mode} | {SERVER_NAME.get(peer, peer)} | {100 * (delivered or 0):.1f} % | "
+                           f"{fmt_rate(m(rs, 'msgs_per_s'))} | {fmt_num(m(rs, 'latency_p50_ms'), 1)} / "
+                           f"{fmt_num(m(rs, 'latency_p99_ms'), 1)} ms | {fmt_num(m(rs, 'reply_p50_ms'), 1)} / "
+                           f"{fmt_num(m(rs, 'reply_p99_ms'), 1)} ms | {fmt_num(cpu, 2)} µs | "
+                           f"{fmt_num(m(rs, 'segments_per_msg'), 2)} | {vs[0]} | {vs[1]} |")
+    return out
+
+
 def herald_alone_table(runs):
     out = ["| figure | measured | workload | tool CPU |", "|---|---|---|---|"]
     for r in runs:
         label = r.get("label", "")
-        if label.startswith("peers"):
+        if label.startswith("peers") or r.get("tool") == "node-load":
             continue
         sc, t = r["scenario"], r["transport"]
         n = r["subscribers"]
@@ -278,6 +314,17 @@ def main():
     body.append("![server CPU per delivered message and delivered msgs/s per server and transport]"
                 "(img/benchmarks.png)")
     body.append("")
+    node = node_load_table(runs)
+    if node:
+        body.append("### The same workload through ordinary Node clients (bench/node-load.mjs)")
+        body.append("")
+        body.append("Subscribers are npm `ws` WebSockets, `node:http` SSE streams and long polls in two "
+                    "processes; the publisher `node:http`, paced or posting the next message when the "
+                    "previous reply comes. TCP segments are the machine's (`/proc/net/snmp` OutSegs: data "
+                    "and acknowledgements, both ways) per delivered message.")
+        body.append("")
+        body += node
+        body.append("")
     body.append("### herald alone")
     body.append("")
     body += herald_alone_table(runs)

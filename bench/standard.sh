@@ -3,7 +3,9 @@
 # herald and its peers (nginx + Nchan, a node ws server, Pushpin), then the report.
 #   1. fan-out, 1 channel, 1000 subscribers (opened at 500/s: Pushpin answers part of a
 #      burst of 1000 with 502), 300 messages of 100 B at 150/s, for each transport: herald
-#      and every peer that serves it, in alternating rounds (ROUNDS, 3)
+#      and every peer that serves it, and the physical baseline (herald-bench --peer
+#      baseline), in alternating rounds (ROUNDS, 3); then the same through ordinary Node
+#      clients (bench/node-load.mjs), paced and closed-loop, herald, Nchan and the baseline
 #   2. herald alone: batched writes, 10k-subscriber fan-out, idle memory per connection,
 #      a WebSocket connect storm, long-poll deliveries over 5000 channels, a chat room
 #      (50 WebSocket clients publishing 40 messages each), a resume storm per transport
@@ -28,7 +30,11 @@ run() {
   timeout 150 "$B" --server "$S" --server-arg=--history-size=20000 --json "$OUT" --label "$label" "$@" ||
     echo "(run failed or incomplete: $*)"
 }
-peers_for() { case $1 in ws) echo "herald nchan ws-node pushpin" ;; *) echo "herald nchan pushpin" ;; esac; }
+peers_for() { case $1 in ws) echo "herald nchan ws-node pushpin baseline" ;; sse) echo "herald nchan pushpin baseline" ;; *) echo "herald nchan pushpin" ;; esac; }
+# The same workload through ordinary Node clients (npm ws, node:http), paced and closed-loop.
+node_run() {
+  timeout 150 node bench/node-load.mjs --json "$OUT" "$@" || echo "(node-load run failed or incomplete: $*)"
+}
 
 echo "== herald and its peers: 1000 subscribers, 300 messages at 150/s, $ROUNDS rounds"
 for round in $(seq 1 "$ROUNDS"); do
@@ -36,6 +42,17 @@ for round in $(seq 1 "$ROUNDS"); do
     for p in $(peers_for "$t"); do
       run "peers round $round" --peer "$p" --transport "$t" --subscribers 1000 --messages 300 --rate 150 \
         --connect-rate 500
+    done
+  done
+done
+
+echo "== through ordinary Node clients (bench/node-load.mjs): 1000 subscribers in 2 processes, $ROUNDS rounds"
+for round in $(seq 1 "$ROUNDS"); do
+  for t in ws sse poll; do
+    for p in herald nchan baseline; do
+      [ "$p" = baseline ] && [ "$t" = poll ] && continue
+      node_run --label "node round $round" --peer "$p" --transport "$t" --subscribers 1000 --procs 2 --messages 300 --rate 150
+      node_run --label "node round $round" --peer "$p" --transport "$t" --subscribers 1000 --procs 2 --messages 300 --rate 0
     done
   done
 done

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The layer rule of ARCHITECTURE.md, checked: every `#include "<layer>/..."` of a file
-under src/<layer>/ must follow an allowed arrow. Run by `make test` (CTest
-`layers`, label unit); prints each offending include and exits 1.
+under src/<layer>/ must follow an allowed arrow, and so must every herald library a
+target of src/CMakeLists.txt links (the link graph mirrors the include graph: config
+links the Redis options library, not the broker and hiredis). Run by `make test` (CTest
+`layers`, label unit); prints each offending include or link and exits 1.
 
 Usage: scripts/check-layers.py [SRC_DIR]
 """
@@ -29,6 +31,34 @@ ALLOWED = {
 # headers, and only those, of the layers it configures.
 OPTIONS_HEADER = re.compile(r"^(api|transport|broker/memory|broker/redis)/([a-z_]*options)\.hpp$")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+# The library of each layer in src/CMakeLists.txt (herald_asio is util's: Asio compiled once).
+LIBRARY_LAYER = {
+    "herald_util": "util", "herald_asio": "util", "herald_protocol": "protocol", "herald_metrics": "metrics",
+    "herald_core": "core", "herald_auth": "auth", "herald_memory_broker": "broker/memory",
+    "herald_redis_options": "broker/redis", "herald_redis_broker": "broker/redis", "herald_api": "api",
+    "herald_transport": "transport", "herald_config": "config", "herald_server": "server", "herald": "app",
+}
+# What config may link of the layers it configures: their options libraries only.
+OPTIONS_LIBRARIES = {"herald_redis_options"}
+LINK = re.compile(r"target_link_libraries\(\s*(\w+)\s+(?:PUBLIC|PRIVATE|INTERFACE)\s+([^)]*)\)")
+
+
+def check_links(cmake: pathlib.Path) -> list:
+    bad = []
+    for target, libs in LINK.findall(cmake.read_text()):
+        own = LIBRARY_LAYER.get(target)
+        if own is None:
+            bad.append(f"{cmake.name}: target {target} has no layer in check-layers.py")
+            continue
+        for lib in libs.split():
+            if not lib.startswith("herald"):
+                continue  # a library of the system
+            other = LIBRARY_LAYER.get(lib)
+            if other is None:
+                bad.append(f"{cmake.name}: {target} links {lib}, a library with no layer")
+            elif other != own and other not in ALLOWED[own] and not (own == "config" and lib in OPTIONS_LIBRARIES):
+                bad.append(f"{cmake.name}: {target} links {lib} ({own} may not link {other})")
+    return bad
 
 
 def layer_of(rel: str) -> str:
@@ -58,6 +88,7 @@ def main() -> int:
             if own == "config" and OPTIONS_HEADER.match(inc):
                 continue
             bad.append(f"{rel}: includes {inc} ({own} may not include {other})")
+    bad += check_links(src / "CMakeLists.txt")
     for b in bad:
         print(f"check-layers: {b}", file=sys.stderr)
     return 1 if bad else 0

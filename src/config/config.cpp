@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -28,7 +29,7 @@ po::options_description describe() {
     ("config", po::value<std::string>(), "read options from this file (key = value lines)")
     ("listen", po::value<std::string>()->default_value("127.0.0.1:8080"), "address to listen on, HOST:PORT")
     ("threads", po::value<unsigned>()->default_value(0), "event-loop threads (0: one per core, max 64)")
-    ("broker", po::value<std::string>()->default_value("memory"), "memory | redis://HOST:PORT[,redis://...]")
+    ("broker", po::value<std::string>()->default_value("memory"), "memory | redis://HOST:PORT[,redis://...] | sentinel://MASTER[,...] (with --sentinels)")
     ("api-key", po::value<std::string>()->default_value(""), "require Authorization: Bearer KEY on /api/* (empty: open)")
     ("web-root", po::value<std::string>()->default_value(""), "directory of static files served by GET, / being index.html (empty: the built-in demo page)")
     ("history-size", po::value<std::size_t>()->default_value(100), "messages kept per channel (default namespace)")
@@ -58,6 +59,7 @@ po::options_description describe() {
     ("poll-limit", po::value<std::size_t>()->default_value(100), "default messages per long-poll reply")
     ("poll-limit-max", po::value<std::size_t>()->default_value(1000), "cap of the long-poll limit parameter")
     ("replay-limit", po::value<std::size_t>()->default_value(10000), "max messages replayed per channel on resume")
+    ("write-hold-ms", po::value<unsigned>()->default_value(0), "SSE and WebSocket: ms a write may wait while the peer has not acknowledged the previous one, so that messages arriving meanwhile share its TCP segment (0: never wait)")
     ("max-queued-bytes", po::value<std::size_t>()->default_value(1048576), "per-connection outbound cap; past it the reader is cut as slow")
     ("max-channels-per-connection", po::value<std::size_t>()->default_value(32), "channels one connection may subscribe to (max 40: a cursor stays within 1 KiB)")
     ("max-channels", po::value<std::size_t>()->default_value(1000000), "channels the memory broker holds at most")
@@ -65,6 +67,8 @@ po::options_description describe() {
     ("sweep-interval", po::value<unsigned>()->default_value(5), "seconds between history expiry sweeps")
     ("drain-seconds", po::value<double>()->default_value(5), "on SIGTERM, seconds over which clients are told to reconnect elsewhere (a second signal stops at once)")
     ("redis-timeout", po::value<unsigned>()->default_value(2000), "ms a Redis command may go unanswered before the connection is dropped (503, not ready)")
+    ("sentinels", po::value<std::string>()->default_value(""), "Redis Sentinels asked for the primaries of sentinel:// shards, HOST:PORT[,HOST:PORT...] (port 26379 by default)")
+    ("sentinel-poll", po::value<unsigned>()->default_value(500), "ms between two questions to a sentinel for a primary's address (a lost connection asks at once)")
     ("redis-meta-ttl", po::value<unsigned>()->default_value(86400), "seconds a channel's epoch and offset survive in Redis without publishes (0: forever)")
     ("ws-max-message", po::value<std::size_t>()->default_value(131072), "max bytes of one WebSocket client message (after inflate)")
     ("ws-ping-interval", po::value<unsigned>()->default_value(25), "seconds of silence before the server pings a WebSocket")
@@ -241,8 +245,20 @@ parse_result parse_from(int argc, const char* const* argv, const std::vector<std
     try {
       c.redis.shards = broker::parse_redis_urls(c.broker);
     } catch (const std::invalid_argument& e) {
-      throw config_error(std::string("invalid broker: ") + e.what() + " (memory | redis://HOST:PORT[,redis://...])");
+      throw config_error(std::string("invalid broker: ") + e.what() +
+                         " (memory | redis://HOST:PORT[,redis://...] | sentinel://MASTER[,...])");
     }
+    try {
+      c.redis.sentinels = broker::parse_host_ports(get<std::string>(vm, "sentinels"), 26379);
+    } catch (const std::invalid_argument& e) {
+      throw config_error(std::string("invalid sentinels: ") + e.what() + " (HOST:PORT[,HOST:PORT...])");
+    }
+    const bool any_sentinel = std::any_of(c.redis.shards.begin(), c.redis.shards.end(),
+                                          [](const broker::redis_endpoint& e) { return !e.master.empty(); });
+    require(!any_sentinel || !c.redis.sentinels.empty(), "sentinels",
+            "a sentinel:// shard needs at least one sentinel (--sentinels HOST:PORT)");
+    c.redis.sentinel_poll = std::chrono::milliseconds(get<unsigned>(vm, "sentinel-poll"));
+    require(c.redis.sentinel_poll.count() >= 50, "sentinel-poll", "at least 50 ms");
     c.redis.meta_ttl = std::chrono::seconds(get<unsigned>(vm, "redis-meta-ttl"));
     c.redis.command_timeout = std::chrono::milliseconds(get<unsigned>(vm, "redis-timeout"));
     require(c.redis.command_timeout.count() >= 100, "redis-timeout", "at least 100 ms");
@@ -276,6 +292,8 @@ parse_result parse_from(int argc, const char* const* argv, const std::vector<std
   t.poll_limit_max = get<std::size_t>(vm, "poll-limit-max");
   t.replay_limit = get<std::size_t>(vm, "replay-limit");
   t.max_queued_bytes = get<std::size_t>(vm, "max-queued-bytes");
+  t.write_hold = std::chrono::milliseconds(get<unsigned>(vm, "write-hold-ms"));
+  require(t.write_hold.count() <= 1000, "write-hold-ms", "at most 1000");
   t.max_channels_per_connection = get<std::size_t>(vm, "max-channels-per-connection");
   require(t.max_header_bytes >= 1024, "max-header-size", "at least 1024");
   require(t.request_timeout.count() > 0, "request-timeout", "must be positive");

@@ -60,6 +60,10 @@ constexpr std::array<descriptor, n_counters> counter_desc{{
     {"herald_deliveries_total", "Messages queued to subscribers.", "{transport=\"ws\"}"},
     {"herald_bytes_out_total", "Bytes written to client sockets.", ""},
     {"herald_bytes_in_total", "Bytes read from client sockets.", ""},
+    {"herald_write_holds_total",
+     "Streaming writes held (up to --write-hold-ms) because the peer had not acknowledged the "
+     "previous one.",
+     ""},
     {"herald_slow_disconnects_total",
      "Connections closed as slow readers: their outbound queue passed the byte cap, or a "
      "reply moved no byte within the request timeout.",

@@ -19,6 +19,7 @@ enum class counter : unsigned {
   deliveries_ws,
   bytes_out,         // bytes written to client sockets
   bytes_in,          // bytes read from client sockets
+  write_holds,       // streaming writes held while the peer had not acknowledged the last one
   slow_disconnects,  // connections closed because their queue passed the byte cap
   drops,             // messages not delivered to a subscriber (connection closing or cut)
   resets,            // subscriptions told that history could not cover their gap

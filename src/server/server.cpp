@@ -1,6 +1,11 @@
 #include "server/server.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -34,6 +39,7 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   std::vector<core::hub::poster> posters;
   for (unsigned i = 0; i < cfg_.threads; ++i) {
     threads_.push_back(std::make_unique<transport::thread_context>(i));
+    threads_.back()->set_write_hold(cfg_.transport.write_hold);
     posters.push_back([&ioc = threads_.back()->ioc()](std::function<void()> fn) { net::post(ioc, std::move(fn)); });
   }
   hub_ = std::make_unique<core::hub>(std::move(posters));
@@ -78,10 +84,49 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
                                                                  static_cast<double>(s.history_messages),
                                                                  static_cast<double>(s.history_bytes)};
                                     });
+  metrics::register_callback_gauge("herald_ready", "1 when the broker is reachable (as GET /readyz), else 0.",
+                                   [b] { return b->ready() ? 1.0 : 0.0; });
+  metrics::register_callback_gauge("herald_draining", "1 from the first SIGTERM/SIGINT until the process ends.",
+                                   [this] { return stops_.load() > 0 ? 1.0 : 0.0; });
+  register_process_gauges();
   if (redis_)
     metrics::register_callback_gauge("herald_redis_subscriptions",
                                      "Pub/Sub channels with callback state (watched, or being unsubscribed).",
                                      [r = redis_] { return static_cast<double>(r->subscription_entries()); });
+}
+
+namespace {
+
+// The standard process metrics of Prometheus client libraries, from /proc/self.
+double open_fds() {
+  std::error_code ec;
+  double n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec))
+    ++n;
+  return n;
+}
+
+double resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  double size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<double>(::sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+void server::register_process_gauges() {
+  rlimit rl{};
+  const double max_fds = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 ? static_cast<double>(rl.rlim_cur) : 0;
+  const double start_s = static_cast<double>(util::unix_ms()) / 1000.0;
+  metrics::register_callback_gauge("process_open_fds", "Open file descriptors.", [] { return open_fds(); });
+  metrics::register_callback_gauge("process_max_fds", "The open files limit (RLIMIT_NOFILE).",
+                                   [max_fds] { return max_fds; });
+  metrics::register_callback_gauge("process_resident_memory_bytes", "Resident memory in bytes.",
+                                   [] { return resident_bytes(); });
+  metrics::register_callback_gauge("process_start_time_seconds", "Start time of the process, unix seconds.",
+                                   [start_s] { return start_s; });
 }
 
 server::~server() {
@@ -121,7 +166,8 @@ void server::log_start() const {
   if (redis_) {
     brokers.clear();
     for (const auto& s : cfg_.redis.shards)
-      brokers += (brokers.empty() ? "" : ",") + s.host + ":" + std::to_string(s.port);
+      brokers += (brokers.empty() ? "" : ",") +
+                 (s.master.empty() ? s.host + ":" + std::to_string(s.port) : "sentinel:" + s.master);
   }
   const auto& t = cfg_.transport;
   const auto& d = cfg_.namespaces.for_channel("");

@@ -55,6 +55,7 @@ class server {
   void wait_signal();
   void halt(const char* why);
   void log_start() const;
+  void register_process_gauges();
   std::size_t streams() const;
   std::atomic<int> stops_{0};
   std::int64_t drain_deadline_ms_ = 0;

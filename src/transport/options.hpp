@@ -21,6 +21,7 @@ struct options {
   std::size_t replay_limit = 10000;              // messages replayed per channel on resume
   std::size_t max_queued_bytes = 1024 * 1024;    // per connection; past it: slow reader, cut
   std::size_t max_channels_per_connection = 32;  // at most 40: cursors stay within 1 KiB
+  std::chrono::milliseconds write_hold{0};       // SSE/WebSocket: hold a write while the peer has not acked the last
 
   // WebSocket
   std::size_t ws_max_message = 128 * 1024;    // bytes of one client message (after inflate)

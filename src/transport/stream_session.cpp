@@ -1,5 +1,8 @@
 #include "transport/stream_session.hpp"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
 #include <boost/asio/write.hpp>
 
 #include "metrics/metrics.hpp"
@@ -46,6 +49,29 @@ void stream_session::schedule_flush() {
 
 void stream_session::flush() {
   if (!can_write() || out_.writing() || out_.empty()) return;
+  // The peer has not acknowledged the last write yet: another small segment now would
+  // cost as much as the first. Hold it (bounded by --write-hold-ms) so that what comes
+  // meanwhile leaves with it; a backlog of 16 KiB goes at once. A peer that
+  // acknowledges promptly is never held.
+  constexpr std::size_t hold_below_bytes = 16 * 1024;
+  const bool small = out_.pending_bytes() < hold_below_bytes;
+  if (held_ && small) return;  // the hold's end writes it
+  if (!held_ && small && tc_.write_hold().count() > 0) {
+    int unacked = 0;
+    if (::ioctl(socket_.native_handle(), SIOCOUTQ, &unacked) == 0 && unacked > 0) {
+      metrics::add(metrics::counter::write_holds);
+      return tc_.hold(self());
+    }
+  }
+  write();
+}
+
+void stream_session::flush_now() {
+  if (!can_write() || out_.writing() || out_.empty()) return;
+  write();
+}
+
+void stream_session::write() {
   last_write_s_ = static_cast<std::int32_t>(tc_.now_s());
   net::async_write(socket_, out_.start(),
                    [s = self()](const boost::system::error_code& ec, std::size_t n) { s->on_write(ec, n); });

@@ -49,6 +49,7 @@ class stream_session : public core::subscriber_session, public tickable, public 
   /// Starts writing what is queued at the end of this loop pass.
   void schedule_flush();
   void flush() final;
+  void flush_now() final;
 
   /// The socket may still take bytes.
   virtual bool can_write() const noexcept = 0;
@@ -79,6 +80,7 @@ class stream_session : public core::subscriber_session, public tickable, public 
 
  private:
   void on_write(const boost::system::error_code& ec, std::size_t bytes);
+  void write();
   std::shared_ptr<stream_session> self();
 
   bool live_ = false;

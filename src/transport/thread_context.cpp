@@ -81,6 +81,25 @@ void thread_context::flush_all() {
   }
 }
 
+void thread_context::hold(std::shared_ptr<flushable> f) {
+  f->held_ = true;
+  held_.push_back(std::move(f));
+  if (hold_armed_) return;
+  hold_armed_ = true;
+  if (!hold_timer_) hold_timer_.emplace(*ioc_);
+  hold_timer_->expires_after(write_hold_);
+  hold_timer_->async_wait([this](const boost::system::error_code& ec) {
+    hold_armed_ = false;
+    if (ec) return;
+    auto list = std::move(held_);
+    held_.clear();
+    for (auto& f : list) {
+      f->held_ = false;
+      f->flush_now();
+    }
+  });
+}
+
 void thread_context::start() { schedule_tick(); }
 
 void thread_context::run() {

@@ -36,7 +36,10 @@ class tickable {
 class flushable {
  public:
   virtual void flush() = 0;
+  /// The hold (thread_context::hold) is over: write what is queued, held or not.
+  virtual void flush_now() { flush(); }
   bool flush_pending_ = false;
+  bool held_ = false;  // in the thread's hold list
 
  protected:
   ~flushable() = default;
@@ -62,6 +65,14 @@ class thread_context {
 
   /// Schedules `f->flush()` at the end of this pass (once, however often it is asked).
   void want_flush(std::shared_ptr<flushable> f);
+
+  /// Write holding (--write-hold-ms): a connection whose peer has not acknowledged its
+  /// last write yet may hold its next one up to this long, so that what arrives meanwhile
+  /// leaves in the same segment (0: never held).
+  void set_write_hold(std::chrono::milliseconds d) noexcept { write_hold_ = d; }
+  std::chrono::milliseconds write_hold() const noexcept { return write_hold_; }
+  /// Holds `f`: `f->flush_now()` runs when the hold ends (one timer for the thread).
+  void hold(std::shared_ptr<flushable> f);
 
   /// Starts the tick timer; call once, before run().
   void start();
@@ -98,6 +109,10 @@ class thread_context {
   std::atomic<bool> drain_done_{false};
   std::vector<std::shared_ptr<flushable>> to_flush_;
   bool flush_posted_ = false;
+  std::chrono::milliseconds write_hold_{0};
+  std::vector<std::shared_ptr<flushable>> held_;
+  std::optional<net::steady_timer> hold_timer_;
+  bool hold_armed_ = false;
   bool stopped_ = false;
   std::array<char, 65536> scratch_{};
 };

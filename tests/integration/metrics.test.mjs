@@ -41,6 +41,12 @@ test('counters and gauges follow the traffic exactly', async () => {
   const s3 = await H.openSynced(h, { channels: ['m:a', 'm:b'] });
   const m1 = await H.metrics(h);
   assert.equal(m1.get('herald_connections{transport="sse"}'), 3);
+  // Readiness, drain and the process's descriptors: three SSE streams hold three more.
+  assert.equal(m1.get('herald_ready'), 1);
+  assert.equal(m1.get('herald_draining'), 0);
+  assert.ok(m1.get('process_open_fds') >= m0.get('process_open_fds') + 3, `open fds ${m0.get('process_open_fds')} -> ${m1.get('process_open_fds')}`);
+  assert.ok(m1.get('process_open_fds') < m1.get('process_max_fds'));
+  assert.ok(m1.get('process_resident_memory_bytes') > 1e6);
   // A held poll is counted while it waits.
   const held = H.poll(h, 'm:b', { timeout: 20 });
   await H.waitFor(async () => (await H.metrics(h)).get('herald_connections{transport="poll"}') === 1, { what: 'poll gauge 1' });

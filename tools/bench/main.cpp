@@ -28,6 +28,7 @@
 #include <iostream>
 #include <thread>
 
+#include "baseline.hpp"
 #include "clients.hpp"
 
 namespace po = boost::program_options;
@@ -107,10 +108,12 @@ pid_t spawn(std::vector<std::string> argv, const std::string& log = {}) {
 
 // Starts a peer from bench/peers: "nchan" (nginx + Nchan), "ws-node" (node ws server) or
 // "pushpin" (Pushpin's services, with its GRIP origin started into `origin`).
-void start_peer(server_process& s, server_process& origin, const std::string& peer) {
+void start_peer(server_process& s, server_process& origin, const std::string& peer, std::size_t wire_bytes) {
   s.port = free_port();
   const std::string port = std::to_string(s.port);
-  if (peer == "nchan") {
+  if (peer == "baseline") {
+    s.pid = spawn({"/proc/self/exe", "--baseline-server", port, "--baseline-bytes", std::to_string(wire_bytes)});
+  } else if (peer == "nchan") {
     char tmpl[] = "/tmp/herald-bench-nchan-XXXXXX";
     const std::string prefix = mkdtemp(tmpl);
     s.tmpdir = prefix;
@@ -139,7 +142,7 @@ void start_peer(server_process& s, server_process& origin, const std::string& pe
     // made in the first instants can be answered and yet not registered.
     std::this_thread::sleep_for(std::chrono::seconds(1));
   } else {
-    throw std::invalid_argument("unknown peer " + peer + " (herald, nchan, ws-node, pushpin)");
+    throw std::invalid_argument("unknown peer " + peer + " (herald, nchan, ws-node, pushpin, baseline)");
   }
   if (!wait_listening(s.port)) throw std::runtime_error(peer + " did not start listening");
 }
@@ -476,7 +479,9 @@ int run(int argc, char** argv) {
     ("window", po::value<std::size_t>()->default_value(1), "publish requests in flight (1: one message per write; chat: per client)")
     ("connect-rate", po::value<double>()->default_value(0), "subscribers opened per second, over all processes (0: all at once)")
     ("shared-channel", "idle: every subscriber on one channel (default: one channel each)")
-    ("peer", po::value<std::string>()->default_value("herald"), "herald | nchan | ws-node | pushpin (configs in bench/peers; run from the repository root)")
+    ("peer", po::value<std::string>()->default_value("herald"), "herald | nchan | ws-node | pushpin (configs in bench/peers; run from the repository root) | baseline (the physical limit: one send() of the same bytes per message per socket, no protocol; ws and sse)")
+    ("baseline-bytes", po::value<std::size_t>()->default_value(0), "baseline: bytes on the wire per delivered message (0: --size + 100, about herald's default framing)")
+    ("baseline-server", po::value<int>(), "internal: serve as the baseline peer on this port")
     ("json", po::value<std::string>(), "append the result to this file as one JSON object per line (bench/report.py reads it)")
     ("label", po::value<std::string>()->default_value(""), "free text stored with the JSON result (e.g. the round)")
     ("keep-peer-dir", "keep a peer's generated configuration and logs (its directory is printed on stderr)");
@@ -495,6 +500,8 @@ int run(int argc, char** argv) {
                  "docs/benchmarks.md has the standard set (make bench) and the report.\n";
     return 0;
   }
+  if (vm.count("baseline-server"))
+    return run_baseline_server(vm["baseline-server"].as<int>(), vm["baseline-bytes"].as<std::size_t>());
   const auto scenario = vm["scenario"].as<std::string>();
   const auto t = parse_transport(vm["transport"].as<std::string>());
   const auto n = vm["subscribers"].as<std::size_t>();
@@ -533,7 +540,12 @@ int run(int argc, char** argv) {
       std::cerr << "herald-bench: the ws-node peer serves WebSocket only\n";
       return 2;
     }
-    start_peer(srv, origin, peer);
+    if (peer == "baseline" && t == transport::poll) {
+      std::cerr << "herald-bench: the baseline serves WebSocket and SSE\n";
+      return 2;
+    }
+    const auto wire = vm["baseline-bytes"].as<std::size_t>();
+    start_peer(srv, origin, peer, wire ? wire : size + 100);
     pid = srv.pid;
     server = {net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(srv.port)};
   } else if (vm.count("connect")) {

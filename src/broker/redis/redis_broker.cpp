@@ -14,6 +14,7 @@
 #include "broker/redis/redis_presence.hpp"
 #include "broker/redis/redis_scripts.hpp"
 #include "broker/redis/redis_signals.hpp"
+#include "broker/redis/sentinel_watch.hpp"
 #include "metrics/metrics.hpp"
 #include "protocol/cursor.hpp"
 #include "util/clock.hpp"
@@ -94,16 +95,23 @@ redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker
     s->cmd = std::make_unique<redis_connection>(ioc_, ep.host, ep.port, "cmd");
     s->sub = std::make_unique<redis_connection>(ioc_, ep.host, ep.port, "sub");
     shard* sp = s.get();
+    if (!ep.master.empty()) {
+      s->sentinel = std::make_unique<sentinel_watch>(ioc_, opts_.sentinels, ep.master, opts_.sentinel_poll,
+                                                     [sp](const std::string& host, int port) {
+                                                       sp->cmd->retarget(host, port);
+                                                       sp->sub->retarget(host, port);
+                                                     });
+    }
     auto update_ready = [this] {
       std::size_t n = 0;
-      for (auto& sh : shards_) n += sh->cmd_up && sh->sub_up;
+      for (auto& sh : shards_) n += !sh->life.empty() && sh->sub_up;
       ready_shards_ = n;
     };
     // Lost and restored, per connection: what an operator needs to see an outage (and
     // its length) in the log. A connection that never came up stays silent here; the
     // readiness probe (/readyz) tells that one.
-    const std::string addr = ep.host + ":" + std::to_string(ep.port);
-    auto up = [i, addr](const char* conn, std::int64_t& down_ms) {
+    auto up = [i, sp](const char* conn, std::int64_t& down_ms) {
+      const auto addr = sp->cmd->address();
       if (down_ms == 0) {
         util::log::info("redis_connected", {{"shard", i}, {"addr", addr}, {"conn", conn}});
       } else {
@@ -111,21 +119,28 @@ redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker
                         {{"shard", i}, {"addr", addr}, {"conn", conn}, {"down_ms", util::steady_ms() - down_ms}});
       }
     };
-    auto down = [this, i, addr](const char* conn, std::int64_t& down_ms) {
+    auto down = [this, i, sp](const char* conn, std::int64_t& down_ms) {
       down_ms = util::steady_ms();
       if (!stopping_)
-        util::log::warn("redis_lost",
-                        {{"shard", i}, {"addr", addr}, {"conn", conn}, {"msg", "reconnecting with back-off"}});
+        util::log::warn("redis_lost", {{"shard", i},
+                                       {"addr", sp->cmd->address()},
+                                       {"conn", conn},
+                                       {"msg", "reconnecting with back-off"}});
+      if (sp->sentinel) sp->sentinel->ask_now();
     };
     s->cmd->on_up = [this, i, sp, update_ready, up] {
       up("cmd", sp->cmd_down_ms);
       sp->cmd_up = true;
-      update_ready();
-      if (presence_) presence_->on_shard_up(i);
+      // Presence is put back once the shard is known to be a primary.
+      check_primary(*sp, i, [this, i, update_ready] {
+        update_ready();
+        if (presence_) presence_->on_shard_up(i);
+      });
     };
     s->cmd->on_down = [sp, update_ready, down] {
       down("cmd", sp->cmd_down_ms);
       sp->cmd_up = false;
+      sp->life.clear();
       update_ready();
     };
     s->sub->on_up = [this, sp, update_ready, up] {
@@ -154,11 +169,39 @@ redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker
 
 redis_broker::~redis_broker() { stop(); }
 
+void redis_broker::check_primary(shard& s, std::size_t index, std::function<void()> update_ready) {
+  // Before any script: is it a primary, and which life of it (its replication ID)?
+  s.cmd->command({"INFO", "replication"}, [this, &s, index, update_ready = std::move(update_ready)](redisReply* r) {
+    if (!r || r->type != REDIS_REPLY_STRING) return;  // lost: on_down follows
+    const auto info = str(r);
+    auto value = [&](std::string_view key) -> std::string_view {
+      auto at = info.find(key);
+      if (at == std::string_view::npos) return {};
+      auto v = info.substr(at + key.size());
+      return v.substr(0, v.find_first_of("\r\n"));
+    };
+    const auto role = value("\nrole:");
+    const auto replid = value("master_replid:");
+    if (role != "master" || replid.empty()) {
+      util::log::throttled(util::log::level::warn, "redis_not_primary", util::log::field("addr", s.cmd->address()),
+                           {{"shard", index}, {"role", role}, {"msg", "not a primary: reconnecting"}});
+      if (s.sentinel) s.sentinel->ask_now();
+      s.cmd->reconnect();
+      return;
+    }
+    if (s.life != replid && !s.life.empty())
+      util::log::info("redis_new_primary_life", {{"shard", index}, {"addr", s.cmd->address()}, {"replid", replid}});
+    s.life = std::string(replid);
+    update_ready();
+  });
+}
+
 void redis_broker::start() {
   work_ = std::make_unique<net::executor_work_guard<net::io_context::executor_type>>(ioc_.get_executor());
   net::post(ioc_, [this] {
     if (presence_) presence_->start();
     for (auto& s : shards_) {
+      if (s->sentinel) s->sentinel->start();
       s->cmd->start(opts_.command_timeout);
       s->sub->start();
     }
@@ -204,6 +247,7 @@ void redis_broker::stop() {
     if (presence_) presence_->stop();
     stopping_ = true;  // the connections go down now: not an outage
     for (auto& s : shards_) {
+      s->sentinel.reset();
       s->cmd.reset();  // fails what is in flight (callbacks with nullptr)
       s->sub.reset();
     }
@@ -213,6 +257,8 @@ void redis_broker::stop() {
 }
 
 bool redis_broker::ready() const { return ready_shards_.load() == shards_.size(); }
+
+bool redis_broker::usable(const shard& s) { return s.cmd && s.cmd->connected() && !s.life.empty(); }
 
 redis_broker::shard& redis_broker::shard_for(const std::string& channel) {
   return *shards_[protocol::channel_tag(channel) % shards_.size()];
@@ -244,7 +290,7 @@ void redis_broker::eval(shard& s, int script, std::vector<std::string> args, std
 void redis_broker::publish(core::publish_request req, std::function<void(publish_result)> done) {
   net::post(ioc_, [this, req = std::move(req), done = std::move(done)]() mutable {
     auto& s = shard_for(req.channel);
-    if (!s.cmd || !s.cmd->connected()) return done(unavailable());
+    if (!usable(s)) return done(unavailable());
     const auto& ns = namespaces_.for_channel(req.channel);
     const auto ttl_ms = std::chrono::milliseconds(ns.history_ttl).count();
     const auto meta_ttl =
@@ -261,8 +307,17 @@ void redis_broker::publish(core::publish_request req, std::function<void(publish
                                   std::to_string(ttl_ms),
                                   std::to_string(meta_ttl),
                                   epoch_candidate(),
-                                  std::to_string(now)};
-    eval(s, publish_script, std::move(args), [req = std::move(req), now, done = std::move(done)](redisReply* r) {
+                                  std::to_string(now),
+                                  s.life};
+    eval(s, publish_script, std::move(args), [this, &s, req = std::move(req), now, done = std::move(done)](redisReply* r) {
+      if (r && r->type == REDIS_REPLY_ERROR && str(r).starts_with("READONLY")) {
+        // Demoted under this connection: leave it, find the primary again.
+        util::log::throttled(util::log::level::warn, "redis_not_primary", util::log::field("addr", s.cmd->address()),
+                             {{"role", "replica"}, {"msg", "write refused (READONLY): reconnecting"}});
+        if (s.sentinel) s.sentinel->ask_now();
+        s.cmd->reconnect();
+        return done(unavailable());
+      }
       std::uint32_t epoch = 0;
       if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
           !to_number(str(r->element[0]), epoch) || r->element[1]->type != REDIS_REPLY_INTEGER)
@@ -300,7 +355,7 @@ void redis_broker::history(core::history_query q, std::function<void(history_res
 
 void redis_broker::run_history(core::history_query q, std::function<void(history_result)> done) {
   auto& s = shard_for(q.channel);
-  if (!s.cmd || !s.cmd->connected()) return done(unavailable());
+  if (!usable(s)) return done(unavailable());
   const auto& ns = namespaces_.for_channel(q.channel);
   std::vector<std::string> args{meta_key(q.channel), list_key(q.channel), q.since ? "since" : "latest",
                                 q.since ? std::to_string(q.since->epoch) : "0",
@@ -308,7 +363,7 @@ void redis_broker::run_history(core::history_query q, std::function<void(history
                                 std::to_string(std::chrono::milliseconds(ns.history_ttl).count()),
                                 std::to_string(util::unix_ms()), std::to_string(q.max_bytes),
                                 // {"channel":"<C>","offset":,"time":,"data":} beyond the entry
-                                std::to_string(q.channel.size() + 36)};
+                                std::to_string(q.channel.size() + 36), s.life};
   eval(s, history_script, std::move(args), [q = std::move(q), done = std::move(done)](redisReply* r) {
     std::uint32_t epoch = 0;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING ||
@@ -334,7 +389,7 @@ void redis_broker::put_once(std::string key, std::string value, std::chrono::mil
                             std::function<void(std::optional<util::api_error>)> done) {
   net::post(ioc_, [this, key = std::move(key), value = std::move(value), ttl, done = std::move(done)]() mutable {
     auto& s = shard_for(key);
-    if (!s.cmd || !s.cmd->connected()) return done(unavailable());
+    if (!usable(s)) return done(unavailable());
     s.cmd->command({"SET", once_key(key), value, "PX", std::to_string(std::max<long long>(1, ttl.count()))},
                    [done = std::move(done)](redisReply* r) {
                      if (!r || r->type != REDIS_REPLY_STATUS) return done(unavailable());
@@ -346,7 +401,7 @@ void redis_broker::put_once(std::string key, std::string value, std::chrono::mil
 void redis_broker::take_once(std::string key, std::function<void(take_result)> done) {
   net::post(ioc_, [this, key = std::move(key), done = std::move(done)]() mutable {
     auto& s = shard_for(key);
-    if (!s.cmd || !s.cmd->connected()) return done(unavailable());
+    if (!usable(s)) return done(unavailable());
     s.cmd->command({"GETDEL", once_key(key)}, [done = std::move(done)](redisReply* r) {
       if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) return done(unavailable());
       if (r->type == REDIS_REPLY_NIL) return done(std::optional<std::string>{});

@@ -14,6 +14,7 @@
 //
 // All Redis I/O runs on one broker thread with its own io_context.
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <random>
 #include <thread>
@@ -79,6 +80,8 @@ class redis_broker final : public core::broker {
   struct watched;
 
   shard& shard_for(const std::string& channel);
+  static bool usable(const shard& s);
+  void check_primary(shard& s, std::size_t index, std::function<void()> update_ready);
   void eval(shard& s, int script, std::vector<std::string> args, std::function<void(::redisReply*)> fn);
   void run_history(core::history_query q, std::function<void(history_result)> done);
   void subscribe_on(shard& s, const std::string& channel);

@@ -63,9 +63,8 @@ void redis_connection::watchdog() {
                                         {"conn", name_},
                                         {"timeout_ms", static_cast<long long>(command_timeout_.count())},
                                         {"msg", "no answer in time; reconnecting"}});
-      // Not redisAsyncDisconnect, which waits for the replies: drop the connection now;
-      // pending callbacks get nullptr (503 to their callers) and the back-off reconnects.
-      redisAsyncFree(ac_);
+      // Pending callbacks get nullptr (503 to their callers) and the back-off reconnects.
+      reconnect();
     }
     watchdog();
   });
@@ -77,8 +76,23 @@ void redis_connection::stop() {
   if (ac_) redisAsyncDisconnect(ac_);
 }
 
+void redis_connection::retarget(const std::string& host, int port) {
+  if (host == host_ && port == port_) return;
+  host_ = host;
+  port_ = port;
+  backoff_ = std::chrono::milliseconds(100);
+  if (ac_) return reconnect();  // lost() schedules the next attempt, to the new address
+  retry_timer_.cancel();
+  connect();
+}
+
+void redis_connection::reconnect() {
+  // Not redisAsyncDisconnect, which waits for the replies: drop the connection now.
+  if (ac_) redisAsyncFree(ac_);
+}
+
 void redis_connection::connect() {
-  if (stopped_ || ac_) return;
+  if (stopped_ || ac_ || host_.empty()) return;
   redisAsyncContext* ac = redisAsyncConnect(host_.c_str(), port_);
   if (!ac || ac->err) {
     if (ac) redisAsyncFree(ac);

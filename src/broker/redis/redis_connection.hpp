@@ -45,6 +45,14 @@ class redis_connection {
   void stop();
   bool connected() const noexcept { return connected_; }
 
+  /// Points the connection at another address (a Sentinel-managed primary moved): a
+  /// connection to the old one is dropped and the new one is tried at once. A connection
+  /// built with an empty host waits for this before its first attempt.
+  void retarget(const std::string& host, int port);
+  /// Drops the connection (callers of what is in flight get nullptr); the back-off reconnects.
+  void reconnect();
+  std::string address() const { return host_ + ":" + std::to_string(port_); }
+
   /// Called (on the io thread) each time the connection is (re)established / lost.
   std::function<void()> on_up;
   std::function<void()> on_down;

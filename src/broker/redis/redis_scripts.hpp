@@ -7,17 +7,31 @@
 //   herald:p:C    pub/sub channel, payload "<epoch> <offset> <time ms> <event|.> <data>"
 // The meta hash expires `meta_ttl` after the last publish: when it goes, the next publish
 // draws a new epoch, so cursors of the lost life are answered "not recovered".
+//
+// Lost writes (a failover to a replica that had not received the last publications, or a
+// restart that lost the last second of the append-only file): every script gets the
+// replication ID of the primary it runs on (the broker reads it with INFO replication when
+// it connects), and the meta hash keeps, in g, the one under which the channel was last
+// written. A promoted replica, a restarted server, a server whose data was replaced draws
+// a new replication ID. So g differs exactly when the channel's last writes may not all be
+// here; the next publish then starts a new epoch (history and offsets go on), and every
+// cursor of the old epoch gets an explicit reset instead of an offset that a lost message
+// had. Until then a read answers a cursor past the top "lost", not "ahead".
 namespace herald::broker::redis_scripts {
 
 // KEYS: meta, list. ARGV: pubsub channel, data, event, history size, ttl ms, meta ttl s,
-// epoch candidate, now ms. Returns {epoch, offset}.
+// epoch candidate, now ms, replication ID. Returns {epoch, offset}.
 inline constexpr const char* publish = R"LUA(
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
   -- A new life: whatever history an expired epoch left behind belongs to the old one.
   epoch = ARGV[7]
-  redis.call('HSET', KEYS[1], 'e', epoch, 't', 0)
+  redis.call('HSET', KEYS[1], 'e', epoch, 't', 0, 'g', ARGV[9])
   redis.call('DEL', KEYS[2])
+elseif redis.call('HGET', KEYS[1], 'g') ~= ARGV[9] then
+  -- Last written under another primary (or life of this one): writes may be lost.
+  if epoch == ARGV[7] then epoch = tostring(tonumber(epoch) % 4294967295 + 1) else epoch = ARGV[7] end
+  redis.call('HSET', KEYS[1], 'e', epoch, 'g', ARGV[9])
 end
 local top = redis.call('HINCRBY', KEYS[1], 't', 1)
 local size = tonumber(ARGV[4])
@@ -47,7 +61,7 @@ return {epoch, top}
 
 // KEYS: meta, list. ARGV: mode (since|latest), since epoch, since offset, limit, ttl ms,
 // now ms, max bytes (0: no bound; one entry always goes), the bytes a message's JSON
-// element has beyond its entry (channel and field names). Returns {epoch, top, status, entries...} with status ok |
+// element has beyond its entry (channel and field names), replication ID. Returns {epoch, top, status, entries...} with status ok |
 // lost (other epoch, evicted or expired) | ahead (offset past the top).
 //
 // A read writes nothing: a channel that has no life yet answers epoch 0, top 0, and the
@@ -93,7 +107,11 @@ if ARGV[1] == 'latest' then
 end
 if ARGV[2] ~= epoch and not from_start then out[3] = 'lost' return out end
 local since = tonumber(ARGV[3])
-if since > top then out[3] = 'ahead' return out end
+if since > top then
+  -- Past the top of a channel last written under another primary: its writes were lost.
+  if redis.call('HGET', KEYS[1], 'g') ~= ARGV[9] then out[3] = 'lost' else out[3] = 'ahead' end
+  return out
+end
 if since == top then return out end
 local first = top - len + 1
 if len == 0 or since + 1 < first then out[3] = 'lost' return out end

@@ -155,6 +155,45 @@ export async function startRedis({ port } = {}) {
   }
 }
 
+/** A replica of `primary` (startRedis's options), synced before this resolves. */
+export async function startReplica(primary) {
+  const r = await startRedis();
+  await redisCli(r.port, ['REPLICAOF', HOST, String(primary.port)]);
+  await H.waitFor(async () => /master_link_status:up/.test(await redisCli(r.port, ['INFO', 'replication'])),
+    { timeoutMs: 10000, intervalMs: 50, what: `replica :${r.port} of :${primary.port} in sync` });
+  return r;
+}
+
+/**
+ * A Redis Sentinel (redis-server --sentinel) monitoring `primary` as master `name`, with
+ * a quick failure detection (down after `downAfterMs`); its config file in a temp dir
+ * (Sentinel rewrites it).
+ */
+export async function startSentinel(primary, { name = 'herald', quorum = 2, downAfterMs = 1000 } = {}) {
+  const p = await H.freePort();
+  const dir = tmpDir('herald-sentinel-');
+  const conf = path.join(dir, 'sentinel.conf');
+  fs.writeFileSync(conf, [`port ${p}`, `bind ${HOST}`, `dir ${dir}`, 'sentinel resolve-hostnames no',
+    `sentinel monitor ${name} ${HOST} ${primary.port} ${quorum}`, `sentinel down-after-milliseconds ${name} ${downAfterMs}`,
+    `sentinel failover-timeout ${name} 10000`, `sentinel parallel-syncs ${name} 1`, ''].join('\n'));
+  const s = await spawnTool('redis-server', [conf, '--sentinel', '--loglevel', 'warning'], {
+    what: `redis-sentinel :${p}`,
+    ready: async () => (await redisCli(p, ['PING'], { timeoutMs: 2000 })).trim() === 'PONG',
+  });
+  s.port = p;
+  s.dir = dir;
+  s.addr = `${HOST}:${p}`;
+  const stop = s.stop;
+  s.stop = async (...a) => { const x = await stop(...a); fs.rmSync(dir, { recursive: true, force: true }); return x; };
+  return s;
+}
+
+/** The address Sentinel `s` gives for master `name` ("host:port"). */
+export async function sentinelPrimary(s, name = 'herald') {
+  const out = (await redisCli(s.port, ['SENTINEL', 'get-master-addr-by-name', name])).trim().split('\n');
+  return out.length >= 2 ? `${out[0]}:${out[1]}` : null;
+}
+
 /** Keys of a Redis instance (SCAN through redis-cli --scan). */
 export async function redisKeys(port, pattern = '*') {
   const out = await redisCli(port, ['--scan', '--pattern', pattern]);

@@ -162,6 +162,55 @@ TEST(RedisBroker, ChurnOnOneChannelKeepsItsSubscription) {
   EXPECT_TRUE(n.wait_entries(0)) << n.b->subscription_entries();
 }
 
+// Lost writes (issue 16): a channel last written under another primary (its meta hash's
+// `g` is not the replication ID of the server the script runs on, as after a failover to
+// a replica that missed the last publications) may have lost writes: a cursor past its
+// top is a reset, not a 400, and the next publish starts a new epoch (offsets go on)
+// instead of handing out an offset a lost message had under the old one.
+TEST(RedisBroker, AChannelLastWrittenUnderAnotherPrimaryStartsANewEpoch) {
+  redis_node n;
+  if (!n.start()) GTEST_SKIP() << "redis-server not available";
+  auto publish = [&](const std::string& data) {
+    std::promise<core::broker::publish_result> p;
+    n.b->publish({"lw", "", data}, [&](core::broker::publish_result r) { p.set_value(std::move(r)); });
+    auto r = p.get_future().get();
+    EXPECT_TRUE(std::holds_alternative<protocol::message_ptr>(r));
+    return std::get<protocol::message_ptr>(r);
+  };
+  auto read = [&](core::position since) {
+    std::promise<core::broker::history_result> p;
+    n.b->history({"lw", since, 10}, [&](core::broker::history_result r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  };
+  for (int i = 1; i <= 3; ++i) publish(std::to_string(i));
+  const auto e1 = publish("4")->epoch();
+  // Under the same primary a cursor past the top is malformed (400)...
+  auto ahead = read({e1, 6});
+  ASSERT_TRUE(std::holds_alternative<util::api_error>(ahead));
+  EXPECT_EQ(std::get<util::api_error>(ahead).status, 400);
+  // ...but not once the channel was last written under another one.
+  const std::string cmd = "redis-cli -p " + std::to_string(n.redis->port) + " HSET 'herald:{lw}:m' g other-primary >/dev/null";
+  ASSERT_EQ(::system(cmd.c_str()), 0);
+  auto lost = read({e1, 6});
+  ASSERT_TRUE(std::holds_alternative<core::history_reply>(lost));
+  EXPECT_FALSE(std::get<core::history_reply>(lost).recovered);
+  EXPECT_EQ(std::get<core::history_reply>(lost).top, 4u);
+  // What the server holds is still served under the old epoch until the next publish.
+  auto held = read({e1, 2});
+  ASSERT_TRUE(std::holds_alternative<core::history_reply>(held));
+  EXPECT_TRUE(std::get<core::history_reply>(held).recovered);
+  EXPECT_EQ(std::get<core::history_reply>(held).messages.size(), 2u);
+  // The next publish: a new epoch, the offsets go on; cursors of the old epoch reset.
+  auto m = publish("5");
+  EXPECT_NE(m->epoch(), e1);
+  EXPECT_EQ(m->offset(), 5u);
+  auto old = read({e1, 4});
+  ASSERT_TRUE(std::holds_alternative<core::history_reply>(old));
+  EXPECT_FALSE(std::get<core::history_reply>(old).recovered);
+  // And from then on the channel is this primary's: publishes keep the epoch.
+  EXPECT_EQ(publish("6")->epoch(), m->epoch());
+}
+
 }  // namespace
 
 INSTANTIATE_TEST_SUITE_P(Redis, BrokerContract, ::testing::Values(broker_factory{"redis", make_redis_broker}),

@@ -1,0 +1,72 @@
+// --write-hold-ms: a streaming write waits (at most that long) while the peer has not
+// acknowledged the previous one, so that messages arriving meanwhile share a segment.
+// Holding must change nothing a client can see but timing: every subscriber (npm `ws`
+// WebSockets, node:http SSE streams) still gets every message once and in order, the last
+// message of a burst arrives without further traffic (the hold ends by itself), and no
+// message waits much longer than the hold. Bounds here are generous (a noisy machine); the
+// cost and the segments saved are measured by bench/node-load.mjs, not here.
+import { test as nodeTest, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import * as H from './lib/herald.mjs';
+import * as C from './lib/cluster.mjs';
+
+const test = (name, fn) => nodeTest(name, { timeout: 90000 }, fn);
+const HOLD_MS = 40;
+
+let h;
+before(async () => { h = await H.startHerald(['--threads', '2', '--write-hold-ms', String(HOLD_MS), '--history-size', '5000']); });
+after(async () => { await h?.stop(); });
+
+function wsSubscriber(ch) {
+  const got = [];
+  const ws = new WebSocket(`ws://127.0.0.1:${h.port}/ws`);
+  const ready = new Promise((resolve, reject) => {
+    ws.on('open', () => ws.send(JSON.stringify({ id: 1, method: 'subscribe', channel: ch })));
+    ws.on('message', (b) => {
+      const m = JSON.parse(b.toString());
+      if (m.id === 1) return m.error ? reject(new Error(m.error.code)) : resolve();
+      if (m.push) got.push({ offset: m.push.offset, t: m.push.data.t, at: Date.now() });
+    });
+    ws.on('error', reject);
+  });
+  return { got, ready, close: () => ws.terminate() };
+}
+
+test('held writes: every subscriber gets every message once, in order, and the last one without more traffic', async () => {
+  const ch = 'hold:burst';
+  const ws = Array.from({ length: 40 }, () => wsSubscriber(ch));
+  await Promise.all(ws.map((s) => s.ready));
+  const since = await C.currentCursor(h, ch);
+  const sse = Array.from({ length: 40 }, (_, i) => new C.SseFollower(h, ch, { since, name: `sse${i}` }).start());
+  try {
+    for (const f of sse) await f.until((x) => x.connects > 0, 5000, 'connected');
+    const agent = H.keepAliveAgent(4);
+    const N = 400;
+    // Bursts of 8 publishes, 15 ms apart: writes follow each other faster than the
+    // subscribers' acknowledgements, so some are held.
+    for (let i = 1; i <= N; i += 8) {
+      await Promise.all(Array.from({ length: Math.min(8, N - i + 1) }, (_, k) => H.publishRaw(h, ch, { i: i + k, t: Date.now() }, { agent })));
+      await H.sleep(15);
+    }
+    agent.destroy();
+    const lastAt = Date.now();
+    await H.waitFor(() => ws.every((s) => s.got.length >= N) && sse.every((f) => f.offsets().length >= N),
+      { timeoutMs: 10000, what: 'every message at every subscriber' });
+    const want = Array.from({ length: N }, (_, k) => k + 1);
+    for (const [i, s] of ws.entries()) assert.deepEqual(s.got.map((g) => g.offset), want, `ws ${i}`);
+    for (const f of sse) assert.equal(C.exactSequence(f, N), null);
+    // The last message came by itself: within the hold plus scheduling slack.
+    const lastDelay = Math.max(...ws.map((s) => s.got.at(-1).at - lastAt));
+    assert.ok(lastDelay < 2000, `the last message came ${lastDelay} ms after the last publish`);
+    const worst = Math.max(...ws.flatMap((s) => s.got.map((g) => g.at - g.t)));
+    const m = await H.metrics(h);
+    const holds = m.get('herald_write_holds_total');
+    console.log(`# holds ${holds}, worst publish→receive over 40 WebSockets ${worst} ms (hold ${HOLD_MS} ms)`);
+    assert.ok(holds > 0, 'no write was held: the test did not exercise the hold');
+    assert.ok(worst < 3000, `a message took ${worst} ms`);
+  } finally {
+    for (const s of ws) s.close();
+    for (const f of sse) await f.stop();
+  }
+});
