@@ -154,27 +154,28 @@ void handlers::publish(const request& req, bool broadcast, bool client, std::fun
   st->done = std::move(done);
   for (std::size_t i = 0; i < fields.channels.size(); ++i) {
     const std::string channel = fields.channels[i];
-    publish_one({channel, fields.event, fields.data_json}, fields.ephemeral, [st, i, channel](core::broker::publish_result r) {
-      // {"channel":..,} + the publish result or the error, merged into one object.
-      std::string item = "{\"channel\":" + protocol::json_quote(channel) + ",";
-      if (auto* err = std::get_if<api_error>(&r)) {
-        std::string e = protocol::error_json(*err);
-        item += e.substr(1);  // {"error":..} merged into the item
-      } else {
-        item += result_json(*std::get<protocol::message_ptr>(r)).substr(1);
-      }
-      std::unique_lock lock(st->m);
-      st->results[i] = std::move(item);
-      if (--st->remaining) return;
-      lock.unlock();
-      std::string body = "{\"results\":[";
-      for (std::size_t k = 0; k < st->results.size(); ++k) {
-        if (k) body += ',';
-        body += st->results[k];
-      }
-      body += "]}";
-      st->done(json_response(std::move(body)));
-    });
+    publish_one({channel, fields.event, fields.data_json}, fields.ephemeral,
+                [st, i, channel](core::broker::publish_result r) {
+                  // {"channel":..,} + the publish result or the error, merged into one object.
+                  std::string item = "{\"channel\":" + protocol::json_quote(channel) + ",";
+                  if (auto* err = std::get_if<api_error>(&r)) {
+                    std::string e = protocol::error_json(*err);
+                    item += e.substr(1);  // {"error":..} merged into the item
+                  } else {
+                    item += result_json(*std::get<protocol::message_ptr>(r)).substr(1);
+                  }
+                  std::unique_lock lock(st->m);
+                  st->results[i] = std::move(item);
+                  if (--st->remaining) return;
+                  lock.unlock();
+                  std::string body = "{\"results\":[";
+                  for (std::size_t k = 0; k < st->results.size(); ++k) {
+                    if (k) body += ',';
+                    body += st->results[k];
+                  }
+                  body += "]}";
+                  st->done(json_response(std::move(body)));
+                });
   }
 }
 
@@ -184,7 +185,7 @@ void handlers::publish_one(core::publish_request req, bool ephemeral,
   if (!ephemeral)
     return ctx_.brokers.publish(std::move(req), [done = std::move(done)](core::broker::publish_result r) {
       metrics::add(std::holds_alternative<api_error>(r) ? metrics::counter::publish_errors
-                                                         : metrics::counter::publishes);
+                                                        : metrics::counter::publishes);
       done(std::move(r));
     });
   auto m = std::make_shared<const protocol::message>(protocol::message_kind::ephemeral, std::move(req.channel),

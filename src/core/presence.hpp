@@ -18,11 +18,11 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <functional>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -117,9 +117,8 @@ class presence_registry {
                        std::function<void(presence_mirror::snapshot_result)> done) const;
   /// Every channel with entries on this node: its anonymous count and identified
   /// connections, one channel at a time (the shard lock is not held while `fn` runs).
-  void for_each_channel(
-      const std::function<void(const std::string& channel, std::size_t anonymous, const std::vector<presence_client>&)>&
-          fn) const;
+  void for_each_channel(const std::function<void(const std::string& channel, std::size_t anonymous,
+                                                 const std::vector<presence_client>&)>& fn) const;
   /// {"clients":[…],"users":N,"connections":N,"anonymous":N[,"truncated":true]}
   static std::string to_json(const presence_snapshot& s);
 
@@ -144,8 +143,8 @@ class presence_registry {
   static constexpr std::size_t shard_count = 64;
 
   shard& shard_for(std::string_view channel) const;
-  void send(protocol::message_kind kind, const std::string& channel, const std::string& client,
-            const std::string& user, transport t);
+  void send(protocol::message_kind kind, const std::string& channel, const std::string& client, const std::string& user,
+            transport t);
 
   const namespace_table& namespaces_;
   broker* signals_;

@@ -100,10 +100,11 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   std::optional<presence_handover> take_presence();
 
   /// This connection's id in presence (empty until it subscribes where presence is kept).
-  std::string_view client_id() const noexcept { return presence_ ? std::string_view(presence_->client) : std::string_view(); }
+  std::string_view client_id() const noexcept {
+    return presence_ ? std::string_view(presence_->client) : std::string_view();
+  }
 
  protected:
-
   context& ctx_;
 
  private:
@@ -115,7 +116,8 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
     std::uint64_t top_seen = 0;  // newest offset known to exist (history top, dropped live)
     std::uint32_t hub_slot = 0;  // this session's place in the hub's list (hub::unsubscribe)
     std::uint16_t sync_id = 0;   // matches a history reply to the request that asked it
-    bool synced : 1 = false;       // (packed: one per subscription of every connection)
+    // Flags, as bits: a channel_state is kept per subscription of every connection.
+    bool synced : 1 = false;       // history applied, live
     bool asked_since : 1 = false;  // the last history read was since a position
     bool present : 1 = false;      // entered in the presence registry
     std::vector<protocol::message_ptr> pending;

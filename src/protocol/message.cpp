@@ -38,7 +38,11 @@ message::message(std::string channel, std::uint64_t offset, std::uint32_t epoch,
 
 message::message(message_kind kind, std::string channel, std::int64_t time_ms, std::string event,
                  std::string_view body_json)
-    : channel_(std::move(channel)), tag_(protocol::channel_tag(channel_)), offset_(0), epoch_(0), kind_(kind),
+    : channel_(std::move(channel)),
+      tag_(protocol::channel_tag(channel_)),
+      offset_(0),
+      epoch_(0),
+      kind_(kind),
       time_ms_(time_ms) {
   if (kind == message_kind::ephemeral) {
     event_ = std::move(event);
@@ -147,7 +151,8 @@ std::string push_payload(std::string_view json, std::string_view cursor, message
 
 std::string_view message::ws_frame(bool deflated) const {
   if (!deflated) {
-    std::call_once(ws_once_, [this] { ws_ = protocol::ws_frame(ws_opcode::text, push_payload(json_, cursor_, kind_)); });
+    std::call_once(ws_once_,
+                   [this] { ws_ = protocol::ws_frame(ws_opcode::text, push_payload(json_, cursor_, kind_)); });
     return ws_;
   }
   std::call_once(ws_deflated_once_, [this] {

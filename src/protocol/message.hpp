@@ -26,8 +26,7 @@ class message {
   /// A signal (`kind` is not publication). ephemeral: `body_json` is the message's data,
   /// as for a publication. join, leave: `body_json` is the compact JSON object of who
   /// joined or left ({"user":..,"client":..,"transport":..}); `event` is ignored.
-  message(message_kind kind, std::string channel, std::int64_t time_ms, std::string event,
-          std::string_view body_json);
+  message(message_kind kind, std::string channel, std::int64_t time_ms, std::string event, std::string_view body_json);
 
   message_kind kind() const noexcept { return kind_; }
   /// Not a publication: no offset, no cursor, not in history.
@@ -51,9 +50,7 @@ class message {
 
   /// join / leave: the connection id the event names ("client"), empty otherwise (a
   /// subscriber skips its own join by it).
-  std::string_view signal_client() const noexcept {
-    return std::string_view(json_).substr(client_pos_, client_len_);
-  }
+  std::string_view signal_client() const noexcept { return std::string_view(json_).substr(client_pos_, client_len_); }
 
   /// The single-channel cursor positioned just after this message (empty for a signal).
   const std::string& cursor() const noexcept { return cursor_; }

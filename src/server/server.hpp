@@ -68,8 +68,8 @@ class server {
   std::unique_ptr<core::hub> hub_;
   std::unique_ptr<core::broker> broker_;
   std::unique_ptr<core::presence_registry> presence_;  // after the broker it signals through
-  broker::memory_broker* memory_ = nullptr;  // the broker, when it is the memory one
-  broker::redis_broker* redis_ = nullptr;    // the broker, when it is Redis
+  broker::memory_broker* memory_ = nullptr;            // the broker, when it is the memory one
+  broker::redis_broker* redis_ = nullptr;              // the broker, when it is Redis
   std::unique_ptr<core::context> core_;
   std::unique_ptr<auth::authorizer> auth_;
   std::unique_ptr<api::handlers> api_;

@@ -147,7 +147,8 @@ core::transport transport_from(std::string_view t) {
 // The Pub/Sub payload of a join or leave (redis_signals.hpp).
 std::string who_payload(protocol::message_kind kind, const std::string& channel, const std::string& client,
                         const std::string& user, core::transport t) {
-  return signal_payload(protocol::message(kind, channel, util::unix_ms(), std::string(), core::who_json(user, client, t)));
+  return signal_payload(
+      protocol::message(kind, channel, util::unix_ms(), std::string(), core::who_json(user, client, t)));
 }
 
 constexpr std::size_t rebuild_batch = 256;
@@ -180,10 +181,14 @@ void redis_presence::eval(std::size_t shard, int script, std::vector<std::string
 
 void redis_presence::entered(const std::string& channel, const std::string& client, const std::string& user,
                              core::transport kind, bool announce, bool first_here) {
-  std::vector<std::string> args{client, user, std::string(core::transport_name(kind)), node_, announce ? "1" : "0",
-                                pubsub_name(channel),
-                                user.empty() ? std::string() : who_payload(protocol::message_kind::join, channel,
-                                                                           client, user, kind)};
+  std::vector<std::string> args{
+      client,
+      user,
+      std::string(core::transport_name(kind)),
+      node_,
+      announce ? "1" : "0",
+      pubsub_name(channel),
+      user.empty() ? std::string() : who_payload(protocol::message_kind::join, channel, client, user, kind)};
   net::post(broker_.io(), [this, channel, first_here, args = std::move(args)]() mutable {
     if (stopped_) return;
     if (first_here) broker_.command_on(0, {"SADD", node_channels_key(node_), channel}, [](redisReply*) {});
@@ -193,9 +198,13 @@ void redis_presence::entered(const std::string& channel, const std::string& clie
 
 void redis_presence::exited(const std::string& channel, const std::string& client, const std::string& user,
                             core::transport kind, bool announce, bool last_here) {
-  std::vector<std::string> args{client, user, node_, announce ? "1" : "0", pubsub_name(channel),
-                                user.empty() ? std::string() : who_payload(protocol::message_kind::leave, channel,
-                                                                           client, user, kind)};
+  std::vector<std::string> args{
+      client,
+      user,
+      node_,
+      announce ? "1" : "0",
+      pubsub_name(channel),
+      user.empty() ? std::string() : who_payload(protocol::message_kind::leave, channel, client, user, kind)};
   net::post(broker_.io(), [this, channel, last_here, args = std::move(args)]() mutable {
     if (stopped_) return;
     eval(broker_.shard_index(channel), s_exit, channel_keys(channel, node_), std::move(args), [](redisReply*) {});
@@ -203,7 +212,8 @@ void redis_presence::exited(const std::string& channel, const std::string& clien
   });
 }
 
-void redis_presence::snapshot(const std::string& channel, std::size_t limit, std::function<void(snapshot_result)> done) {
+void redis_presence::snapshot(const std::string& channel, std::size_t limit,
+                              std::function<void(snapshot_result)> done) {
   net::post(broker_.io(), [this, channel, limit, done = std::move(done)]() mutable {
     auto keys = channel_keys(channel, node_);
     keys.pop_back();
@@ -241,7 +251,8 @@ void redis_presence::stop() {
 }
 
 void redis_presence::beat() {
-  broker_.command_on(0, {"SET", node_key(node_), std::to_string(util::unix_ms()), "PX", std::to_string(node_ttl.count())},
+  broker_.command_on(0,
+                     {"SET", node_key(node_), std::to_string(util::unix_ms()), "PX", std::to_string(node_ttl.count())},
                      [](redisReply*) {});
   broker_.command_on(0, {"SADD", nodes_key, node_}, [](redisReply*) {});
 }
@@ -300,23 +311,23 @@ void redis_presence::reap(const std::string& node) {
 void redis_presence::on_shard_up(std::size_t shard) {
   if (stopped_) return;
   std::size_t channels = 0, entries = 0;
-  local_.for_each_channel([&](const std::string& channel, std::size_t anonymous,
-                              const std::vector<core::presence_client>& clients) {
-    if (shard == 0) broker_.command_on(0, {"SADD", node_channels_key(node_), channel}, [](redisReply*) {});
-    if (broker_.shard_index(channel) != shard) return;
-    ++channels;
-    entries += clients.size() + anonymous;
-    // One script per channel and batch: the anonymous count (absolute) in the first.
-    for (std::size_t from = 0; from == 0 || from < clients.size(); from += rebuild_batch) {
-      std::vector<std::string> args{node_, from == 0 ? std::to_string(anonymous) : std::string()};
-      for (std::size_t i = from; i < std::min(clients.size(), from + rebuild_batch); ++i) {
-        args.push_back(clients[i].client);
-        args.push_back(clients[i].user);
-        args.emplace_back(core::transport_name(clients[i].kind));
-      }
-      eval(shard, s_rebuild, channel_keys(channel, node_), std::move(args), [](redisReply*) {});
-    }
-  });
+  local_.for_each_channel(
+      [&](const std::string& channel, std::size_t anonymous, const std::vector<core::presence_client>& clients) {
+        if (shard == 0) broker_.command_on(0, {"SADD", node_channels_key(node_), channel}, [](redisReply*) {});
+        if (broker_.shard_index(channel) != shard) return;
+        ++channels;
+        entries += clients.size() + anonymous;
+        // One script per channel and batch: the anonymous count (absolute) in the first.
+        for (std::size_t from = 0; from == 0 || from < clients.size(); from += rebuild_batch) {
+          std::vector<std::string> args{node_, from == 0 ? std::to_string(anonymous) : std::string()};
+          for (std::size_t i = from; i < std::min(clients.size(), from + rebuild_batch); ++i) {
+            args.push_back(clients[i].client);
+            args.push_back(clients[i].user);
+            args.emplace_back(core::transport_name(clients[i].kind));
+          }
+          eval(shard, s_rebuild, channel_keys(channel, node_), std::move(args), [](redisReply*) {});
+        }
+      });
   if (shard == 0) beat();
   if (channels)
     util::log::info("presence_restored", {{"shard", shard}, {"channels", channels}, {"connections", entries}});

@@ -36,8 +36,10 @@ std::string signal_payload(const protocol::message& m) {
     auto inner = m.data_json();
     const std::size_t skip = std::string_view("{\"channel\":\"\"").size() + m.channel().size();
     p += '{';
-    if (inner.size() > skip + 1) p += inner.substr(skip + 1);  // after the comma
-    else p += '}';
+    if (inner.size() > skip + 1)
+      p += inner.substr(skip + 1);  // after the comma
+    else
+      p += '}';
   }
   return p;
 }
