@@ -312,3 +312,53 @@ describe('presence, join/leave and ephemeral messages (memory broker)', () => {
     assert.equal((await H.get(h, '/healthz')).status, 200);
   });
 });
+
+describe('ephemeral messages past a slow reader\'s cap', () => {
+  let h;
+  before(async () => { h = await H.startHerald(['--threads', '2', '--max-queued-bytes', '65536']); });
+  after(async () => { await h?.stop(); });
+
+  it('are dropped and counted; the reader is not cut and later gets the publications', { timeout: 60000 }, async () => {
+    const ch = `slowsig:${process.pid}`;
+    const { reader: good } = await H.openSynced(h, { channels: ch });
+    const slow = await H.SSEReader.open(h, { channels: ch, pauseReading: true });
+    const agent = H.keepAliveAgent(1);
+    try {
+      await H.waitFor(async () => (await H.metrics(h)).get('herald_connections{transport="sse"}') === 2, { what: 'two SSE streams' });
+      const m0 = await H.metrics(h);
+      const big = 'y'.repeat(16 * 1024);
+      const MAX = 3000;  // ~48 MB of typing indicators: far more than the kernel buffers hold
+      let n = 0, dropped = false;
+      const deadline = Date.now() + 40000;
+      while (n < MAX && !dropped && Date.now() < deadline) {
+        const r = await H.request(h, 'POST', '/api/publish', { body: { channel: ch, data: { n, big }, ephemeral: true }, agent });
+        assert.equal(r.status, 200, r.text);
+        n++;
+        const e = await good.nextEvent(5000);  // the good reader keeps up
+        assert.equal(JSON.parse(e.data).data.n, n - 1);
+        assert.equal(e.id, undefined);
+        if (n % 10 === 0) dropped = (await H.metrics(h)).get('herald_signal_drops_total') > m0.get('herald_signal_drops_total');
+      }
+      assert.ok(dropped, `no signal dropped after ${n} ephemeral messages of 16 KB to a reader that does not read`);
+      const m1 = await H.metrics(h);
+      assert.equal(m1.get('herald_slow_disconnects_total'), m0.get('herald_slow_disconnects_total'), 'nobody cut for a signal');
+      assert.equal(m1.get('herald_connections{transport="sse"}'), 2);
+      // The slow reader reads again: what was queued (a publication arriving before that
+      // has drained would find a live reader over its cap: cut, as slow-reader.test.mjs
+      // checks), then a publication, in a stream still open.
+      slow.resumeReading();
+      let last = -1;
+      await H.waitFor(async () => { const b = slow.bytes; const still = b === last; last = b; return still; },
+        { timeoutMs: 15000, intervalMs: 300, what: 'the slow reader to drain its queue' });
+      const p = await H.publish(h, ch, 'kept', { agent });
+      const got = await slow.until((b) => b.data !== undefined && JSON.parse(b.data).offset === p.offset, 20000);
+      assert.ok(got.filter((b) => b.data !== undefined).length < n + 1, 'some ephemeral messages were dropped');
+      assert.equal(slow.closed, false);
+      assert.equal(got.at(-1).id, p.cursor);
+    } finally {
+      good.close();
+      slow.close();
+      agent.destroy();
+    }
+  });
+});
