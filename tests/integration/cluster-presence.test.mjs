@@ -154,7 +154,8 @@ describe('two nodes on one Redis', () => {
     await a.kill();
     for (const u of ['carol', 'erin']) await watcher.until((m) => m.leave && m.leave.user === u, 15000, `${u} leaving after the kill`);
     const took = Date.now() - t0;
-    assert.ok(took <= 12500, `the killed node's clients left after ${took} ms (bound: 12 s)`);
+    // The bound is 12 s (a 10 s heartbeat TTL, checked every 2 s); 2 s of slack for a loaded machine.
+    assert.ok(took <= 14000, `the killed node's clients left after ${took} ms (bound: 12 s)`);
     const pr = (await H.get(b, `/api/presence?channel=${ch}`)).json;
     assert.deepEqual({ users: pr.users, connections: pr.connections, anonymous: pr.anonymous }, { users: 2, connections: 2, anonymous: 0 }, JSON.stringify(pr));
     console.log(`# killed node's clients left after ${took} ms`);
