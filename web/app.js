@@ -6,18 +6,22 @@ const room = params.get('room') || 'lobby';
 const CH = { chat: `demo:chat-${room}`, notifications: `demo:notifications-${room}`, dashboard: `demo:dashboard-${room}` };
 const me = `guest-${Math.floor(Math.random() * 9000 + 1000)}`;
 
+// Publish → receive latency: the server's time in the JSON format; with the raw formats
+// (the client's default) messages carry their data only, so the page stamps what it sends.
+const latency = (m) => Math.max(0, m.receivedAt - (m.time ?? m.data?.sent ?? m.receivedAt));
+
 function stats(el) {
   const s = { n: 0, bytes: [], lat: [] };
   return {
     add(m) {
       s.n++;
-      s.bytes.push(m.bytes); s.lat.push(Math.max(0, m.receivedAt - m.time));
+      s.bytes.push(m.bytes); s.lat.push(latency(m));
       if (s.bytes.length > 100) { s.bytes.shift(); s.lat.shift(); }
       const avg = (a) => a.reduce((x, y) => x + y, 0) / a.length;
       const sorted = [...s.lat].sort((a, b) => a - b);
       const p = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
       el.textContent = `messages ${s.n} · last ${m.bytes} B, avg ${avg(s.bytes).toFixed(0)} B/msg on the wire · ` +
-        `latency last ${m.receivedAt - m.time} ms, p50 ${p(0.5)} ms, p95 ${p(0.95)} ms`;
+        `latency last ${latency(m)} ms, p50 ${p(0.5)} ms, p95 ${p(0.95)} ms`;
       el.dataset.count = String(s.n);
     },
   };
@@ -53,7 +57,7 @@ function logLine(root, text, cls, meta) {
   ul.scrollTop = ul.scrollHeight;
 }
 
-const meta = (m) => `#${m.offset} · ${m.bytes} B · ${m.receivedAt - m.time} ms`;
+const meta = (m) => `#${m.offset} · ${m.bytes} B · ${latency(m)} ms`;
 
 // Chat: WebSocket both ways.
 const chat = panel('chat', 'websocket', CH.chat, (m, root) => logLine(root, `${m.data.from}: ${m.data.text}`, '', meta(m)));
@@ -61,7 +65,7 @@ chat.root.querySelector('form').addEventListener('submit', (e) => {
   e.preventDefault();
   const input = e.target.elements.text;
   if (!input.value) return;
-  chat.client.publish(CH.chat, { from: me, text: input.value }).catch((err) => logLine(chat.root, `not sent: ${err.message}`, 'reset'));
+  chat.client.publish(CH.chat, { from: me, text: input.value, sent: Date.now() }).catch((err) => logLine(chat.root, `not sent: ${err.message}`, 'reset'));
   input.value = '';
 });
 
@@ -71,7 +75,7 @@ notes.root.querySelector('form').addEventListener('submit', (e) => {
   e.preventDefault();
   const input = e.target.elements.text;
   if (!input.value) return;
-  notes.client.publish(CH.notifications, { text: input.value }, 'notification').catch((err) => logLine(notes.root, `not sent: ${err.message}`, 'reset'));
+  notes.client.publish(CH.notifications, { text: input.value, sent: Date.now() }, 'notification').catch((err) => logLine(notes.root, `not sent: ${err.message}`, 'reset'));
   input.value = '';
 });
 
@@ -91,5 +95,5 @@ let rps = 1000;
 setInterval(() => {
   if (!dash.root.querySelector('input[name=feed]').checked || document.hidden) return;
   rps = Math.max(100, Math.min(1900, rps + Math.round((Math.random() - 0.5) * 200)));
-  dash.client.publish(CH.dashboard, { rps, cpu: Math.round(20 + Math.random() * 60), p99: Math.round(5 + Math.random() * 40) }).catch(() => {});
+  dash.client.publish(CH.dashboard, { rps, cpu: Math.round(20 + Math.random() * 60), p99: Math.round(5 + Math.random() * 40), sent: Date.now() }).catch(() => {});
 }, 1000);

@@ -60,6 +60,14 @@ api_error* handlers::check_api_key(const request& req, api_error& storage) const
   return nullptr;
 }
 
+std::optional<api_error> handlers::check_key(std::string_view authorization) const {
+  request r;
+  r.authorization = authorization;
+  api_error storage;
+  if (auto* err = check_api_key(r, storage)) return *err;
+  return std::nullopt;
+}
+
 void handlers::handle(const request& req, std::function<void(response)> done) {
   auto method_not_allowed = [&](std::string_view allow) {
     auto r = error_response({405, "method_not_allowed", "use " + std::string(allow) + " for " + std::string(req.path)});
@@ -80,11 +88,17 @@ void handlers::handle(const request& req, std::function<void(response)> done) {
       return is_post ? publish(req, false, false, std::move(done)) : method_not_allowed("POST");
     if (req.path == "/api/broadcast")
       return is_post ? publish(req, true, false, std::move(done)) : method_not_allowed("POST");
+    if (req.path == "/api/stream/stop")
+      return is_post ? stream_stop(req, false, std::move(done)) : method_not_allowed("POST");
+    if (req.path == "/api/stream/end")
+      return is_post ? stream_end(req, std::move(done)) : method_not_allowed("POST");
     if (req.path == "/api/history") return is_get ? history_async(req, std::move(done)) : method_not_allowed("GET");
     if (req.path == "/api/channels") return is_get ? channels(std::move(done)) : method_not_allowed("GET");
     if (req.path == "/api/presence") return is_get ? presence(req, std::move(done)) : method_not_allowed("GET");
   } else if (req.path == "/publish") {
     return is_post ? publish(req, false, true, std::move(done)) : method_not_allowed("POST");
+  } else if (req.path == "/stop") {
+    return is_post ? stream_stop(req, true, std::move(done)) : method_not_allowed("POST");
   } else if (req.path == "/ticket") {
     return is_post ? ticket(req, std::move(done)) : method_not_allowed("POST");
   } else if (req.path == "/metrics") {
@@ -133,7 +147,7 @@ void handlers::publish(const request& req, bool broadcast, bool client, std::fun
   }
 
   if (!broadcast) {
-    publish_one({fields.channels[0], fields.event, fields.data_json}, fields.ephemeral,
+    publish_one({fields.channels[0], fields.event, fields.data_json, fields.expected_offset}, fields.ephemeral,
                 [done = std::move(done)](core::broker::publish_result r) {
                   if (auto* err = std::get_if<api_error>(&r)) return done(error_response(*err));
                   done(json_response(result_json(*std::get<protocol::message_ptr>(r))));
@@ -242,7 +256,9 @@ void handlers::history_async(const request& req, std::function<void(response)> d
     if (!n) return done(error_response(bad_request("bad_request", "limit must be a non-negative integer")));
     q.limit = static_cast<std::size_t>(std::min<std::uint64_t>(*n, opts_.history_limit_max));
   }
-  if (auto since = get("since")) {
+  if (auto since = get("since"); since && *since == "earliest") {
+    q.earliest = true;
+  } else if (since) {
     auto pos = core::cursor_position(*since, *channel);
     if (auto* err = std::get_if<api_error>(&pos)) return done(error_response(*err));
     q.since = std::get<core::position>(pos);

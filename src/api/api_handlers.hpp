@@ -5,6 +5,7 @@
 // writes whatever response comes back.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,17 @@ class handlers {
   /// The request's views must stay valid until then.
   void handle(const request& req, std::function<void(response)> done);
 
+  /// Stops the stream of `channel` (POST /api/stream/stop, client /stop, WebSocket stop):
+  /// a live ingest on this node ends `aborted` and its request is answered; else the end
+  /// (aborted) is published for a piecewise producer. `done` gets the result JSON
+  /// ({"channel","offset","cursor","state"}) or the error: 404 for a channel with no
+  /// message, 409 stream_ended once it ended. Runs `done` on any thread.
+  using stop_result = std::variant<std::string, util::api_error>;
+  void stop_stream(std::string channel, std::string reason, std::function<void(stop_result)> done);
+
+  /// The API-key check of /api/* for an `Authorization` header value: 401/403, or none.
+  std::optional<util::api_error> check_key(std::string_view authorization) const;
+
  private:
   void publish(const request& req, bool broadcast, bool client, std::function<void(response)> done);
   /// One publication, or one ephemeral message (broker::signal) whose result is the
@@ -56,6 +68,9 @@ class handlers {
   void history_async(const request& req, std::function<void(response)> done);
   /// GET /api/presence (presence_api.cpp).
   void presence(const request& req, std::function<void(response)> done);
+  void stream_end(const request& req, std::function<void(response)> done);  // stream_api.cpp
+  void stream_stop(const request& req, bool client, std::function<void(response)> done);
+  void publish_abort(std::string channel, std::string reason, std::function<void(stop_result)> done);
   void ticket(const request& req, std::function<void(response)> done);
   void channels(std::function<void(response)> done);
   response metrics();

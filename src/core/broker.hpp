@@ -36,6 +36,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -59,10 +60,17 @@ class publication_listener {
   ~publication_listener() = default;
 };
 
+/// The reserved event name of a stream's last message (its data: {"state","reason"}).
+inline constexpr std::string_view end_event = "end";
+
 struct publish_request {
   std::string channel;
-  std::string event;      // empty: none
+  std::string event;      // empty: none; end_event: the channel's last message
   std::string data_json;  // compact JSON
+  /// Appends only if the message gets this offset, else 409 offset_mismatch with the
+  /// channel's next offset (`"next_offset":N` in the error), checked atomically with the
+  /// append: a retried append is never doubled.
+  std::optional<std::uint64_t> expected_offset = {};
 };
 
 struct position {
@@ -78,6 +86,9 @@ struct history_query {
   /// oldest fit; latest: the newest), but it always holds one message when any is due,
   /// so a reader paging with the reply's cursor always progresses.
   std::size_t max_bytes = 0;
+  /// From the oldest message history still holds (`since` ignored): always recovered,
+  /// so a late reader gets whatever is left of the channel (`since=earliest`).
+  bool earliest = false;
 };
 
 struct history_reply {
@@ -88,6 +99,8 @@ struct history_reply {
   /// the messages right after it. `messages` is then empty and the caller goes on live
   /// from `top`.
   bool recovered = true;
+  /// The channel's newest message is its end (event end_event): nothing follows it.
+  bool ended = false;
 };
 
 struct channel_summary {
@@ -113,6 +126,9 @@ class broker {
   /// Sets the node's listener; called once, before any publish.
   virtual void set_listener(publication_listener* listener) = 0;
 
+  /// Refused with 409: `stream_ended` once the channel's end is published (until the
+  /// channel's history is gone and it starts a new life), `offset_mismatch` when
+  /// `expected_offset` is not the next offset; both carry `"next_offset":N`.
   virtual void publish(publish_request req, std::function<void(publish_result)> done) = 0;
 
   /// Reads history; an offset in `since` past the channel's top within the same epoch

@@ -12,7 +12,7 @@ subscriber_session::subscriber_session(context& ctx, unsigned thread, transport 
 subscriber_session::~subscriber_session() { unsubscribe_all(); }
 
 void subscriber_session::subscribe(std::span<const std::string> channels, std::span<const protocol::cursor_entry> since,
-                                   std::size_t replay_limit) {
+                                   std::size_t replay_limit, bool earliest) {
   const std::size_t first = channels_.size();
   for (const auto& name : channels) {
     channel_state c;
@@ -34,6 +34,8 @@ void subscriber_session::subscribe(std::span<const std::string> channels, std::s
     auto it = std::find_if(since.begin(), since.end(), [&](const auto& e) { return e.tag == c->tag; });
     if (it != since.end())
       request_history(*c, position{it->epoch, it->offset}, replay_limit);
+    else if (earliest)
+      request_history(*c, std::nullopt, replay_limit, true);
     else
       request_history(*c, std::nullopt, 0);
   }
@@ -47,6 +49,14 @@ subscriber_session::channel_state* subscriber_session::find(std::string_view cha
   for (auto& c : channels_)
     if (c.name == channel) return &c;
   return nullptr;
+}
+
+bool subscriber_session::ended(std::string_view channel) const noexcept {
+  return std::any_of(channels_.begin(), channels_.end(), [&](auto& c) { return c.name == channel && c.ended; });
+}
+
+bool subscriber_session::all_ended() const noexcept {
+  return !channels_.empty() && std::all_of(channels_.begin(), channels_.end(), [](auto& c) { return c.ended; });
 }
 
 bool subscriber_session::subscribed(std::string_view channel) const noexcept {
@@ -74,12 +84,14 @@ void subscriber_session::unsubscribe_all() {
   unsynced_ = 0;
 }
 
-std::string subscriber_session::cursor() const {
+std::vector<protocol::cursor_entry> subscriber_session::positions() const {
   std::vector<protocol::cursor_entry> entries;
   entries.reserve(channels_.size());
   for (const auto& c : channels_) entries.push_back({c.tag, c.epoch, c.offset});
-  return protocol::encode_cursor(entries);
+  return entries;
 }
+
+std::string subscriber_session::cursor() const { return protocol::encode_cursor(positions()); }
 
 std::string subscriber_session::cursor_of(std::string_view channel) const {
   for (const auto& c : channels_)
@@ -90,14 +102,16 @@ std::string subscriber_session::cursor_of(std::string_view channel) const {
   return {};
 }
 
-void subscriber_session::request_history(channel_state& c, std::optional<position> since, std::size_t limit) {
+void subscriber_session::request_history(channel_state& c, std::optional<position> since, std::size_t limit,
+                                         bool earliest) {
   c.sync_id = ++next_sync_id_;
   c.asked_since = since.has_value();
+  c.asked_earliest = earliest;
   if (since) {
     c.epoch = since->epoch;
     c.offset = since->offset;
   }
-  history_query q{c.name, since, limit, ctx_.max_reply_bytes};
+  history_query q{c.name, since, limit, ctx_.max_reply_bytes, earliest};
   std::weak_ptr<subscriber_session> weak = weak_from_this();
   hub& h = ctx_.hubs;
   ctx_.brokers.history(std::move(q),
@@ -118,6 +132,14 @@ void subscriber_session::apply_history(const std::string& channel, std::uint16_t
   }
   auto& reply = std::get<history_reply>(r);
   auto& c = *cp;
+  if (c.asked_earliest) {
+    // From the oldest message held: the position is just before it (or the top when
+    // history holds nothing), and from there on the read is one "since" like any other.
+    c.asked_earliest = false;
+    c.asked_since = true;
+    c.epoch = reply.epoch;
+    c.offset = reply.messages.empty() ? reply.top : reply.messages.front()->offset() - 1;
+  }
   // (0, 0) asked: before the first message of any life (core/broker.hpp).
   const bool from_start = c.asked_since && c.epoch == 0 && c.offset == 0;
   if (!reply.recovered) {
@@ -129,6 +151,8 @@ void subscriber_session::apply_history(const std::string& channel, std::uint16_t
   }
   c.epoch = reply.epoch;
   c.top_seen = std::max(c.top_seen, reply.top);
+  // At the channel's last message, which is its end: a resume there gets nothing more.
+  if (reply.ended && c.offset >= reply.top) c.ended = true;
   // Live messages that arrived meanwhile: keep those of the current epoch (of any, when
   // the channel had no life yet: its first may have begun); consume() skips the offsets
   // the replay (or the reset) already covers.
@@ -201,8 +225,11 @@ bool subscriber_session::consume(channel_state& c, const protocol::message_ptr& 
   if (m->offset() != c.offset + 1) return false;
   std::uint64_t prev = c.offset;
   c.offset = m->offset();
+  const bool was_ended = c.ended;
+  if (m->event() == end_event) c.ended = true;
   if (!on_message(m, channels_.size() == 1)) {
     c.offset = prev;
+    c.ended = was_ended;
     paused_ = true;
   }
   return true;

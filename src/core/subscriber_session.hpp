@@ -39,11 +39,12 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   subscriber_session& operator=(const subscriber_session&) = delete;
 
   /// Adds `channels` (valid, distinct names) and syncs them from `since` (entries
-  /// matched by channel tag; a channel absent from it starts at "now"), replaying at
-  /// most `replay_limit` messages per channel. Call on the session's thread, once the
+  /// matched by channel tag; a channel absent from it starts at "now", or with
+  /// `earliest` at the oldest message history still holds), replaying at most
+  /// `replay_limit` messages per channel. Call on the session's thread, once the
   /// session is owned by a shared_ptr.
   void subscribe(std::span<const std::string> channels, std::span<const protocol::cursor_entry> since,
-                 std::size_t replay_limit);
+                 std::size_t replay_limit, bool earliest = false);
 
   /// Leaves one channel (no-op when not subscribed).
   void unsubscribe(const std::string& channel);
@@ -53,9 +54,16 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
 
   /// The cursor covering every channel at the last consumed offsets.
   std::string cursor() const;
+  /// The same positions as entries, in subscription order.
+  std::vector<protocol::cursor_entry> positions() const;
   /// The cursor of one channel alone (empty when not subscribed).
   std::string cursor_of(std::string_view channel) const;
   std::size_t channel_count() const noexcept { return channels_.size(); }
+  /// The session's position in `channel` is at its end (a stream's last message, event
+  /// end_event, consumed or already behind the cursor): nothing more will come.
+  bool ended(std::string_view channel) const noexcept;
+  /// Every channel is at its end (false without channels).
+  bool all_ended() const noexcept;
   unsigned thread() const noexcept { return thread_; }
   transport kind() const noexcept final { return kind_; }
 
@@ -74,7 +82,8 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   virtual void on_reset(std::span<const std::string> channels) = 0;
   /// A message to send, in order. `single` is true when the session has one channel
   /// (the message's own cursor is then the session's cursor). Return false to refuse
-  /// it (the position does not advance and consuming pauses).
+  /// it (the position does not advance and consuming pauses). For a stream's end
+  /// (event end_event) ended(channel) is already true.
   virtual bool on_message(const protocol::message_ptr& m, bool single) = 0;
   /// Every channel has its history applied (after the initial replay or a re-sync).
   virtual void on_synced() = 0;
@@ -117,9 +126,11 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
     std::uint32_t hub_slot = 0;  // this session's place in the hub's list (hub::unsubscribe)
     std::uint16_t sync_id = 0;   // matches a history reply to the request that asked it
     // Flags, as bits: a channel_state is kept per subscription of every connection.
-    bool synced : 1 = false;       // history applied, live
-    bool asked_since : 1 = false;  // the last history read was since a position
-    bool present : 1 = false;      // entered in the presence registry
+    bool synced : 1 = false;          // history applied, live
+    bool asked_since : 1 = false;     // the last history read was since a position
+    bool asked_earliest : 1 = false;  // ... or from the oldest message history holds
+    bool ended : 1 = false;           // the position is at the channel's end
+    bool present : 1 = false;         // entered in the presence registry
     std::vector<protocol::message_ptr> pending;
   };
   static constexpr std::size_t max_pending = 4096;
@@ -127,7 +138,7 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   void deliver(const protocol::message_ptr& m) final;
   void resync_hint(const std::string& channel) final;
   void hub_slot(const std::string& channel, std::uint32_t slot) final;
-  void request_history(channel_state& c, std::optional<position> since, std::size_t limit);
+  void request_history(channel_state& c, std::optional<position> since, std::size_t limit, bool earliest = false);
   void apply_history(const std::string& channel, std::uint16_t sync_id, broker::history_result r);
   channel_state* find(std::string_view channel) noexcept;
   void finish_sync();

@@ -98,6 +98,9 @@ constexpr std::array<descriptor, n_counters> counter_desc{{
     {"herald_limit_refusals_total", "Refusals per configured limit.", "{limit=\"header_size\"}"},
     {"herald_limit_refusals_total", "Refusals per configured limit.", "{limit=\"request_timeout\"}"},
     {"herald_internal_errors_total", "Exceptions that escaped an event-loop handler (bugs: see the log).", ""},
+    {"herald_stream_ingests_total", "Stream ingests (POST /api/stream) started.", ""},
+    {"herald_stream_stops_total", "Live stream ingests stopped (ended aborted).", ""},
+    {"herald_stream_timeouts_total", "Stream ingests ended by the idle limit or the maximum duration.", ""},
 }};
 
 constexpr std::array<descriptor, n_gauges> gauge_desc{{

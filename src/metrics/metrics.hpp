@@ -46,6 +46,9 @@ enum class counter : unsigned {
   limit_header_size,
   limit_request_timeout,  // requests (or WebSocket handshakes) not received in time: slowloris
   internal_errors,        // exceptions that escaped an event-loop handler (bugs; each one logged)
+  stream_ingests,         // POST /api/stream requests that started
+  stream_stops,           // live ingests stopped (aborted)
+  stream_timeouts,        // ingests ended by the idle limit or the maximum duration
   count_
 };
 

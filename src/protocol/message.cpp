@@ -161,9 +161,6 @@ std::string_view message::ws_frame(bool deflated) const {
   return ws_deflated_;
 }
 
-std::size_t message::footprint() const noexcept {
-  return sizeof(message) + channel_.capacity() + event_.capacity() + json_.capacity() + cursor_.capacity() +
-         sse_.capacity() + ws_.capacity() + ws_deflated_.capacity();
-}
+// footprint() is in message_raw.cpp, beside the raw forms it counts.
 
 }  // namespace herald::protocol

@@ -69,11 +69,31 @@ class message {
   /// ephemeral: {"push":<json>} without a cursor; join / leave: <json>.
   std::string_view ws_frame(bool deflated) const;
 
+  // The raw wire forms (format=raw, docs/protocol.md "Raw formats"): the data and only
+  // what exact resume needs. Each is built at most once, on first use, and shared.
+
+  /// The compact single-channel cursor after this message (cursor.hpp).
+  const std::string& compact_cursor() const;
+  /// A one-channel raw SSE event: "id:<compact cursor>\n[event:<name>\n]data:<data>\n\n".
+  std::string_view sse_raw_event() const;
+  /// A several-channel raw SSE event without its id line:
+  /// "[event:<name>\n]data:<channel>\ndata:<data>\n\n".
+  std::string_view sse_raw_body() const;
+  /// The raw WebSocket frame: binary, its payload the data alone; `deflated`: compressed.
+  std::string_view ws_raw_frame(bool deflated) const;
+  /// A raw long-poll line: "<data>\n", or "<channel> <data>\n" with `with_channel`.
+  std::string_view raw_line(bool with_channel) const;
+
   /// Approximate bytes held by this message (history accounting).
   std::size_t footprint() const noexcept;
 
  private:
   void build_sse() const;
+  struct raw_forms {
+    std::once_flag cursor_once, sse_once, sse_body_once, ws_once, ws_deflated_once, line_once;
+    std::string cursor, sse, sse_body, ws, ws_deflated, line;
+  };
+  raw_forms& raw() const;
 
   std::string channel_;
   std::uint32_t tag_;
@@ -93,6 +113,9 @@ class message {
   mutable std::string ws_;
   mutable std::once_flag ws_deflated_once_;
   mutable std::string ws_deflated_;
+  // Allocated on the first raw use only: a message no raw subscriber sees pays 16 bytes.
+  mutable std::once_flag raw_once_;
+  mutable std::unique_ptr<raw_forms> raw_;
 };
 
 using message_ptr = std::shared_ptr<const message>;

@@ -29,6 +29,10 @@ std::string error_json(const util::api_error& e) {
   out += json_quote(e.code);
   out += ",\"message\":";
   out += json_quote(e.message);
+  if (!e.extra_json.empty()) {
+    out += ',';
+    out += e.extra_json;
+  }
   out += "}}";
   return out;
 }
@@ -93,10 +97,46 @@ std::string history_reply(std::span<const message_ptr> messages, std::string_vie
   return out;
 }
 
-std::string ws_subscribed(std::string_view channel, bool recovered, std::string_view cursor) {
+std::string ws_subscribed(std::string_view channel, bool recovered, std::string_view cursor, bool raw, bool ended) {
   std::string out = "{\"channel\":" + json_quote(channel);
   out += recovered ? ",\"recovered\":true,\"cursor\":" : ",\"recovered\":false,\"cursor\":";
   append_cursor(out, cursor);
+  if (ended) out += ",\"ended\":true";
+  out += raw ? ",\"format\":\"raw\"}" : "}";
+  return out;
+}
+
+std::string sse_raw_id_line(std::string_view cursor) {
+  std::string out = "id:";
+  out += cursor;
+  out += '\n';
+  return out;
+}
+
+std::string raw_poll_head(std::string_view cursor, std::span<const std::string> resets,
+                          std::span<const std::string> ended) {
+  // Channel names hold no space and cursors none either: the line splits on spaces.
+  std::string out(cursor);
+  auto list = [&out](std::string_view word, std::span<const std::string> channels) {
+    if (channels.empty()) return;
+    out += word;
+    for (const auto& c : channels) {
+      out += ' ';
+      out += c;
+    }
+  };
+  list(" reset", resets);
+  list(" end", ended);
+  out += '\n';
+  return out;
+}
+
+std::string ws_raw_channel(std::string_view channel, std::string_view cursor) {
+  std::string out = "{\"channel\":" + json_quote(channel);
+  if (!cursor.empty()) {
+    out += ",\"cursor\":";
+    append_cursor(out, cursor);
+  }
   out += '}';
   return out;
 }
@@ -105,6 +145,14 @@ std::string ws_reset(std::string_view channel, std::string_view cursor) {
   std::string out = "{\"reset\":{\"channel\":" + json_quote(channel) + ",\"cursor\":";
   append_cursor(out, cursor);
   out += "}}";
+  return out;
+}
+
+std::string stream_result(std::string_view channel, std::uint64_t offset, std::string_view cursor,
+                          std::string_view state) {
+  std::string out = "{\"channel\":" + json_quote(channel) + ",\"offset\":" + std::to_string(offset) + ",\"cursor\":";
+  append_cursor(out, cursor);
+  out += ",\"state\":" + json_quote(state) + '}';
   return out;
 }
 

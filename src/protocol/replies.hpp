@@ -44,13 +44,34 @@ std::string history_reply(std::span<const message_ptr> messages, std::string_vie
 
 // --- WebSocket and publish ------------------------------------------------------------
 
-/// The result of a subscribe command: {"channel":..,"recovered":..,"cursor":..}.
-std::string ws_subscribed(std::string_view channel, bool recovered, std::string_view cursor);
+/// The result of a subscribe command: {"channel":..,"recovered":..,"cursor":..}, with
+/// ,"format":"raw" before the } for a raw subscription; `"ended":true` when the position is
+/// at the stream's end (the subscription is over).
+std::string ws_subscribed(std::string_view channel, bool recovered, std::string_view cursor, bool raw = false,
+                          bool ended = false);
 /// The reset push of a live subscription: {"reset":{"channel":..,"cursor":..}}.
 std::string ws_reset(std::string_view channel, std::string_view cursor);
+// --- Raw formats (docs/protocol.md "Raw formats") ----------------------------------
+
+/// "id:<cursor>\n": the id line of a several-channel raw SSE event (its body is shared).
+std::string sse_raw_id_line(std::string_view cursor);
+/// The first line of a raw long-poll reply: "<cursor>\n", or
+/// "<cursor> reset <channel> <channel>…\n" when history could not cover some channels,
+/// then " end <channel>…" for the channels whose end (the stream's last message) the
+/// reply holds.
+std::string raw_poll_head(std::string_view cursor, std::span<const std::string> resets,
+                          std::span<const std::string> ended = {});
+/// The text frame that names the channel of the raw (binary) frames after it on a
+/// WebSocket: {"channel":..}; with a cursor, {"channel":..,"cursor":..}: they count from it.
+std::string ws_raw_channel(std::string_view channel, std::string_view cursor = {});
+
 /// A publish's result: {"offset":N,"cursor":..} (API, /publish, WebSocket publish).
 std::string publish_result(std::uint64_t offset, std::string_view cursor);
 /// An ephemeral publish's result: {"ephemeral":true} (no offset, no cursor).
 std::string ephemeral_result();
+/// A stream's result (POST /api/stream, /api/stream/end):
+/// {"channel":..,"offset":N,"cursor":..,"state":..}.
+std::string stream_result(std::string_view channel, std::uint64_t offset, std::string_view cursor,
+                          std::string_view state);
 
 }  // namespace herald::protocol

@@ -57,6 +57,8 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
     cmd.method = ws_method::publish;
   else if (*m == "history")
     cmd.method = ws_method::history;
+  else if (*m == "stop")
+    cmd.method = ws_method::stop;
   else if (*m == "presence")
     cmd.method = ws_method::presence;
   else if (*m == "ping")
@@ -76,6 +78,13 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
     if (!s || s->empty()) return error("bad_cursor", "\"since\" must be a cursor string");
     cmd.since = std::move(*s);
   }
+  if (cmd.method == ws_method::subscribe) {
+    if (const json_member* format = member(*members, "format"); format && format->value != "null") {
+      auto f = json_string(format->value);
+      if (!f || (*f != "raw" && *f != "json")) return error("bad_request", "\"format\" must be \"raw\" or \"json\"");
+      cmd.raw = *f == "raw";
+    }
+  }
   if (cmd.method == ws_method::history || cmd.method == ws_method::presence) {
     if (const json_member* limit = member(*members, "limit")) {
       std::uint64_t n = 0;
@@ -83,6 +92,13 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
       // Digits only; past 19 of them the limit is clamped anyway.
       for (char c : limit->value.substr(0, 19)) n = n * 10 + static_cast<std::uint64_t>(c - '0');
       cmd.limit = limit->value.size() > 19 ? SIZE_MAX : static_cast<std::size_t>(n);
+    }
+  }
+  if (cmd.method == ws_method::stop) {
+    if (const json_member* r = member(*members, "reason"); r && r->value != "null") {
+      auto s = json_string(r->value);
+      if (!s || s->size() > 1024) return error("bad_request", "\"reason\" must be a string of at most 1024 bytes");
+      cmd.reason = std::move(*s);
     }
   }
   if (cmd.method == ws_method::publish) {

@@ -12,7 +12,7 @@
 
 namespace herald::protocol {
 
-enum class ws_method { subscribe, unsubscribe, publish, history, presence, ping };
+enum class ws_method { subscribe, unsubscribe, publish, history, ping, stop, presence };
 
 struct ws_command {
   std::string id;  // the request id as JSON text (number or string), echoed in the reply
@@ -22,7 +22,9 @@ struct ws_command {
   std::string data_json;    // publish
   std::string event;        // publish
   bool ephemeral = false;   // publish: live only
+  std::string reason;       // stop (empty: none)
   std::size_t limit = 100;  // history, presence
+  bool raw = false;         // subscribe: "format":"raw"
 };
 
 struct ws_command_error {

@@ -61,8 +61,10 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   bool keeps_presence = false;
   for (const auto& [name, o] : cfg_.namespaces.named()) keeps_presence |= o.presence || o.join_leave;
   if (redis_ && keeps_presence) presence_->set_mirror(redis_->share_presence(*presence_));
-  core_ = std::make_unique<core::context>(
-      core::context{*hub_, *broker_, cfg_.namespaces, cfg_.transport.max_queued_bytes, presence_.get()});
+  streams_ = std::make_unique<core::stream_registry>(*hub_);
+  core_ = std::make_unique<core::context>(core::context{*hub_, *broker_, cfg_.namespaces,
+                                                        cfg_.transport.max_queued_bytes, streams_.get(),
+                                                        presence_.get()});
   auth_ = std::make_unique<auth::authorizer>(*core_, cfg_.auth);
   api_ = std::make_unique<api::handlers>(*core_, *auth_, cfg_.api);
   connections_per_ip_ = std::make_unique<transport::ip_counter>(cfg_.transport.max_connections_per_ip);

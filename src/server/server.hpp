@@ -20,6 +20,7 @@ class hub;
 class broker;
 class presence_registry;
 struct context;
+class stream_registry;
 }  // namespace herald::core
 namespace herald::api {
 class handlers;
@@ -70,6 +71,7 @@ class server {
   std::unique_ptr<core::presence_registry> presence_;  // after the broker it signals through
   broker::memory_broker* memory_ = nullptr;            // the broker, when it is the memory one
   broker::redis_broker* redis_ = nullptr;              // the broker, when it is Redis
+  std::unique_ptr<core::stream_registry> streams_;
   std::unique_ptr<core::context> core_;
   std::unique_ptr<auth::authorizer> auth_;
   std::unique_ptr<api::handlers> api_;

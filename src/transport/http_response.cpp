@@ -24,6 +24,8 @@ std::string_view reason_phrase(int status) noexcept {
       return "Content Too Large";
     case 409:
       return "Conflict";
+    case 415:
+      return "Unsupported Media Type";
     case 426:
       return "Upgrade Required";
     case 429:

@@ -8,6 +8,7 @@
 #include <boost/beast/http/read.hpp>
 
 #include "core/hub.hpp"
+#include "protocol/channel_name.hpp"
 #include "protocol/json_fields.hpp"
 #include "transport/client_events.hpp"
 #include "transport/http_response.hpp"
@@ -16,6 +17,7 @@
 #include "transport/origin_policy.hpp"
 #include "transport/request_head.hpp"
 #include "transport/sse_session.hpp"
+#include "transport/stream_ingest.hpp"
 #include "transport/subscribe_request.hpp"
 #include "transport/ws_handshake.hpp"
 #include "transport/ws_session.hpp"
@@ -50,6 +52,7 @@ void http_session::on_header(beast::error_code ec, std::size_t bytes) {
     return send_error(refusal->error, true);
   }
   head_ = std::get<request_head>(head);
+  if (head_->target.path == "/api/stream") return start_ingest();  // reads its body as it comes
   if (parser_->is_done()) return handle_request();  // no body
   if (!head_->expects_continue) return read_body();
   static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -107,7 +110,8 @@ void http_session::on_read_error(beast::error_code ec) {
 namespace {
 
 bool is_client_path(std::string_view path) {
-  return path == "/sse" || path == "/poll" || path == "/ws" || path == "/publish" || path == "/ticket";
+  return path == "/sse" || path == "/poll" || path == "/ws" || path == "/publish" || path == "/ticket" ||
+         path == "/stop";
 }
 
 }  // namespace
@@ -179,8 +183,46 @@ void http_session::dispatch(auth::authorizer::auth_result result) {
   if (path == "/ws") return start_ws(refusal ? nullptr : &std::get<auth::identity>(result), refusal);
   if (refusal) return send_error(*refusal);
   auto& who = std::get<auth::identity>(result);
-  if (path == "/publish") return call_api(path, params, std::move(who));
+  if (path == "/publish" || path == "/stop") return call_api(path, params, std::move(who));
   start_stream(path, params, who);
+}
+
+void http_session::start_ingest() {
+  metrics::add(metrics::counter::http_requests);
+  auto& req = parser_->get();
+  keep_alive_ = req.keep_alive();
+  head_only_ = false;
+  cors_.clear();
+  ws_accept_.reset();
+  if (req.method() != http::verb::post) {
+    keep_alive_ = keep_alive_ && parser_->is_done();  // a body, if any, is not read
+    auto r = api::error_response({405, "method_not_allowed", "use POST for /api/stream"});
+    r.headers.emplace_back("Allow", "POST");
+    return send_api_response(std::move(r));
+  }
+  auto refuse = [&](const util::api_error& e) {
+    if (!parser_->is_done()) keep_alive_ = false;
+    send_error(e);
+  };
+  if (auto err = st_.api.check_key(req[http::field::authorization])) {
+    auto r = api::error_response(*err);
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"herald\"");
+    if (!parser_->is_done()) keep_alive_ = false;
+    return send_api_response(std::move(r));
+  }
+  std::string channel;
+  if (auto it = head_->target.params.find("channel"); it != head_->target.params.end()) channel = (*it).value;
+  if (channel.empty()) return refuse(util::bad_request("bad_request", "missing parameter channel"));
+  if (!protocol::valid_channel_name(channel))
+    return refuse(util::bad_request("invalid_channel", "invalid channel name (1-255 bytes of [A-Za-z0-9_.:@/-])"));
+  auto k = stream_ingest::kind_of(req[http::field::content_type]);
+  if (!k)
+    return refuse({415, "unsupported_media_type",
+                   "Content-Type must be text/plain, application/x-ndjson or text/event-stream"});
+  const bool expects_continue = head_->expects_continue;
+  head_.reset();  // its views go with the parser, which the ingest takes over
+  auto ingest = std::make_shared<stream_ingest>(shared_from_this(), std::move(channel), *k);
+  ingest->start(expects_continue);
 }
 
 void http_session::start_stream(std::string_view path, boost::urls::params_view params, const auth::identity& who) {

@@ -58,6 +58,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void release_request();
   /// CORS headers of the current request's origin (every response to it carries them).
   const header_list& cors_headers() const noexcept { return cors_; }
+  /// Writes an API response (status counted, CORS headers added), then goes on as send().
+  void send_api_response(api::response r);
+
+  // For a request that reads its own body (POST /api/stream, transport/stream_ingest):
+  // the socket, the read buffer and the parser holding the request's head.
+  beast::tcp_stream& stream() noexcept { return stream_; }
+  beast::flat_buffer& read_buffer() noexcept { return buffer_; }
+  http::request_parser<http::string_body>& parser() noexcept { return *parser_; }
 
  private:
   void do_read();
@@ -70,7 +78,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void start_stream(std::string_view path, boost::urls::params_view params, const auth::identity& who);
   void start_ws(const auth::identity* who, const util::api_error* refusal);
   void call_api(std::string_view path, boost::urls::params_view params, auth::identity who);
-  void send_api_response(api::response r);
+  void start_ingest();
   void write_some();
   void on_write_some(beast::error_code ec, std::size_t bytes);
   void on_written();

@@ -1,5 +1,7 @@
 #include "transport/longpoll_request.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -25,23 +27,33 @@ std::shared_ptr<longpoll_request> longpoll_request::self() {
 
 void longpoll_request::start(subscribe_request req) {
   limit_ = req.limit;
+  raw_ = req.raw;
   // The tick runs every 250 ms: a hold ends at its timeout or at most that much later.
   const auto now = util::steady_ms();
   deadline_ms_ = now + std::chrono::milliseconds(req.timeout).count();
   if (who_ && who_->expires_ms) deadline_ms_ = std::min(deadline_ms_, now + (who_->expires_ms - util::unix_ms()));
   watch_close();  // also keeps this request alive while it waits for the broker
-  subscribe(req.channels, req.since, req.limit);
+  subscribe(req.channels, req.since, req.limit, req.earliest);
 }
 
 void longpoll_request::on_reset(std::span<const std::string> channels) {
-  resets_.insert(resets_.end(), channels.begin(), channels.end());
+  for (const auto& ch : channels) {
+    // The newest message of this channel already in the reply, if any.
+    auto last = std::find_if(messages_.rbegin(), messages_.rend(), [&](auto& m) { return m->channel() == ch; });
+    if (raw_ && last != messages_.rend()) {
+      held_back_.push_back({(*last)->channel_tag(), (*last)->epoch(), (*last)->offset()});
+      pause();  // nothing more joins the reply: it goes out as it is
+    } else {
+      resets_.push_back(ch);
+    }
+  }
   schedule_reply();
 }
 
 bool longpoll_request::on_message(const protocol::message_ptr& m, bool) {
   // A reply holds at most `limit` messages and, past the first, max_queued_bytes of them:
   // the rest comes with the next poll.
-  if (done_ || messages_.size() >= limit_) return false;
+  if (done_ || paused() || messages_.size() >= limit_) return false;
   if (!messages_.empty() && bytes_ + m->json().size() > http_->state().opts.max_queued_bytes) return false;
   bytes_ += m->json().size();
   messages_.push_back(m);
@@ -52,8 +64,9 @@ bool longpoll_request::on_message(const protocol::message_ptr& m, bool) {
 
 void longpoll_request::on_signal(const protocol::message_ptr& m) {
   // A signal joins the reply like a message (it moves no position, so the cursor is the
-  // same); one that finds the reply full is dropped, not kept for the next poll.
-  if (done_) return;
+  // same); one that finds the reply full is dropped, not kept for the next poll. A raw
+  // reply carries positions by counting its lines: signals stay out of it.
+  if (done_ || raw_) return;
   if (messages_.size() >= limit_ ||
       (!messages_.empty() && bytes_ + m->json().size() > http_->state().opts.max_queued_bytes)) {
     metrics::add(metrics::counter::signal_drops);
@@ -68,6 +81,7 @@ void longpoll_request::on_signal(const protocol::message_ptr& m) {
 void longpoll_request::on_synced() {
   if (done_ || synced_once_) return;
   synced_once_ = true;
+  if (messages_.empty() && resets_.empty() && all_ended()) return reply_ended();
   if (!messages_.empty() || !resets_.empty() || deadline_ms_ <= util::steady_ms()) return schedule_reply();
   // Nothing yet: hold, keeping nothing of the request.
   http_->release_request();
@@ -108,8 +122,19 @@ void longpoll_request::reply() {
   if (done_) return;
   done_ = true;
   pause();
-  std::string cursor_value = cursor();
+  const bool several = channel_count() > 1;
+  std::string cursor_value;
+  if (raw_) {
+    auto entries = positions();
+    for (const auto& held : held_back_)
+      for (auto& e : entries)
+        if (e.tag == held.tag) e = held;
+    cursor_value = protocol::encode_raw_cursor(entries);
+  } else {
+    cursor_value = cursor();
+  }
   finish();
+  if (raw_) return reply_raw(cursor_value, several);
 
   // messages_head, the shared JSON elements, then the tail with the cursor.
   const std::string tail = protocol::poll_reply_tail(cursor_value, resets_);
@@ -132,6 +157,34 @@ void longpoll_request::reply() {
     out.push_shared(messages_[i]->json(), messages_[i]);
   }
   out.push_copy(tail);
+  messages_.clear();
+  http_->send();
+}
+
+void longpoll_request::reply_ended() {
+  // At the end of every channel: 204 No Content at once, nothing will come.
+  done_ = true;
+  pause();
+  finish();
+  http_->out().push_copy(http_head(204, "", -1, http_->keep_alive(), http_->cors_headers()));
+  http_->send();
+}
+
+void longpoll_request::reply_raw(const std::string& cursor, bool several) {
+  // The cursor line, then the shared raw lines: one gather write, no copy of the data.
+  std::vector<std::string> ended;
+  for (auto& m : messages_)
+    if (m->event() == core::end_event) ended.emplace_back(m->channel());
+  const std::string head = protocol::raw_poll_head(cursor, resets_, ended);
+  std::size_t length = head.size();
+  for (auto& m : messages_) length += m->raw_line(several).size();
+  static const header_list headers = {{"Cache-Control", "no-store"}};
+  header_list h = headers;
+  h.insert(h.end(), http_->cors_headers().begin(), http_->cors_headers().end());
+  auto& out = http_->out();
+  out.push_copy(http_head(200, "text/plain", static_cast<long long>(length), http_->keep_alive(), h));
+  out.push_copy(head);
+  for (auto& m : messages_) out.push_shared(m->raw_line(several), m);
   messages_.clear();
   http_->send();
 }

@@ -5,6 +5,12 @@
 // passes, then answers with an empty list. Every reply carries the cursor to poll
 // with next; the connection then goes back to its http_session (keep-alive). A hold
 // never outlives the poller's token: the next poll then gets 401 token_expired.
+//
+// format=raw: the body is the cursor line, then one line per message (its data, and its
+// channel first when the poll has several). A client counts offsets back from the
+// cursor, so within one reply a channel's messages end at the cursor's position for it
+// and come after any reset of it: a reset found once messages of that channel are in
+// the reply ends the reply before it (the next poll reports it).
 #include <memory>
 #include <vector>
 
@@ -44,6 +50,8 @@ class longpoll_request final : public core::subscriber_session, public tickable 
   std::shared_ptr<longpoll_request> self();
   void schedule_reply();
   void reply();
+  void reply_ended();
+  void reply_raw(const std::string& cursor, bool several);
   void watch_close();
   void finish();
 
@@ -51,6 +59,10 @@ class longpoll_request final : public core::subscriber_session, public tickable 
   thread_context& tc_;
   std::vector<protocol::message_ptr> messages_;
   std::vector<std::string> resets_;
+  // Raw format: channels reset after some of their messages joined the reply; the reply
+  // keeps them at their last message (its cursor entry) and leaves the reset to the next poll.
+  std::vector<protocol::cursor_entry> held_back_;
+  bool raw_ = false;
   std::size_t limit_ = 0;
   std::size_t bytes_ = 0;  // of messages_' JSON
   std::int64_t deadline_ms_ = 0;

@@ -16,7 +16,8 @@ std::shared_ptr<sse_session> sse_session::self() { return std::static_pointer_ca
 
 void sse_session::start(subscribe_request req, header_list headers) {
   extra_headers_ = std::move(headers);
-  subscribe(req.channels, req.since, st_.opts.replay_limit);
+  raw_ = req.raw;
+  subscribe(req.channels, req.since, st_.opts.replay_limit, req.earliest);
   if (closing_) return;
   tc_.add_tickable(this);
   wait_readable();
@@ -37,9 +38,13 @@ void sse_session::send_head() {
   out_.push_copy(protocol::sse_retry(st_.opts.sse_retry.count()));
 }
 
+std::string sse_session::position() const {
+  return raw_ ? protocol::encode_raw_cursor(positions()) : cursor();
+}
+
 void sse_session::on_reset(std::span<const std::string> channels) {
   send_head();
-  out_.push_copy(protocol::sse_reset(cursor(), channels));
+  out_.push_copy(protocol::sse_reset(position(), channels));
   schedule_flush();
 }
 
@@ -50,7 +55,12 @@ bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
   }
   if (pace_replay()) return false;
   send_head();
-  if (single) {
+  if (raw_ && single) {
+    out_.push_shared(m->sse_raw_event(), m);
+  } else if (raw_) {
+    out_.push_copy(protocol::sse_raw_id_line(cursor()));
+    out_.push_shared(m->sse_raw_body(), m);
+  } else if (single) {
     out_.push_shared(m->sse_event(), m);
   } else {
     // The id of a multi-channel stream covers every channel: this line is ours alone.
@@ -58,6 +68,12 @@ bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
     out_.push_shared(m->sse_body(), m);
   }
   metrics::add(metrics::counter::deliveries_sse);
+  if (m->event() == core::end_event && all_ended()) {
+    // The stream's end: the response ends after it. A reconnecting EventSource resumes
+    // at the end and gets 204, which stops it for good.
+    pause();
+    close_after_write_ = true;
+  }
   if (over_cap()) {
     slow_reader_cut("sse", {{"queued_bytes", out_.queued_bytes()}});
     closing_ = true;
@@ -79,10 +95,21 @@ void sse_session::on_signal(const protocol::message_ptr& m) {
 }
 
 void sse_session::on_synced() {
+  if (all_ended()) {
+    if (!head_sent_) {
+      // A resume at or after the end: 204 No Content, so EventSource stops reconnecting.
+      head_sent_ = error_sent_ = true;
+      out_.push_copy(http_head(204, "", -1, false, extra_headers_));
+    }
+    pause();
+    close_after_write_ = true;
+    schedule_flush();
+    return;
+  }
   send_head();
   // Tell EventSource the position even when nothing was replayed: an `id:` field with
   // no data sets lastEventId without firing an event.
-  out_.push_copy(protocol::sse_position(cursor()));
+  out_.push_copy(protocol::sse_position(position()));
   go_live();
   schedule_flush();
 }
@@ -113,7 +140,7 @@ void sse_session::on_tick(std::int64_t now_ms) {
     // The stream ends; the client fetches a fresh token (or ticket) and resumes from
     // the id of this event.
     metrics::add(metrics::counter::token_expiries);
-    out_.push_copy(protocol::sse_token_expired(cursor()));
+    out_.push_copy(protocol::sse_token_expired(position()));
     pause();
     close_after_write_ = true;
     return flush();

@@ -7,6 +7,8 @@
 // EventSource resumes exactly through Last-Event-ID. Output, replay pacing and the
 // slow-reader cap come from stream_session; a slow live reader's stream is ended.
 // When the connection's token expires, an `event: token_expired` ends the stream.
+// With format=raw the events carry the data alone (and the id, a compact cursor on a
+// one-channel stream); the signals keep their form.
 #include <memory>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -38,6 +40,9 @@ class sse_session final : public stream_session {
   void end() override { close(); }
 
   std::shared_ptr<sse_session> self();
+  /// The cursor the stream's ids carry: the long form, or in raw format the compact
+  /// form of a one-channel stream.
+  std::string position() const;
   void send_head();
   void wait_readable();
   void close();
@@ -46,6 +51,7 @@ class sse_session final : public stream_session {
   bool head_sent_ = false;
   bool error_sent_ = false;  // an error reply is queued: the stream never starts
   bool closing_ = false;
+  bool raw_ = false;  // format=raw
   metrics::gauge_guard gauge_{metrics::gauge::connections_sse};
 };
 

@@ -34,11 +34,17 @@ std::variant<subscribe_request, api_error> parse_subscribe_request(boost::urls::
       r.channels.push_back(p.value);
     } else if (p.key == "since") {
       // Repeatable: cursors of single channels (e.g. from WebSocket pushes) combine.
-      if (!p.value.empty()) since.push_back(p.value);
+      if (p.value == "earliest")
+        r.earliest = true;
+      else if (!p.value.empty())
+        since.push_back(p.value);
     } else if (p.key == "timeout") {
       auto v = parse_int(p.value);
       if (!v) return bad_request("bad_request", "timeout must be a non-negative integer (seconds)");
       r.timeout = std::min(std::chrono::seconds(static_cast<std::chrono::seconds::rep>(*v)), opts.poll_timeout_max);
+    } else if (p.key == "format") {
+      if (p.value != "raw" && p.value != "json") return bad_request("bad_request", "format must be raw or json");
+      r.raw = p.value == "raw";
     } else if (p.key == "limit") {
       auto v = parse_int(p.value);
       if (!v || *v == 0) return bad_request("bad_request", "limit must be a positive integer");

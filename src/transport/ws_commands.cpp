@@ -1,17 +1,17 @@
-// The WebSocket commands (docs/protocol.md, "Commands and replies"): each gets exactly
-// one reply; those that wait for the broker count as in flight (ws_session.hpp,
-// backpressure) and come back to the connection's thread with hub::run_on.
+// The WebSocket session's commands (docs/protocol.md, "WebSocket"): subscribe,
+// unsubscribe, publish (and its ephemeral form), history, presence, stop. The rest of the
+// session is in ws_session.cpp.
+#include <algorithm>
+
 #include "core/history_read.hpp"
 #include "core/presence.hpp"
+#include "protocol/cursor.hpp"
 #include "protocol/replies.hpp"
 #include "transport/client_events.hpp"
 #include "transport/ws_session.hpp"
 #include "util/clock.hpp"
 
 namespace herald::transport {
-
-// ---------------------------------------------------------------------------
-// Commands
 
 void ws_session::handle(protocol::ws_command cmd) {
   using protocol::ws_method;
@@ -30,12 +30,15 @@ void ws_session::handle(protocol::ws_command cmd) {
         drop_pending(it);
       }
       unsubscribe(cmd.channel);
+      raw_.set(cmd.channel, false);
       return reply(cmd.id, "{}");
     }
     case ws_method::publish:
       return publish_command(cmd);
     case ws_method::history:
       return history_command(cmd);
+    case ws_method::stop:
+      return stop_command(cmd);
     case ws_method::presence:
       return presence_command(cmd);
   }
@@ -52,22 +55,26 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
   }
   if (auto err = st_.auth.may_subscribe(who_, cmd.channel)) return reply_error(cmd.id, *err);
   std::vector<protocol::cursor_entry> since;
-  if (!cmd.since.empty()) {
+  const bool earliest = cmd.since == "earliest";
+  if (!cmd.since.empty() && !earliest) {
     auto entries = protocol::decode_cursor(cmd.since);
     if (!entries) return reply_error(cmd.id, {400, "bad_cursor", "since is not a valid cursor"});
     since = std::move(*entries);
   }
   pending_subscribes_.emplace_back(cmd.channel, cmd.id);
+  raw_.set(cmd.channel, cmd.raw);
   replaying();
   std::string channels[] = {cmd.channel};
-  subscribe(channels, since, st_.opts.replay_limit);
+  subscribe(channels, since, st_.opts.replay_limit, earliest);
 }
 
 void ws_session::history_command(protocol::ws_command& cmd) {
   if (auto err = st_.auth.may_read(who_, cmd.channel)) return reply_error(cmd.id, *err);
   core::history_query q{cmd.channel, std::nullopt, std::min<std::size_t>(cmd.limit, st_.opts.poll_limit_max),
                         st_.core.max_reply_bytes};
-  if (!cmd.since.empty()) {
+  if (cmd.since == "earliest") {
+    q.earliest = true;
+  } else if (!cmd.since.empty()) {
     auto pos = core::cursor_position(cmd.since, cmd.channel);
     if (auto* err = std::get_if<util::api_error>(&pos)) return reply_error(cmd.id, *err);
     q.since = std::get<core::position>(pos);
@@ -120,6 +127,19 @@ void ws_session::publish_command(protocol::ws_command& cmd) {
                                s->reply(id, protocol::publish_result(m->offset(), m->cursor()));
                              });
                            });
+}
+
+void ws_session::stop_command(protocol::ws_command& cmd) {
+  // A client stops a stream it may publish on.
+  if (auto err = st_.auth.may_publish(who_, cmd.channel)) return reply_error(cmd.id, *err);
+  ++commands_in_flight_;
+  st_.api.stop_stream(cmd.channel, cmd.reason, [s = self(), id = cmd.id](api::handlers::stop_result r) {
+    s->st_.core.hubs.run_on(s->thread(), [s, id, r = std::move(r)] {
+      s->command_done();
+      if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
+      s->reply(id, std::get<std::string>(r));
+    });
+  });
 }
 
 void ws_session::presence_command(protocol::ws_command& cmd) {

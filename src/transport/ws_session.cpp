@@ -172,13 +172,21 @@ void ws_session::drop_pending(std::vector<std::pair<std::string, std::string>>::
   if (pending_subscribes_.empty()) std::vector<std::pair<std::string, std::string>>().swap(pending_subscribes_);
 }
 
-void ws_session::reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor) {
+void ws_session::reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor,
+                                  bool ended) {
   auto it =
       std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(), [&](auto& p) { return p.first == channel; });
   if (it == pending_subscribes_.end()) return;
   std::string id = std::move(it->second);
   drop_pending(it);
-  reply(id, protocol::ws_subscribed(channel, recovered, cursor));
+  reply(id, protocol::ws_subscribed(channel, recovered, cursor, raw_.raw(channel), ended));
+  if (ended) leave_ended(channel);
+}
+
+void ws_session::leave_ended(const std::string& channel) {
+  net::post(tc_.ioc(), [s = self(), channel] {
+    if (s->ended(channel)) s->unsubscribe(channel);
+  });
 }
 
 void ws_session::on_reset(std::span<const std::string> channels) {
@@ -210,8 +218,16 @@ bool ws_session::on_message(const protocol::message_ptr& m, bool) {
     protocol::cursor_entry before{m->channel_tag(), m->epoch(), m->offset() - 1};
     reply_subscribed(m->channel(), true, protocol::encode_cursor({&before, 1}));
   }
-  out_.push_shared(m->ws_frame(deflate_), m);
+  // A stream's end stays a JSON push on a raw subscription: a text frame, a signal the
+  // client tells from data by the opcode (docs/protocol.md, "Raw formats").
+  if (!raw_.empty() && raw_.raw(m->channel()) && m->event() != core::end_event) {
+    if (auto named = raw_.announce(*m); !named.empty()) send_text(named);
+    out_.push_shared(m->ws_raw_frame(deflate_), m);
+  } else {
+    out_.push_shared(m->ws_frame(deflate_), m);
+  }
   metrics::add(metrics::counter::deliveries_ws);
+  if (m->event() == core::end_event) leave_ended(m->channel());  // the subscription ends with the stream
   if (over_cap()) {
     slow_reader_cut("ws", {{"queued_bytes", out_.queued_bytes()}});
     out_.clear();
@@ -230,7 +246,7 @@ void ws_session::on_synced() {
       drop_pending(pending_subscribes_.begin());
       continue;
     }
-    reply_subscribed(ch, true, cursor_of(ch));
+    reply_subscribed(ch, true, cursor_of(ch), ended(ch));
   }
 }
 
@@ -245,6 +261,7 @@ void ws_session::on_error(const std::string& channel, const util::api_error& e) 
   }
   reply_error(it->second, e);
   drop_pending(it);
+  raw_.set(channel, false);
   // Leave the channel outside the hook (the session may be mid-sync).
   net::post(tc_.ioc(), [s = self(), channel] { s->unsubscribe(channel); });
 }

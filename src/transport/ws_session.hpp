@@ -24,6 +24,10 @@
 // ws_commands_per_second, one second's worth of burst); a command over the rate gets a
 // 429 error reply, and a client that keeps sending at twice the rate is closed (1008).
 // A token that expires closes the connection with 4003 (refresh, then reconnect).
+//
+// Raw subscriptions ("format":"raw"): each message is a binary frame holding its data
+// alone, shared by every connection (ws_raw_channels.hpp); the client counts offsets
+// from the subscribe result's cursor (docs/protocol.md "Raw formats").
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +38,7 @@
 #include "protocol/ws_frame.hpp"
 #include "protocol/ws_protocol.hpp"
 #include "transport/stream_session.hpp"
+#include "transport/ws_raw_channels.hpp"
 
 namespace herald::transport {
 
@@ -78,9 +83,12 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void history_command(protocol::ws_command& cmd);
   void publish_command(protocol::ws_command& cmd);
   void presence_command(protocol::ws_command& cmd);
+  void stop_command(protocol::ws_command& cmd);
   void reply(std::string_view id, std::string_view result_json);
   void reply_error(std::string_view id, const util::api_error& e);
-  void reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor);
+  void reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor, bool ended = false);
+  /// Leaves `channel` (posted: not from inside a hook) once its stream ended.
+  void leave_ended(const std::string& channel);
   void drop_pending(std::vector<std::pair<std::string, std::string>>::iterator it);
   void send_text(std::string_view json);
   void close_with(std::uint16_t code, std::string_view reason, bool wait_for_peer);
@@ -105,6 +113,7 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   std::int64_t command_refill_ms_;       // when the bucket was last refilled
   std::uint8_t commands_in_flight_ = 0;  // waiting for the broker (publish, history)
   bool read_held_ = false;               // reading stopped by hold()
+  ws_raw_channels raw_;
   // Subscribe commands waiting for their channel's sync: (channel, request id).
   std::vector<std::pair<std::string, std::string>> pending_subscribes_;
   metrics::gauge_guard gauge_{metrics::gauge::connections_ws};

@@ -10,6 +10,9 @@ struct api_error {
   int status = 400;
   std::string code;
   std::string message;
+  /// More members of the error object, as JSON text without braces (e.g.
+  /// `"next_offset":5` of a 409 offset_mismatch); empty: none.
+  std::string extra_json = {};
 };
 
 inline api_error bad_request(std::string code, std::string message) {

@@ -3,7 +3,11 @@
 // heartbeats watched on every transport, and resume from the last cursor of each
 // channel on whatever transport comes next. No runtime dependencies.
 //
-// Wire formats: docs/protocol.md of the herald repository.
+// Wire formats: docs/protocol.md of the herald repository. By default the client asks
+// for the raw formats (format=raw: the data alone, positions carried by counting) and
+// derives each message's offset and cursor itself (cursor.ts).
+
+import { type Position, decodeCursor, encodeCompact, positionOf } from './cursor.js';
 
 export type TransportName = 'websocket' | 'sse' | 'poll';
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -12,8 +16,9 @@ export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnecte
 export interface Message<T = unknown> {
   channel: string;
   offset: number;
-  /** Server time at publication, unix milliseconds. */
-  time: number;
+  /** Server time at publication, unix milliseconds (format 'json' only). */
+  time?: number;
+  /** The publisher's event name (format 'json', and SSE in either format). */
   event?: string;
   data: T;
   /** Cursor after this message (covers at least its channel). */
@@ -54,7 +59,15 @@ export interface Endpoints {
   ticket: string;
 }
 
+export type WireFormat = 'raw' | 'json';
+
 export interface HeraldOptions {
+  /**
+   * 'raw' (default): messages carry their data only and the client counts offsets and
+   * builds cursors itself (fewer bytes per message; `time` is absent, `event` only on SSE).
+   * 'json': every message carries channel, offset, time, event and cursor.
+   */
+  format?: WireFormat;
   /** Base URL of herald (http: or https:); default: the page's origin. */
   url?: string;
   /** Transports tried in this order; default websocket, sse, poll. */
@@ -99,6 +112,8 @@ interface Sub {
 interface Pending {
   resolve: (v: any) => void;
   reject: (e: Error) => void;
+  /** Runs as the reply is read, before any later frame (positions must not wait for a microtask). */
+  sync?: (reply: any) => void;
 }
 
 export class HeraldError extends Error {
@@ -162,6 +177,7 @@ export class Herald {
       url,
       transports: opts.transports?.length ? [...opts.transports] : [...DEFAULT_ORDER],
       endpoints: { ws: '/ws', sse: '/sse', poll: '/poll', publish: '/publish', history: '/api/history', ticket: '/ticket', ...opts.endpoints },
+      format: opts.format ?? 'raw',
       connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
       sseHeartbeatMs: opts.sseHeartbeatMs ?? 15000,
       wsPingIntervalMs: opts.wsPingIntervalMs ?? 20000,
@@ -379,7 +395,8 @@ export class Herald {
     const last = this.lastOffset.get(ch) ?? 0;
     if (raw.offset <= last) return;  // already delivered (replay overlap after a switch)
     this.lastOffset.set(ch, raw.offset);
-    const m: Message = { channel: ch, offset: raw.offset, time: raw.time, data: raw.data, cursor, transport, bytes, receivedAt: Date.now() };
+    const m: Message = { channel: ch, offset: raw.offset, data: raw.data, cursor, transport, bytes, receivedAt: Date.now() };
+    if (raw.time !== undefined) m.time = raw.time;
     if (raw.event !== undefined) m.event = raw.event;
     const s = this.subs.get(ch);
     if (!s) return;
@@ -493,6 +510,13 @@ export class Herald {
     if (!this.WS) throw new Error('no WebSocket implementation');
     const base = this.abs(this.options.endpoints.ws, true);
     const ws = new this.WS(ticket ? `${base}${base.includes('?') ? '&' : '?'}ticket=${encodeURIComponent(ticket)}` : base);
+    const raw = this.options.format === 'raw';
+    if (raw) ws.binaryType = 'arraybuffer';
+    // Raw subscriptions: each channel's position, counted per binary frame, and the
+    // channel the next binary frame belongs to (named by a {"channel":..} text frame).
+    const positions = new Map<string, Position>();
+    let current: string | null = null;
+    const dec = new TextDecoder();
     const pending = new Map<number, Pending>();
     const subscribed = new Set<string>();  // channels subscribed (or being subscribed) on this socket
     let nextId = 1;
@@ -511,20 +535,26 @@ export class Herald {
       failAll(why);
       onFail(why, permanent);
     };
-    const send = (cmd: Record<string, unknown>): Promise<any> => new Promise((resolve, reject) => {
+    const send = (cmd: Record<string, unknown>, sync?: (reply: any) => void): Promise<any> => new Promise((resolve, reject) => {
       if (ws.readyState !== 1) { reject(new HeraldError('disconnected', 'not connected')); return; }
       const id = nextId++;
-      pending.set(id, { resolve, reject });
+      pending.set(id, { resolve, reject, sync });
       ws.send(JSON.stringify({ id, ...cmd }));
     });
     const sub = (ch: string) => {
       subscribed.add(ch);
       const since = this.cursors.get(ch);
-      send(since ? { method: 'subscribe', channel: ch, since } : { method: 'subscribe', channel: ch }).then((r) => {
-        if (!live() || !subscribed.has(ch)) return;
+      const cmd: Record<string, unknown> = { method: 'subscribe', channel: ch };
+      if (since) cmd.since = since;
+      if (raw) cmd.format = 'raw';
+      send(cmd, (reply) => {
+        const r = reply.result;
+        if (!r || !live() || !subscribed.has(ch)) return;
+        // Counting starts here: the frames of this channel follow the result.
+        if (r.format === 'raw') { const p = decodeCursor(r.cursor)?.[0]; if (p) positions.set(ch, p); }
         if (r.recovered === false) this.doReset(ch, r.cursor, 'websocket');
         else if (!this.cursors.has(ch) || this.cursors.get(ch) === since) this.storeCursor([ch], r.cursor);
-      }, (e: HeraldError) => {
+      }).then(() => {}, (e: HeraldError) => {
         if (!live()) return;
         subscribed.delete(ch);
         if (e.code !== 'disconnected' && e.code !== 'unsubscribed') this.emit('error', e);
@@ -535,7 +565,7 @@ export class Herald {
       if (!opened || !live()) return;
       for (const ch of this.active()) if (!subscribed.has(ch)) sub(ch);
       for (const ch of [...subscribed]) {
-        if (!this.subs.has(ch)) { subscribed.delete(ch); send({ method: 'unsubscribe', channel: ch }).catch(() => {}); }
+        if (!this.subs.has(ch)) { subscribed.delete(ch); positions.delete(ch); send({ method: 'unsubscribe', channel: ch }).catch(() => {}); }
       }
     };
     ws.onopen = () => {
@@ -558,18 +588,37 @@ export class Herald {
     ws.onmessage = (e: any) => {
       if (!live()) return;
       lastRx = Date.now();
-      const text = typeof e.data === 'string' ? e.data : String(e.data);
+      if (typeof e.data !== 'string') {
+        // A raw message: its channel's next offset.
+        const p = current === null ? undefined : positions.get(current);
+        if (!p || !subscribed.has(current!)) return;
+        const bytes = new Uint8Array(e.data);
+        let data: unknown;
+        try { data = JSON.parse(dec.decode(bytes)); } catch { return; }
+        p.offset += 1;
+        const n = bytes.length;
+        this.deliver({ channel: current, offset: p.offset, data }, encodeCompact(p), 'websocket', n + (n < 126 ? 2 : n < 65536 ? 4 : 10));
+        return;
+      }
+      const text = e.data as string;
       let msg: any;
       try { msg = JSON.parse(text); } catch { return; }
-      if (msg.push) {
+      if (typeof msg.channel === 'string' && !('id' in msg)) {
+        current = msg.channel;
+        const p = msg.cursor ? decodeCursor(msg.cursor)?.[0] : undefined;
+        if (p) positions.set(msg.channel, p);
+      } else if (msg.push) {
         const bytes = byteLength(text);
         this.deliver(msg.push, msg.push.cursor, 'websocket', bytes + (bytes < 126 ? 2 : bytes < 65536 ? 4 : 10));
       } else if (msg.reset) {
+        const p = decodeCursor(msg.reset.cursor)?.[0];
+        if (p && positions.has(msg.reset.channel)) positions.set(msg.reset.channel, p);
         this.doReset(msg.reset.channel, msg.reset.cursor, 'websocket');
       } else if ('id' in msg) {
         const p = pending.get(msg.id);
         if (!p) return;
         pending.delete(msg.id);
+        try { p.sync?.(msg); } catch (err) { this.emit('error', err); }
         if (msg.error) p.reject(new HeraldError(msg.error.code, msg.error.message));
         else p.resolve(msg.result);
       }
@@ -596,6 +645,7 @@ export class Herald {
     const q = new URLSearchParams();
     for (const c of channels) q.append('channel', c);
     for (const s of this.sinceFor(channels)) q.append('since', s);
+    if (this.options.format === 'raw') q.set('format', 'raw');
     return q;
   }
 
@@ -683,6 +733,21 @@ export class Herald {
       if (id) this.storeCursor(channels, id);
       return;
     }
+    if (event !== 'reset' && this.options.format === 'raw') {
+      // Raw: the data alone (after its channel's line on a stream of several channels);
+      // the offset is the id's position for the channel.
+      if (!id) return;
+      let ch = channels[0], text = data;
+      if (channels.length > 1) { const nl = data.indexOf('\n'); ch = data.slice(0, nl); text = data.slice(nl + 1); }
+      const p = positionOf(id, ch);
+      let value: unknown;
+      try { value = JSON.parse(text); } catch { return; }
+      if (!p) return;
+      const m: any = { channel: ch, offset: p.offset, data: value };
+      if (event !== undefined) m.event = event;
+      this.deliver(m, id, 'sse', bytes, channels);
+      return;
+    }
     let obj: any;
     try { obj = JSON.parse(data); } catch { return; }
     if (event === 'reset') {
@@ -738,13 +803,14 @@ export class Herald {
         if (!live()) return;
         if (!res.ok) { onFail(`poll: HTTP ${res.status}`); return; }
         let r: any;
-        try { r = JSON.parse(text); } catch { onFail('poll: bad reply'); return; }
+        try { r = this.options.format === 'raw' ? rawPollReply(text, channels) : JSON.parse(text); } catch { onFail('poll: bad reply'); return; }
         if (!opened) { opened = true; onOpen(); }
         const resetSet = new Set<string>(r.reset ?? []);
         for (const ch of resetSet) this.doReset(ch, r.cursor, 'poll', channels);
         const msgs: any[] = r.messages ?? [];
         const share = msgs.length ? Math.round(byteLength(text) / msgs.length) : 0;
-        for (const m of msgs) { if (!live()) return; this.deliver(m, r.cursor, 'poll', share, channels); }
+        // A raw reply gives each message its own (derived) cursor; a JSON one the reply's.
+        for (const m of msgs) { if (!live()) return; this.deliver(m, m.cursor ?? r.cursor, 'poll', share, m.cursor ? [m.channel] : channels); }
         if (!live()) return;
         this.storeCursor(channels, r.cursor);
       }
@@ -756,6 +822,52 @@ export class Herald {
       update: () => { changed = true; ctl.abort(); },
     };
   }
+}
+
+/**
+ * A raw long-poll body as the JSON reply's fields: first line
+ * "<cursor>[ reset <channel>…][ end <channel>…]", then one line per message ("<data>", or
+ * "<channel> <data>" for several channels). A channel's messages end at the cursor's
+ * position for it: offsets are counted back. A channel named after "end" has its stream's
+ * end as its last line (event "end").
+ */
+function rawPollReply(text: string, channels: string[]): { cursor: string; reset: string[]; messages: any[] } {
+  const lines = text.split('\n');
+  if (lines.pop() !== '') throw new Error('truncated');
+  const [cursor, ...words] = (lines.shift() ?? '').split(' ');
+  const reset: string[] = [];
+  const ended: string[] = [];
+  let into: string[] | null = null;
+  for (const w of words) {
+    if (w === 'reset') into = reset;
+    else if (w === 'end') into = ended;
+    else if (into) into.push(w);
+    else throw new Error('bad head');
+  }
+  if (!cursor) throw new Error('bad head');
+  const messages = lines.map((l): { channel: string; data: unknown; offset: number; cursor?: string; event?: string } => {
+    if (channels.length === 1) return { channel: channels[0], data: JSON.parse(l), offset: 0 };
+    const sp = l.indexOf(' ');
+    return { channel: l.slice(0, sp), data: JSON.parse(l.slice(sp + 1)), offset: 0 };
+  });
+  const next = new Map<string, Position>();
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const ch = messages[i].channel;
+    const p = next.get(ch) ?? positionOf(cursor, ch);
+    if (!p) throw new Error(`the cursor does not cover ${ch}`);
+    messages[i].offset = p.offset;
+    messages[i].cursor = encodeCompact(p);
+    next.set(ch, { ...p, offset: p.offset - 1 });
+  }
+  for (const ch of ended) {
+    for (let i = messages.length - 1; i >= 0; i--) {
+      if (messages[i].channel === ch) {
+        messages[i].event = 'end';
+        break;
+      }
+    }
+  }
+  return { cursor, reset, messages };
 }
 
 export default Herald;

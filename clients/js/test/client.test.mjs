@@ -25,11 +25,11 @@ describe('herald JS client in Node', { timeout: 60000 }, () => {
   before(async () => { h = await startHerald(['--namespace', 'demo:client_publish=true', '--sse-heartbeat', '1']); });
   after(async () => { await h?.stop(); });
 
-  for (const t of ['websocket', 'sse', 'poll']) {
-    it(`${t}: receives, publishes, history`, async () => {
-      const c = new Herald({ url: h.base, transports: [t], WebSocket, pollTimeoutSec: 2, sseHeartbeatMs: 1000 });
+  for (const format of ['raw', 'json']) for (const t of ['websocket', 'sse', 'poll']) {
+    it(`${t}, format ${format}: receives, publishes, history`, async () => {
+      const c = new Herald({ url: h.base, transports: [t], WebSocket, pollTimeoutSec: 2, sseHeartbeatMs: 1000, format });
       const got = [];
-      const ch = `demo:node-${t}`;
+      const ch = `demo:node-${t}-${format}`;
       c.subscribe(ch, { message: (m) => got.push(m) });
       await c.connect();
       assert.equal(c.transport, t);
@@ -39,12 +39,37 @@ describe('herald JS client in Node', { timeout: 60000 }, () => {
       assert.equal(r.offset, 2);
       await until(() => got.length >= 2, 5000, 'two messages');
       assert.deepEqual(got.map((m) => [m.offset, m.data.n, m.transport]), [[1, 1, t], [2, 2, t]]);
-      assert.equal(got[1].event, 'ev');
-      assert.ok(got[0].bytes > 50);
+      // The raw formats carry the event name on SSE only, and the time nowhere.
+      assert.equal(got[1].event, format === 'json' || t === 'sse' ? 'ev' : undefined);
+      assert.equal(typeof got[1].time, format === 'json' ? 'number' : 'undefined');
+      // Bytes of the wire element: raw WebSocket 2 + the data, raw SSE id + data lines.
+      if (format === 'json') assert.ok(got[0].bytes > 50);
+      else assert.equal(got[0].bytes, { websocket: 2 + 7, sse: 3 + 15 + 1 + 5 + 7 + 2, poll: got[0].bytes }[t]);
       c.close();
     });
   }
 
+  for (const t of ['websocket', 'sse', 'poll']) {
+    it(`${t}, raw: two channels on one connection, offsets and data per channel`, async () => {
+      const c = new Herald({ url: h.base, transports: [t], WebSocket, pollTimeoutSec: 2, sseHeartbeatMs: 1000 });
+      const got = [];
+      const A = `demo:two-${t}-a`, B = `demo:two-${t}-b`;
+      c.subscribe(A, { message: (m) => got.push([m.channel, m.offset, m.data]) });
+      c.subscribe(B, { message: (m) => got.push([m.channel, m.offset, m.data]) });
+      await c.connect();
+      await until(() => c.cursor(A) && c.cursor(B), 5000, 'cursors');
+      // Give SSE time to reopen with both channels (the set is fixed per stream).
+      await sleep(300);
+      for (const ch of [A, B, B, A]) await publish(h, ch, ch.slice(-1));
+      await until(() => got.length >= 4, 5000, 'four messages');
+      const per = (ch) => got.filter((g) => g[0] === ch).map((g) => [g[1], g[2]]);
+      assert.deepEqual(per(A), [[1, 'a'], [2, 'a']]);
+      assert.deepEqual(per(B), [[1, 'b'], [2, 'b']]);
+      c.close();
+    });
+  }
+
+  // With the default (raw) formats: the cursors the client derives by counting resume exactly.
   it('resumes across transports: ws → sse → poll, exactly once, in order', async () => {
     const ch = 'demo:node-switch';
     const got = [];

@@ -18,6 +18,7 @@ struct memory_broker::channel {
   core::history hist;
   std::int64_t last_active_ms = 0;
   bool dead = false;  // reclaimed: a publisher holding it must look the channel up again
+  bool ended = false;  // its end is published: later publishes are refused
   const core::namespace_options* ns = nullptr;
 };
 
@@ -92,16 +93,38 @@ std::shared_ptr<memory_broker::channel> memory_broker::find_or_create(const std:
   return c;
 }
 
+namespace {
+
+api_error refusal(const std::string& code, std::string message, std::uint64_t next) {
+  api_error e{409, code, std::move(message)};
+  e.extra_json = "\"next_offset\":" + std::to_string(next);
+  return e;
+}
+
+}  // namespace
+
 void memory_broker::publish(publish_request req, std::function<void(publish_result)> done) {
   protocol::message_ptr msg;
+  std::optional<api_error> refused;
   for (;;) {
     api_error err;
     auto c = find_or_create(req.channel, err);
     if (!c) return done(std::move(err));
     std::lock_guard lock(c->m);
     if (c->dead) continue;  // reclaimed between lookup and lock: take the new one
+    // Under the channel lock: the checks and the append are one step.
+    if (c->ended) {
+      refused = refusal("stream_ended", "channel " + c->name + " has ended: its end is its last message", c->top + 1);
+      break;
+    }
+    if (req.expected_offset && *req.expected_offset != c->top + 1) {
+      refused = refusal("offset_mismatch", "the next offset of " + c->name + " is " + std::to_string(c->top + 1),
+                        c->top + 1);
+      break;
+    }
     const auto now = util::steady_ms();
     const auto& ns = *c->ns;
+    c->ended = req.event == core::end_event;
     msg = std::make_shared<protocol::message>(c->name, c->top + 1, c->epoch, util::unix_ms(), std::move(req.event),
                                               req.data_json);
     ++c->top;
@@ -115,6 +138,7 @@ void memory_broker::publish(publish_request req, std::function<void(publish_resu
     if (listener_) listener_->on_publication(msg);
     break;
   }
+  if (refused) return done(std::move(*refused));
   done(std::move(msg));
 }
 
@@ -125,7 +149,10 @@ template <class Channel>
 void read_history(Channel& c, const history_query& q, history_reply& reply, api_error& err) {
   reply.epoch = c.epoch;
   reply.top = c.top;
-  if (!q.since) {
+  reply.ended = c.ended;
+  if (q.earliest) {
+    c.hist.since(0, q.limit, reply.messages, q.max_bytes);
+  } else if (!q.since) {
     c.hist.latest(q.limit, reply.messages, q.max_bytes);
   } else if (q.since->epoch != c.epoch) {
     // (0, 0): before the first message of any life (read while the channel had none).

@@ -308,6 +308,8 @@ void redis_broker::publish(core::publish_request req, std::function<void(publish
                                   std::to_string(meta_ttl),
                                   epoch_candidate(),
                                   std::to_string(now),
+                                  req.expected_offset ? std::to_string(*req.expected_offset) : "",
+                                  req.event == core::end_event ? "1" : "0",
                                   s.life};
     eval(s, publish_script, std::move(args), [this, &s, req = std::move(req), now, done = std::move(done)](redisReply* r) {
       if (r && r->type == REDIS_REPLY_ERROR && str(r).starts_with("READONLY")) {
@@ -319,6 +321,17 @@ void redis_broker::publish(core::publish_request req, std::function<void(publish
         return done(unavailable());
       }
       std::uint32_t epoch = 0;
+      if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+          r->element[1]->type == REDIS_REPLY_INTEGER && !to_number(str(r->element[0]), epoch)) {
+        // Refused by the script (core/broker.hpp): nothing was written.
+        const auto next = static_cast<std::uint64_t>(r->element[1]->integer) + 1;
+        api_error e =
+            str(r->element[0]) == "ended"
+                ? api_error{409, "stream_ended", "channel " + req.channel + " has ended: its end is its last message"}
+                : api_error{409, "offset_mismatch", "the next offset of " + req.channel + " is " + std::to_string(next)};
+        e.extra_json = "\"next_offset\":" + std::to_string(next);
+        return done(std::move(e));
+      }
       if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
           !to_number(str(r->element[0]), epoch) || r->element[1]->type != REDIS_REPLY_INTEGER)
         return done(unavailable());
@@ -357,7 +370,8 @@ void redis_broker::run_history(core::history_query q, std::function<void(history
   auto& s = shard_for(q.channel);
   if (!usable(s)) return done(unavailable());
   const auto& ns = namespaces_.for_channel(q.channel);
-  std::vector<std::string> args{meta_key(q.channel), list_key(q.channel), q.since ? "since" : "latest",
+  std::vector<std::string> args{meta_key(q.channel), list_key(q.channel),
+                                q.earliest ? "earliest" : q.since ? "since" : "latest",
                                 q.since ? std::to_string(q.since->epoch) : "0",
                                 q.since ? std::to_string(q.since->offset) : "0", std::to_string(q.limit),
                                 std::to_string(std::chrono::milliseconds(ns.history_ttl).count()),
@@ -366,9 +380,9 @@ void redis_broker::run_history(core::history_query q, std::function<void(history
                                 std::to_string(q.channel.size() + 36), s.life};
   eval(s, history_script, std::move(args), [q = std::move(q), done = std::move(done)](redisReply* r) {
     std::uint32_t epoch = 0;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING ||
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 4 || r->element[0]->type != REDIS_REPLY_STRING ||
         !to_number(str(r->element[0]), epoch) || r->element[1]->type != REDIS_REPLY_INTEGER ||
-        r->element[2]->type != REDIS_REPLY_STRING)
+        r->element[2]->type != REDIS_REPLY_STRING || r->element[3]->type != REDIS_REPLY_INTEGER)
       return done(unavailable());
     core::history_reply reply;
     reply.epoch = epoch;
@@ -376,7 +390,8 @@ void redis_broker::run_history(core::history_query q, std::function<void(history
     const auto status = str(r->element[2]);
     if (status == "ahead") return done(api_error{400, "bad_cursor", "cursor is ahead of channel " + q.channel});
     reply.recovered = status == "ok";
-    for (std::size_t i = 3; i < r->elements; ++i) {
+    reply.ended = r->element[3]->integer == 1;
+    for (std::size_t i = 4; i < r->elements; ++i) {
       if (r->element[i]->type != REDIS_REPLY_STRING) continue;
       if (auto m = entry_message(q.channel, epoch, str(r->element[i]))) reply.messages.push_back(std::move(m));
     }

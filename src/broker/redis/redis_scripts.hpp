@@ -2,7 +2,8 @@
 // The Lua scripts that make a publish atomic in Redis, and a history read consistent.
 //
 // Data model of channel C (docs/adr/0005-redis-data-model.md):
-//   herald:{C}:m  hash  e = epoch (random, set when the hash is created), t = top offset
+//   herald:{C}:m  hash  e = epoch (random, set when the hash is created), t = top offset,
+//                       x = 1 once the channel's end (event "end") is published
 //   herald:{C}:h  list  history entries "<offset> <time ms> <event|.> <data json>"
 //   herald:p:C    pub/sub channel, payload "<epoch> <offset> <time ms> <event|.> <data>"
 // The meta hash expires `meta_ttl` after the last publish: when it goes, the next publish
@@ -20,20 +21,29 @@
 namespace herald::broker::redis_scripts {
 
 // KEYS: meta, list. ARGV: pubsub channel, data, event, history size, ttl ms, meta ttl s,
-// epoch candidate, now ms, replication ID. Returns {epoch, offset}.
+// epoch candidate, now ms, expected offset ('' for none), '1' when this is the end,
+// replication ID. Returns {epoch, offset}, or {'ended', top} / {'mismatch', top} when
+// refused (nothing written then).
 inline constexpr const char* publish = R"LUA(
 local epoch = redis.call('HGET', KEYS[1], 'e')
+local current = 0
+if epoch then
+  current = tonumber(redis.call('HGET', KEYS[1], 't'))
+  if redis.call('HEXISTS', KEYS[1], 'x') == 1 then return {'ended', current} end
+end
+if ARGV[9] ~= '' and tonumber(ARGV[9]) ~= current + 1 then return {'mismatch', current} end
 if not epoch then
   -- A new life: whatever history an expired epoch left behind belongs to the old one.
   epoch = ARGV[7]
-  redis.call('HSET', KEYS[1], 'e', epoch, 't', 0, 'g', ARGV[9])
+  redis.call('HSET', KEYS[1], 'e', epoch, 't', 0, 'g', ARGV[11])
   redis.call('DEL', KEYS[2])
-elseif redis.call('HGET', KEYS[1], 'g') ~= ARGV[9] then
+elseif redis.call('HGET', KEYS[1], 'g') ~= ARGV[11] then
   -- Last written under another primary (or life of this one): writes may be lost.
   if epoch == ARGV[7] then epoch = tostring(tonumber(epoch) % 4294967295 + 1) else epoch = ARGV[7] end
-  redis.call('HSET', KEYS[1], 'e', epoch, 'g', ARGV[9])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'g', ARGV[11])
 end
 local top = redis.call('HINCRBY', KEYS[1], 't', 1)
+if ARGV[10] == '1' then redis.call('HSET', KEYS[1], 'x', 1) end
 local size = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
 local now = tonumber(ARGV[8])
@@ -59,10 +69,12 @@ redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. top .. ' ' .. ARGV[8] .. ' ' .. A
 return {epoch, top}
 )LUA";
 
-// KEYS: meta, list. ARGV: mode (since|latest), since epoch, since offset, limit, ttl ms,
+// KEYS: meta, list. ARGV: mode (since|latest|earliest), since epoch, since offset, limit, ttl ms,
 // now ms, max bytes (0: no bound; one entry always goes), the bytes a message's JSON
-// element has beyond its entry (channel and field names), replication ID. Returns {epoch, top, status, entries...} with status ok |
-// lost (other epoch, evicted or expired) | ahead (offset past the top).
+// element has beyond its entry (channel and field names), replication ID. Returns
+// {epoch, top, status, ended, entries...} with status ok | lost (other epoch, evicted or
+// expired) | ahead (offset past the top), and ended 1 when the channel's newest message is
+// its end.
 //
 // A read writes nothing: a channel that has no life yet answers epoch 0, top 0, and the
 // position (epoch 0, offset 0) means "before the first message of any life" (recovered
@@ -72,10 +84,10 @@ local epoch = redis.call('HGET', KEYS[1], 'e')
 local from_start = ARGV[2] == '0' and ARGV[3] == '0'
 if not epoch then
   if ARGV[1] == 'since' and not from_start then
-    if ARGV[2] == '0' then return {'0', 0, 'ahead'} end
-    return {'0', 0, 'lost'}
+    if ARGV[2] == '0' then return {'0', 0, 'ahead', 0} end
+    return {'0', 0, 'lost', 0}
   end
-  return {'0', 0, 'ok'}
+  return {'0', 0, 'ok', 0}
 end
 local top = tonumber(redis.call('HGET', KEYS[1], 't'))
 local limit = tonumber(ARGV[4])
@@ -87,7 +99,7 @@ local function fresh(entry)
   if ttl <= 0 then return true end
   return tonumber(string.match(entry, '^%d+ (%d+)')) >= now - ttl
 end
-local out = {epoch, top, 'ok'}
+local out = {epoch, top, 'ok', redis.call('HEXISTS', KEYS[1], 'x')}
 local len = redis.call('LLEN', KEYS[2])
 if ARGV[1] == 'latest' then
   if limit > 0 and len > 0 then
@@ -102,6 +114,22 @@ if ARGV[1] == 'latest' then
     for i = first, #items do
       if fresh(items[i]) then table.insert(out, items[i]) end
     end
+  end
+  return out
+end
+if ARGV[1] == 'earliest' then
+  -- From the oldest entry still fresh (entries are in time order); always recovered.
+  local start = 0
+  if ttl > 0 then
+    while start < len and not fresh(redis.call('LINDEX', KEYS[2], start)) do start = start + 1 end
+  end
+  if limit <= 0 or start >= len then return out end
+  local items = redis.call('LRANGE', KEYS[2], start, start + limit - 1)
+  local bytes = 0
+  for i, e in ipairs(items) do
+    bytes = bytes + #e + extra
+    if max_bytes > 0 and i > 1 and bytes > max_bytes then break end
+    table.insert(out, e)
   end
   return out
 end

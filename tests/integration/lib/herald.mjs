@@ -732,6 +732,36 @@ export function decodeCursor(token) {
   return entries;
 }
 
+// The compact one-channel form (raw formats): 15-24 base64url characters as one bit
+// string: marker 10, tag (32), epoch (32), offset (6n - 78 bits, as few characters as
+// fit), check (12 bits: FNV-1a of the first n - 2 characters).
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+export function encodeCompactCursor({ tag, epoch, offset }) {
+  const off = BigInt(offset);
+  let n = 15;
+  while (6 * n - 78 < 64 && off >= (1n << BigInt(6 * n - 78))) n++;
+  let bits = 2n;
+  bits = (bits << 32n) | BigInt(tag >>> 0);
+  bits = (bits << 32n) | BigInt(epoch >>> 0);
+  bits = (bits << BigInt(6 * n - 78)) | off;
+  let body = '';
+  for (let i = n - 3; i >= 0; i--) body += B64[Number((bits >> BigInt(6 * i)) & 63n)];
+  const check = fnv1a(Buffer.from(body, 'latin1')) & 0xfff;
+  return body + B64[check >> 6] + B64[check & 63];
+}
+
+/** Either form: [{tag, epoch, offset}] or null (the compact form is checked by re-encoding). */
+export function decodeAnyCursor(token) {
+  const first = B64.indexOf(token[0]);
+  if (first >> 4 !== 2) return decodeCursor(token);
+  let bits = 0n;
+  for (const c of token.slice(0, -2)) bits = (bits << 6n) | BigInt(B64.indexOf(c));
+  const k = BigInt(6 * token.length - 78);
+  const e = { tag: Number((bits >> (k + 32n)) & 0xffffffffn), epoch: Number((bits >> k) & 0xffffffffn), offset: bits & ((1n << k) - 1n) };
+  return encodeCompactCursor(e) === token ? [e] : null;
+}
+
 /** A deterministic pseudo-random generator (mulberry32), seeded per test for reproducibility. */
 export function rng(seed) {
   let a = seed >>> 0;

@@ -106,6 +106,55 @@ TEST_P(BrokerContract, EvictedGapIsNotRecovered) {
   EXPECT_EQ(offsets(kept.messages), (std::vector<std::uint64_t>{4, 5, 6}));
 }
 
+TEST_P(BrokerContract, EarliestReadsFromTheOldestMessageHistoryStillHolds) {
+  for (int i = 0; i < 6; ++i) publish("small:early");  // history keeps 3: offsets 4..6
+  auto all = std::get<core::history_reply>(history_earliest("small:early"));
+  EXPECT_TRUE(all.recovered);
+  EXPECT_EQ(offsets(all.messages), (std::vector<std::uint64_t>{4, 5, 6}));
+  EXPECT_EQ(all.top, 6u);
+  auto two = std::get<core::history_reply>(history_earliest("small:early", 2));
+  EXPECT_EQ(offsets(two.messages), (std::vector<std::uint64_t>{4, 5}));
+  auto unknown = std::get<core::history_reply>(history_earliest("never-published"));
+  EXPECT_TRUE(unknown.recovered);
+  EXPECT_TRUE(unknown.messages.empty());
+  EXPECT_EQ(unknown.epoch, 0u);
+  EXPECT_EQ(unknown.top, 0u);
+}
+
+TEST_P(BrokerContract, ExpectedOffsetAppendsOnlyAtThatOffset) {
+  auto first = try_publish({"exp", "", "1", 1});
+  ASSERT_TRUE(std::holds_alternative<protocol::message_ptr>(first));
+  EXPECT_EQ(std::get<protocol::message_ptr>(first)->offset(), 1u);
+  auto retry = try_publish({"exp", "", "1", 1});
+  ASSERT_TRUE(std::holds_alternative<util::api_error>(retry));
+  EXPECT_EQ(std::get<util::api_error>(retry).status, 409);
+  EXPECT_EQ(std::get<util::api_error>(retry).code, "offset_mismatch");
+  EXPECT_EQ(std::get<util::api_error>(retry).extra_json, "\"next_offset\":2");
+  auto fresh = try_publish({"exp-new", "", "1", 2});  // a channel with no life: next is 1
+  ASSERT_TRUE(std::holds_alternative<util::api_error>(fresh));
+  EXPECT_EQ(std::get<util::api_error>(fresh).extra_json, "\"next_offset\":1");
+  EXPECT_EQ(publish("exp")->offset(), 2u);
+  auto e = std::get<core::history_reply>(history_earliest("exp"));
+  EXPECT_EQ(offsets(e.messages), (std::vector<std::uint64_t>{1, 2}));
+}
+
+TEST_P(BrokerContract, TheEndIsTheLastMessageOfItsChannel) {
+  publish("fin", "\"a\"");
+  auto before = std::get<core::history_reply>(history_earliest("fin"));
+  EXPECT_FALSE(before.ended);
+  auto end = publish("fin", R"({"state":"completed","reason":null})", "end");
+  ASSERT_TRUE(end);
+  EXPECT_EQ(end->offset(), 2u);
+  auto after = std::get<core::history_reply>(history("fin", core::position{end->epoch(), 2}));
+  EXPECT_TRUE(after.ended);
+  EXPECT_EQ(after.top, 2u);
+  auto late = try_publish({"fin", "", "1"});
+  ASSERT_TRUE(std::holds_alternative<util::api_error>(late));
+  EXPECT_EQ(std::get<util::api_error>(late).status, 409);
+  EXPECT_EQ(std::get<util::api_error>(late).code, "stream_ended");
+  EXPECT_EQ(std::get<core::history_reply>(history_earliest("fin")).messages.size(), 2u);
+}
+
 TEST_P(BrokerContract, CursorAheadOfTheChannelIsRefused) {
   auto m = publish("ahead");
   auto r = history("ahead", core::position{m->epoch(), 99});

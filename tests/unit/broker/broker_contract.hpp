@@ -93,6 +93,20 @@ class BrokerContract : public ::testing::TestWithParam<broker_factory> {
     return p.get_future().get();
   }
 
+  core::broker::publish_result try_publish(core::publish_request req) {
+    std::promise<core::broker::publish_result> p;
+    broker().publish(std::move(req), [&](core::broker::publish_result r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  }
+
+  /// A read from the oldest message history holds (since=earliest).
+  core::broker::history_result history_earliest(const std::string& channel, std::size_t limit = 100) {
+    std::promise<core::broker::history_result> p;
+    core::history_query q{channel, std::nullopt, limit, 0, true};
+    broker().history(std::move(q), [&](core::broker::history_result r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  }
+
   core::namespace_table namespaces_;
   broker_fixture fixture_;
   collecting_listener listener_;

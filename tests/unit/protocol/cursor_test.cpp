@@ -70,3 +70,42 @@ TEST(Cursor, TagsDifferForDifferentNames) {
   EXPECT_NE(channel_tag("a"), channel_tag("b"));
   EXPECT_EQ(channel_tag("chat:1"), channel_tag("chat:1"));
 }
+
+TEST(CompactCursor, RoundTripsAndGrowsWithTheOffset) {
+  const std::uint32_t tag = channel_tag("news");
+  struct row {
+    std::uint64_t offset;
+    std::size_t chars;
+  };
+  for (auto [offset, chars] : {row{0, 15}, row{1, 15}, row{4095, 15}, row{4096, 16}, row{262143, 16},
+                               row{262144, 17}, row{UINT64_MAX >> 4, 23}, row{UINT64_MAX, 24}}) {
+    cursor_entry e{tag, 0xdeadbeef, offset};
+    auto token = encode_compact_cursor(e);
+    EXPECT_EQ(token.size(), chars) << offset;
+    EXPECT_TRUE(token[0] >= 'g' && token[0] <= 'v') << token;  // marker bits 10
+    auto d = decode_cursor(token);
+    ASSERT_TRUE(d) << token;
+    ASSERT_EQ(d->size(), 1u);
+    EXPECT_EQ(d->front(), e) << token;
+  }
+}
+
+TEST(CompactCursor, RefusesCorruptionAndOtherSpellings) {
+  auto token = encode_compact_cursor({channel_tag("news"), 7, 3});
+  ASSERT_TRUE(decode_cursor(token));
+  for (std::size_t i = 0; i < token.size(); ++i) {
+    std::string bad = token;
+    bad[i] = bad[i] == 'B' ? 'C' : 'B';
+    EXPECT_FALSE(decode_cursor(bad)) << bad;  // the check (or the marker) catches one changed character
+  }
+  EXPECT_FALSE(decode_cursor(token.substr(0, 14)));
+  EXPECT_FALSE(decode_cursor(token + "A"));  // 16 characters holding a 12-bit offset: not minimal
+  EXPECT_FALSE(decode_cursor(token.substr(0, 13) + "!!"));
+}
+
+TEST(CompactCursor, SitsBesideTheLongFormInOneRequest) {
+  // Both forms name the same position; which one a client holds does not matter.
+  cursor_entry e{channel_tag("chat:room1"), 99, 100000};
+  EXPECT_EQ(*decode_cursor(encode_compact_cursor(e)), *decode_cursor(encode_cursor({&e, 1})));
+  EXPECT_LT(encode_compact_cursor(e).size(), encode_cursor({&e, 1}).size());
+}

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "protocol/cursor.hpp"
+
 namespace p = herald::protocol;
 
 namespace {
@@ -87,4 +89,71 @@ TEST(Replies, SignalForms) {
   auto tricky = std::make_shared<p::message>(p::message_kind::join, "c", 1, "",
                                              R"({"user":"x\",\"client\":\"fake","client":"real.1","transport":"sse"})");
   EXPECT_EQ(tricky->signal_client(), "real.1");
+}
+
+TEST(Replies, StreamForms) {
+  golden("stream-result.json", p::stream_result("ai:answer-7", 42, cursor, "completed"));
+  golden("ws-subscribed-ended.json", p::ws_subscribed("ai:answer-7", true, cursor, false, true));
+  herald::util::api_error e{409, "offset_mismatch", "the next offset of ai:answer-7 is 5"};
+  e.extra_json = "\"next_offset\":5";
+  golden("error-offset-mismatch.json", p::error_json(e));
+}
+
+// --- Raw formats: the message's raw forms and the signals around them -----------------
+
+namespace {
+const std::string compact = p::encode_compact_cursor({p::channel_tag("news"), 0x1234u, 3});
+}
+
+TEST(Replies, RawSseForms) {
+  auto m = msg(3, "headline", R"({"title":1.50})");
+  golden("raw-sse-message.txt", std::string(m->sse_raw_event()));
+  golden("raw-sse-message-plain.txt", std::string(msg(3, "", R"("hi")")->sse_raw_event()));
+  golden("raw-sse-body.txt", p::sse_raw_id_line(cursor) + std::string(m->sse_raw_body()));
+  golden("raw-sse-position.txt", p::sse_position(compact));
+  golden("raw-sse-reset.txt", p::sse_reset(compact, {two.data(), 1}));
+  // The one-channel event's id is the message's compact cursor, which names the same
+  // position as its long cursor.
+  EXPECT_EQ(m->compact_cursor(), compact);
+  EXPECT_EQ(*p::decode_cursor(m->compact_cursor()), *p::decode_cursor(m->cursor()));
+}
+
+TEST(Replies, RawSseEventIsTheDataAnd26BytesAtMost) {
+  // The budget of docs/protocol.md: a 100-byte data value costs 126 bytes up to offset 4095.
+  const std::string data = "\"" + std::string(98, 'x') + "\"";
+  EXPECT_EQ(msg(3, "", data)->sse_raw_event().size(), 126u);
+  EXPECT_EQ(msg(4095, "", data)->sse_raw_event().size(), 126u);
+  EXPECT_EQ(msg(4096, "", data)->sse_raw_event().size(), 127u);
+}
+
+TEST(Replies, RawPollForms) {
+  std::vector<p::message_ptr> ms = {msg(2, "", R"("a")"), msg(3, "headline", R"({"n":12345678901234567890123})")};
+  std::string one = p::raw_poll_head(compact, {});
+  std::string several = p::raw_poll_head(cursor, {});
+  for (auto& m : ms) {
+    one += m->raw_line(false);
+    several += m->raw_line(true);
+  }
+  golden("raw-poll-reply.txt", one);
+  golden("raw-poll-reply-channels.txt", several);
+  golden("raw-poll-reply-reset.txt", p::raw_poll_head(cursor, two));
+  // A stream's end: its line is the end's data, the head names the channel.
+  const std::string news[] = {"news"};
+  golden("raw-poll-reply-end.txt", p::raw_poll_head(compact, {}, news) +
+                                       std::string(msg(4, "end", R"({"state":"completed","reason":null})")->raw_line(false)));
+}
+
+TEST(Replies, RawWebSocketForms) {
+  auto m = msg(3, "headline", R"({"title":1.50})");
+  golden("raw-ws-frame.bin", std::string(m->ws_raw_frame(false)));
+  golden("raw-ws-channel.json", p::ws_raw_channel("chat:room1"));
+  golden("raw-ws-channel-cursor.json", p::ws_raw_channel("chat:room1", compact));
+  golden("raw-ws-subscribed.json", p::ws_subscribed("chat:room1", true, cursor, true));
+  // Binary, FIN, unmasked, 7-bit length: 2 bytes of framing around the data.
+  auto f = m->ws_raw_frame(false);
+  EXPECT_EQ(static_cast<unsigned char>(f[0]), 0x82u);
+  EXPECT_EQ(static_cast<unsigned char>(f[1]), 14u);
+  EXPECT_EQ(f.substr(2), R"({"title":1.50})");
+  // The default forms are untouched by the raw ones having been built.
+  EXPECT_EQ(m->sse_event().substr(0, 4), "id: ");
 }
