@@ -300,9 +300,12 @@ describe('presence, join/leave and ephemeral messages (memory broker)', () => {
     }
     const twice = await H.request(h, 'POST', '/api/publish', { body: '{"channel":"room:x","data":1,"ephemeral":true,"ephemeral":false}' });
     assert.equal(twice.status, 400);
+    const withOffset = await H.request(h, 'POST', '/api/publish', { body: { channel: 'room:x', data: 1, ephemeral: true, expected_offset: 1 } });
+    assert.equal(withOffset.status, 400, withOffset.text);
+    assert.match(withOffset.json.error.message, /ephemeral/);
     const wsBad = await ws.cmd({ method: 'publish', channel: 'room:x', data: 1, ephemeral: 'true' });
     assert.equal(wsBad.error.code, 'bad_request');
-    for (const event of ['join', 'leave']) {
+    for (const event of ['join', 'leave', 'end']) {
       const r = await H.request(h, 'POST', '/api/publish', { body: { channel: 'room:x', data: 1, event } });
       assert.equal(r.status, 400, `event ${event}: ${r.text}`);
       const e = await H.request(h, 'POST', '/api/publish', { body: { channel: 'room:x', data: 1, event, ephemeral: true } });
