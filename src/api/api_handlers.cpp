@@ -15,6 +15,7 @@
 #include "protocol/json_fields.hpp"
 #include "protocol/json_text.hpp"
 #include "protocol/replies.hpp"
+#include "util/clock.hpp"
 #include "util/log.hpp"
 #include "util/parse_decimal.hpp"
 
@@ -93,6 +94,7 @@ void handlers::handle(const request& req, std::function<void(response)> done) {
       return is_post ? stream_end(req, std::move(done)) : method_not_allowed("POST");
     if (req.path == "/api/history") return is_get ? history_async(req, std::move(done)) : method_not_allowed("GET");
     if (req.path == "/api/channels") return is_get ? channels(std::move(done)) : method_not_allowed("GET");
+    if (req.path == "/api/presence") return is_get ? presence(req, std::move(done)) : method_not_allowed("GET");
   } else if (req.path == "/publish") {
     return is_post ? publish(req, false, true, std::move(done)) : method_not_allowed("POST");
   } else if (req.path == "/stop") {
@@ -145,16 +147,11 @@ void handlers::publish(const request& req, bool broadcast, bool client, std::fun
   }
 
   if (!broadcast) {
-    ctx_.brokers.publish({fields.channels[0], fields.event, fields.data_json, fields.expected_offset},
-                         [done = std::move(done)](core::broker::publish_result r) {
-                           if (auto* err = std::get_if<api_error>(&r)) {
-                             metrics::add(metrics::counter::publish_errors);
-                             return done(error_response(*err));
-                           }
-                           metrics::add(metrics::counter::publishes);
-                           auto& m = std::get<protocol::message_ptr>(r);
-                           done(json_response(protocol::publish_result(m->offset(), m->cursor())));
-                         });
+    publish_one({fields.channels[0], fields.event, fields.data_json, fields.expected_offset}, fields.ephemeral,
+                [done = std::move(done)](core::broker::publish_result r) {
+                  if (auto* err = std::get_if<api_error>(&r)) return done(error_response(*err));
+                  done(json_response(result_json(*std::get<protocol::message_ptr>(r))));
+                });
     return;
   }
 
@@ -171,31 +168,54 @@ void handlers::publish(const request& req, bool broadcast, bool client, std::fun
   st->done = std::move(done);
   for (std::size_t i = 0; i < fields.channels.size(); ++i) {
     const std::string channel = fields.channels[i];
-    ctx_.brokers.publish({channel, fields.event, fields.data_json}, [st, i, channel](core::broker::publish_result r) {
-      // {"channel":..,} + the publish result or the error, merged into one object.
-      std::string item = "{\"channel\":" + protocol::json_quote(channel) + ",";
-      if (auto* err = std::get_if<api_error>(&r)) {
-        metrics::add(metrics::counter::publish_errors);
-        std::string e = protocol::error_json(*err);
-        item += e.substr(1);  // {"error":..} merged into the item
-      } else {
-        metrics::add(metrics::counter::publishes);
-        auto& m = std::get<protocol::message_ptr>(r);
-        item += protocol::publish_result(m->offset(), m->cursor()).substr(1);
-      }
-      std::unique_lock lock(st->m);
-      st->results[i] = std::move(item);
-      if (--st->remaining) return;
-      lock.unlock();
-      std::string body = "{\"results\":[";
-      for (std::size_t k = 0; k < st->results.size(); ++k) {
-        if (k) body += ',';
-        body += st->results[k];
-      }
-      body += "]}";
-      st->done(json_response(std::move(body)));
-    });
+    publish_one({channel, fields.event, fields.data_json}, fields.ephemeral,
+                [st, i, channel](core::broker::publish_result r) {
+                  // {"channel":..,} + the publish result or the error, merged into one object.
+                  std::string item = "{\"channel\":" + protocol::json_quote(channel) + ",";
+                  if (auto* err = std::get_if<api_error>(&r)) {
+                    std::string e = protocol::error_json(*err);
+                    item += e.substr(1);  // {"error":..} merged into the item
+                  } else {
+                    item += result_json(*std::get<protocol::message_ptr>(r)).substr(1);
+                  }
+                  std::unique_lock lock(st->m);
+                  st->results[i] = std::move(item);
+                  if (--st->remaining) return;
+                  lock.unlock();
+                  std::string body = "{\"results\":[";
+                  for (std::size_t k = 0; k < st->results.size(); ++k) {
+                    if (k) body += ',';
+                    body += st->results[k];
+                  }
+                  body += "]}";
+                  st->done(json_response(std::move(body)));
+                });
   }
+}
+
+void handlers::publish_one(core::publish_request req, bool ephemeral,
+                           std::function<void(core::broker::publish_result)> done) {
+  // Counted here for both paths; `done` may run on a broker thread.
+  if (!ephemeral)
+    return ctx_.brokers.publish(std::move(req), [done = std::move(done)](core::broker::publish_result r) {
+      metrics::add(std::holds_alternative<api_error>(r) ? metrics::counter::publish_errors
+                                                        : metrics::counter::publishes);
+      done(std::move(r));
+    });
+  auto m = std::make_shared<const protocol::message>(protocol::message_kind::ephemeral, std::move(req.channel),
+                                                     util::unix_ms(), std::move(req.event), req.data_json);
+  ctx_.brokers.signal(m, [m, done = std::move(done)](std::optional<api_error> err) {
+    if (err) {
+      metrics::add(metrics::counter::publish_errors);
+      return done(std::move(*err));
+    }
+    metrics::add(metrics::counter::ephemeral_publishes);
+    done(m);
+  });
+}
+
+std::string handlers::result_json(const protocol::message& m) {
+  return m.is_signal() ? protocol::ephemeral_result() : protocol::publish_result(m.offset(), m.cursor());
 }
 
 void handlers::ticket(const request& req, std::function<void(response)> done) {

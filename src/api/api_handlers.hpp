@@ -1,6 +1,6 @@
 #pragma once
 // The HTTP server API and the small endpoints: /api/publish, /api/broadcast,
-// /api/history, /api/channels, /publish (client publish), /ticket, /metrics, /healthz,
+// /api/history, /api/channels, /api/presence, /publish (client publish), /ticket, /metrics, /healthz,
 // /readyz and the demo page. Transport-neutral: the HTTP session parses the request and
 // writes whatever response comes back.
 #include <functional>
@@ -60,7 +60,14 @@ class handlers {
 
  private:
   void publish(const request& req, bool broadcast, bool client, std::function<void(response)> done);
+  /// One publication, or one ephemeral message (broker::signal) whose result is the
+  /// signal itself (offset 0); counted.
+  void publish_one(core::publish_request req, bool ephemeral, std::function<void(core::broker::publish_result)> done);
+  /// {"offset":N,"cursor":..}, or {"ephemeral":true} for a signal.
+  static std::string result_json(const protocol::message& m);
   void history_async(const request& req, std::function<void(response)> done);
+  /// GET /api/presence (presence_api.cpp).
+  void presence(const request& req, std::function<void(response)> done);
   void stream_end(const request& req, std::function<void(response)> done);  // stream_api.cpp
   void stream_stop(const request& req, bool client, std::function<void(response)> done);
   void publish_abort(std::string channel, std::string reason, std::function<void(stop_result)> done);

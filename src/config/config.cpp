@@ -39,7 +39,8 @@ po::options_description describe() {
     ("max-subscribers", po::value<std::size_t>()->default_value(0), "subscribers per channel and node (default namespace; 0: no limit)")
     ("namespace", po::value<std::vector<std::string>>(),
         "NAME:history_size=N,history_ttl=S,history_bytes=N,client_publish=BOOL,anonymous=BOOL,max_subscribers=N,"
-        "stream_coalesce_ms=MS,stream_idle_timeout=S,stream_max_bytes=N,stream_max_duration=S (repeatable)")
+        "stream_coalesce_ms=MS,stream_idle_timeout=S,stream_max_bytes=N,stream_max_duration=S,presence=BOOL,"
+        "join_leave=BOOL (repeatable)")
     ("token-key", po::value<std::vector<std::string>>(),
         "a key verifying connection tokens (JWT): [KID=]hs256:SECRET, [KID=]hs256:@FILE or [KID=]rs256:@PUBLIC.pem (repeatable, for rotation; none: tokens are refused)")
     ("token-issuer", po::value<std::string>()->default_value(""), "required iss claim of tokens (empty: not checked)")
@@ -145,10 +146,14 @@ std::pair<std::string, core::namespace_options> parse_namespace(std::string_view
       o.stream_max_bytes = parse_number(value, setting + " stream_max_bytes");
     else if (key == "stream_max_duration")
       o.stream_max_duration = std::chrono::seconds(parse_number(value, setting + " stream_max_duration"));
+    else if (key == "presence")
+      o.presence = parse_bool(value, setting + " presence");
+    else if (key == "join_leave")
+      o.join_leave = parse_bool(value, setting + " join_leave");
     else
       throw config_error("invalid " + setting + ": unknown key \"" + std::string(key) +
                          "\" (history_size, history_ttl, history_bytes, client_publish, anonymous, max_subscribers, stream_coalesce_ms, "
-                         "stream_idle_timeout, stream_max_bytes, stream_max_duration)");
+                         "stream_idle_timeout, stream_max_bytes, stream_max_duration, presence, join_leave)");
   }
   return {name, o};
 }

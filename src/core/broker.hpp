@@ -26,7 +26,7 @@
 //   reaches the listener, never between (tests/unit/broker/broker_contract.cpp races it).
 // - Every `done` is called exactly once, also when the broker is down (a 503 error) or
 //   stopping; a call never throws.
-// - Threads: publish, history, watch, unwatch, put_once, take_once, ready, channels and
+// - Threads: publish, signal, history, watch, unwatch, put_once, take_once, ready, channels and
 //   stats may be called from any thread, concurrently. `done` and the listener run on
 //   the caller's thread (memory, inline) or the broker's own thread (Redis): callers that
 //   need their thread re-post (hub::run_on). set_listener is called once, before any
@@ -138,6 +138,13 @@ class broker {
   /// Reads history; an offset in `since` past the channel's top within the same epoch
   /// is refused as a forged cursor (400 bad_cursor).
   virtual void history(history_query q, std::function<void(history_result)> done) = 0;
+
+  /// Delivers a signal (`m->is_signal()`: an ephemeral message, a join or a leave) to
+  /// the listener of every node watching its channel, this one included, and to nothing
+  /// else: no offset, no history, no channel created. Order with the channel's
+  /// publications is not kept. `done` gets nullopt once it is handed on (Redis: the
+  /// PUBLISH was answered), or 503 when the broker is down.
+  virtual void signal(message_ptr m, std::function<void(std::optional<util::api_error>)> done) = 0;
 
   /// The node gained its first / lost its last local subscriber of `channel`.
   virtual void watch(const std::string& channel) = 0;

@@ -1,8 +1,10 @@
 #pragma once
-// What a connection needs from the core: the hub, the broker and the namespace policy.
+// What a connection needs from the core: the hub, the broker, the namespace policy, the
+// stream ingests and the presence registry.
 #include "core/broker.hpp"
 #include "core/hub.hpp"
 #include "core/namespace_options.hpp"
+#include "core/presence.hpp"
 #include "core/stream_registry.hpp"
 
 namespace herald::core {
@@ -16,6 +18,8 @@ struct context {
   std::size_t max_reply_bytes = 0;
   /// The live ingests of this node (POST /api/stream); null in tests that need none.
   stream_registry* streams = nullptr;
+  /// Who is subscribed where presence or join_leave is on (null: not kept).
+  presence_registry* presence = nullptr;
 };
 
 }  // namespace herald::core

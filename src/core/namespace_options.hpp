@@ -18,6 +18,8 @@ struct namespace_options {
   bool client_publish = false;            // clients without a token may publish (POST /publish, WS)
   bool anonymous = true;                  // clients without a token may subscribe (and publish if above)
   std::size_t max_subscribers = 0;        // per channel and node (0: no limit)
+  bool presence = false;                  // who is subscribed: GET /api/presence, WebSocket presence
+  bool join_leave = false;                // join and leave events to the channel's subscribers
   // Streams (POST /api/stream, docs/streams.md)
   std::chrono::milliseconds stream_coalesce{25};  // text deltas within this window: one message (0: one per read)
   std::chrono::seconds stream_idle_timeout{30};   // a producer silent this long ends the stream with error

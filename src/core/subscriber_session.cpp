@@ -22,8 +22,10 @@ void subscriber_session::subscribe(std::span<const std::string> channels, std::s
     ++unsynced_;
   }
   // Step 1 for every channel before any history read (see the header).
-  for (std::size_t i = first; i < channels_.size(); ++i)
+  for (std::size_t i = first; i < channels_.size(); ++i) {
     channels_[i].hub_slot = ctx_.hubs.subscribe(thread_, channels_[i].name, this);
+    enter_presence(channels_[i]);
+  }
   // Names, not references: an inline reply may run hooks that add channels.
   std::vector<std::string> names(channels.begin(), channels.end());
   for (const auto& name : names) {
@@ -65,6 +67,7 @@ void subscriber_session::unsubscribe(const std::string& channel) {
   auto it = std::find_if(channels_.begin(), channels_.end(), [&](auto& c) { return c.name == channel; });
   if (it == channels_.end()) return;
   ctx_.hubs.unsubscribe(thread_, it->name, this, it->hub_slot);
+  exit_presence(*it);
   if (!it->synced) --unsynced_;
   channels_.erase(it);
   std::erase(resets_, channel);
@@ -72,7 +75,10 @@ void subscriber_session::unsubscribe(const std::string& channel) {
 }
 
 void subscriber_session::unsubscribe_all() {
-  for (auto& c : channels_) ctx_.hubs.unsubscribe(thread_, c.name, this, c.hub_slot);
+  for (auto& c : channels_) {
+    ctx_.hubs.unsubscribe(thread_, c.name, this, c.hub_slot);
+    exit_presence(c);
+  }
   channels_.clear();
   resets_.clear();
   unsynced_ = 0;
@@ -250,12 +256,48 @@ void subscriber_session::resync_hint(const std::string& channel) {
   if (auto* c = find(channel); c && c->synced) resync(*c);
 }
 
+void subscriber_session::enter_presence(channel_state& c) {
+  if (!ctx_.presence || !ctx_.presence->tracks(c.name)) return;
+  if (!presence_)
+    presence_ = std::make_unique<presence_identity>(
+        presence_identity{ctx_.presence->next_client_id(), std::string(presence_user())});
+  ctx_.presence->enter(c.name, presence_->client, presence_->user, kind_);
+  c.present = true;
+}
+
+void subscriber_session::exit_presence(channel_state& c) {
+  if (!c.present) return;
+  c.present = false;
+  ctx_.presence->exit(c.name, presence_->client, presence_->user);
+}
+
+std::optional<subscriber_session::presence_handover> subscriber_session::take_presence() {
+  presence_handover h;
+  for (auto& c : channels_)
+    if (c.present) {
+      c.present = false;
+      h.channels.push_back(c.name);
+    }
+  if (h.channels.empty()) return std::nullopt;
+  h.client = presence_->client;
+  h.user = presence_->user;
+  return h;
+}
+
 void subscriber_session::deliver(const protocol::message_ptr& m) {
   if (paused_) return;
   const std::uint32_t tag = m->channel_tag();  // no per-subscriber hashing
   for (std::size_t i = 0; i < channels_.size(); ++i) {
     auto& c = channels_[i];
     if (c.tag != tag || c.name != m->channel()) continue;
+    if (m->is_signal()) {
+      // Live only: no offset to order or dedup by, nothing to re-read. A channel still
+      // syncing has not been answered yet, so it does not get signals either.
+      // Nor its own join (or leave): it is the one that made it.
+      if (c.synced && !(presence_ && !m->signal_client().empty() && m->signal_client() == presence_->client))
+        on_signal(m);
+      return;
+    }
     if (!c.synced) {
       // Bounded: past the cap the message is not kept, and the gap it leaves is
       // detected and re-read from history by the next message.

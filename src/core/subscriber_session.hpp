@@ -90,7 +90,30 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   /// The broker failed to sync `channel` (e.g. a forged cursor, broker unavailable);
   /// the channel stays unsynced until the transport leaves it.
   virtual void on_error(const std::string& channel, const util::api_error& e) = 0;
+  /// A signal (an ephemeral message, a join, a leave) of a synced channel, while not
+  /// paused: live only, it moves no position. The transport queues it or drops it
+  /// (counted), never cuts the connection for it.
+  virtual void on_signal(const protocol::message_ptr& m) { (void)m; }
+  /// The user presence lists this connection under (a token's sub; empty: anonymous).
+  virtual std::string_view presence_user() const noexcept { return {}; }
 
+ public:
+  /// What take_presence() hands over: the channels this connection is present in.
+  struct presence_handover {
+    std::string client, user;
+    std::vector<std::string> channels;
+  };
+  /// Marks this connection absent from presence here, without telling the registry, and
+  /// returns where it was present, for the caller to exit later (presence_registry::exit):
+  /// a long poll stays present between polls. nullopt when it is present nowhere.
+  std::optional<presence_handover> take_presence();
+
+  /// This connection's id in presence (empty until it subscribes where presence is kept).
+  std::string_view client_id() const noexcept {
+    return presence_ ? std::string_view(presence_->client) : std::string_view();
+  }
+
+ protected:
   context& ctx_;
 
  private:
@@ -102,10 +125,12 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
     std::uint64_t top_seen = 0;  // newest offset known to exist (history top, dropped live)
     std::uint32_t hub_slot = 0;  // this session's place in the hub's list (hub::unsubscribe)
     std::uint16_t sync_id = 0;   // matches a history reply to the request that asked it
-    bool synced = false;         // (packed: one per subscription of every connection)
-    bool asked_since = false;    // the last history read was since a position
-    bool asked_earliest = false;  // ... or from the oldest message history holds
-    bool ended = false;           // the position is at the channel's end
+    // Flags, as bits: a channel_state is kept per subscription of every connection.
+    bool synced : 1 = false;          // history applied, live
+    bool asked_since : 1 = false;     // the last history read was since a position
+    bool asked_earliest : 1 = false;  // ... or from the oldest message history holds
+    bool ended : 1 = false;           // the position is at the channel's end
+    bool present : 1 = false;         // entered in the presence registry
     std::vector<protocol::message_ptr> pending;
   };
   static constexpr std::size_t max_pending = 4096;
@@ -120,6 +145,8 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   /// Consumes `m` for channel `c` if it is the next offset; returns false on a gap.
   bool consume(channel_state& c, const protocol::message_ptr& m);
   void resync(channel_state& c);
+  void enter_presence(channel_state& c);
+  void exit_presence(channel_state& c);
 
   unsigned thread_;
   transport kind_;
@@ -128,6 +155,12 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   std::uint16_t next_sync_id_ = 0;  // wraps: a reply 65536 syncs old cannot be pending
   std::vector<std::string> resets_;
   std::vector<channel_state> channels_;
+  // Allocated only where presence is kept; the user is kept from the first enter, so the
+  // destructor (where presence_user() no longer reaches the transport) exits the same.
+  struct presence_identity {
+    std::string client, user;
+  };
+  std::unique_ptr<presence_identity> presence_;
 };
 
 }  // namespace herald::core

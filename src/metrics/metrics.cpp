@@ -74,6 +74,12 @@ constexpr std::array<descriptor, n_counters> counter_desc{{
      "Live messages not kept while their subscription synced (its pending list was full); "
      "they are re-read from history.",
      ""},
+    {"herald_ephemeral_publishes_total", "Ephemeral messages accepted (live only: no offset, no history).", ""},
+    {"herald_signals_delivered_total", "Ephemeral, join and leave messages queued to subscribers.", ""},
+    {"herald_signal_drops_total",
+     "Ephemeral, join and leave messages not queued because the connection's backlog (or long-poll reply) was "
+     "full.",
+     ""},
     {"herald_http_requests_total", "HTTP requests handled.", ""},
     {"herald_http_responses_total", "HTTP error replies.", "{class=\"4xx\"}"},
     {"herald_http_responses_total", "HTTP error replies.", "{class=\"5xx\"}"},

@@ -24,6 +24,10 @@ enum class counter : unsigned {
   drops,             // messages not delivered to a subscriber (connection closing or cut)
   resets,            // subscriptions told that history could not cover their gap
   sync_overflows,    // live messages not kept while a subscription synced (re-read later)
+  // Signals: live-only messages (docs/presence.md).
+  ephemeral_publishes,  // ephemeral messages accepted (live only, no offset)
+  signals_delivered,    // ephemeral, join and leave messages queued to subscribers
+  signal_drops,         // signals not queued: the connection's backlog or reply was full
   http_requests,
   http_client_errors,        // 4xx replies
   http_server_errors,        // 5xx replies

@@ -11,8 +11,10 @@ using util::api_error;
 using util::bad_request;
 
 bool valid_event_name(std::string_view name) noexcept {
-  // "reset", "token_expired" and "end" are the server's own signals.
-  if (name.empty() || name.size() > 64 || name == "reset" || name == "token_expired" || name == "end") return false;
+  // "reset", "token_expired", "end", "join" and "leave" are the server's own signals.
+  if (name.empty() || name.size() > 64 || name == "reset" || name == "token_expired" || name == "end" ||
+      name == "join" || name == "leave")
+    return false;
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     if (!ok) return false;
@@ -46,12 +48,22 @@ std::optional<api_error> duplicate_member(const std::vector<json_member>& member
 
 }  // namespace
 
+std::optional<api_error> parse_ephemeral(const std::vector<json_member>& members, bool& ephemeral) {
+  ephemeral = false;
+  const json_member* e = find_member(members, "ephemeral");
+  if (!e || e->value == "false" || e->value == "null") return std::nullopt;
+  if (e->value != "true") return bad_request("bad_request", "\"ephemeral\" must be true or false");
+  ephemeral = true;
+  return std::nullopt;
+}
+
 std::variant<publish_fields, api_error> parse_publish(std::string_view body, bool broadcast, std::size_t max_data_bytes,
                                                       std::size_t max_broadcast_channels) {
   if (!valid_json(body)) return bad_request("bad_json", "request body is not valid JSON");
   auto members = json_members(body);
   if (!members) return bad_request("bad_request", "request body must be a JSON object");
-  if (auto err = duplicate_member(*members, {"channel", "channels", "data", "event", "expected_offset"})) return *err;
+  if (auto err = duplicate_member(*members, {"channel", "channels", "data", "event", "expected_offset", "ephemeral"}))
+    return *err;
 
   publish_fields out;
   auto add_channel = [&](std::string_view text) -> std::optional<api_error> {
@@ -90,7 +102,8 @@ std::variant<publish_fields, api_error> parse_publish(std::string_view body, boo
     auto name = json_string(ev->value);
     if (!name || !valid_event_name(*name))
       return bad_request("bad_request",
-                         "\"event\" must match [A-Za-z0-9_-]{1,64} and not be \"reset\", \"token_expired\" or \"end\"");
+                         "\"event\" must match [A-Za-z0-9_-]{1,64} and not be \"reset\", \"token_expired\", \"end\", "
+                         "\"join\" or \"leave\"");
     out.event = std::move(*name);
   }
   if (const json_member* ex = find_member(*members, "expected_offset"); ex && ex->value != "null") {
@@ -99,6 +112,9 @@ std::variant<publish_fields, api_error> parse_publish(std::string_view body, boo
     if (!n || *n == 0) return bad_request("bad_request", "\"expected_offset\" must be a positive integer");
     out.expected_offset = *n;
   }
+  if (auto err = parse_ephemeral(*members, out.ephemeral)) return *err;
+  if (out.ephemeral && out.expected_offset)
+    return bad_request("bad_request", "\"expected_offset\" does not apply to an ephemeral message (it has no offset)");
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "protocol/json_text.hpp"
 #include "util/api_error.hpp"
 
 namespace herald::protocol {
@@ -17,6 +18,7 @@ struct publish_fields {
   std::string event;                  // empty when absent
   std::string data_json;              // compact JSON
   std::optional<std::uint64_t> expected_offset;  // "expected_offset" (publish only)
+  bool ephemeral = false;             // "ephemeral":true: live only (no offset, no history)
 };
 
 /// Parses `{"channel":..,"data":..,"event"?:..}` (broadcast=false) or
@@ -29,12 +31,17 @@ std::variant<publish_fields, util::api_error> parse_publish(std::string_view bod
                                                             std::size_t max_data_bytes,
                                                             std::size_t max_broadcast_channels);
 
+/// The optional "ephemeral" member: true, false or null (absent: false); anything else
+/// is refused.
+std::optional<util::api_error> parse_ephemeral(const std::vector<json_member>& members, bool& ephemeral);
+
 /// A message's `data` as published (`value`: the text of a valid JSON value) without the
 /// whitespace outside its strings, or the refusal of data over the limit.
 std::variant<std::string, util::api_error> message_data_json(std::string_view value, std::size_t max_data_bytes);
 
 /// True for a valid SSE event name: [A-Za-z0-9_-]{1,64}, except "reset",
-/// "token_expired" and "end" (the server's; a stream's end goes through its own call).
+/// "token_expired", "end", "join" and "leave" (the server's; a stream's end goes through
+/// its own call).
 bool valid_event_name(std::string_view name) noexcept;
 
 }  // namespace herald::protocol

@@ -36,6 +36,61 @@ message::message(std::string channel, std::uint64_t offset, std::uint32_t epoch,
   cursor_ = encode_cursor({&e, 1});
 }
 
+message::message(message_kind kind, std::string channel, std::int64_t time_ms, std::string event,
+                 std::string_view body_json)
+    : channel_(std::move(channel)),
+      tag_(protocol::channel_tag(channel_)),
+      offset_(0),
+      epoch_(0),
+      kind_(kind),
+      time_ms_(time_ms) {
+  if (kind == message_kind::ephemeral) {
+    event_ = std::move(event);
+    json_.reserve(channel_.size() + event_.size() + body_json.size() + 64);
+    json_ += "{\"channel\":\"";
+    json_ += channel_;
+    json_ += "\",\"time\":";
+    json_ += std::to_string(time_ms_);
+    json_ += ",\"ephemeral\":true";
+    if (!event_.empty()) {
+      json_ += ",\"event\":\"";
+      json_ += event_;
+      json_ += '"';
+    }
+    json_ += ",\"data\":";
+    data_pos_ = static_cast<std::uint32_t>(json_.size());
+    json_ += body_json;
+    json_ += '}';
+    return;
+  }
+  // join / leave: {"join":{"channel":C,<body members>}}; the SSE event name says which.
+  event_ = kind == message_kind::join ? "join" : "leave";
+  json_.reserve(channel_.size() + body_json.size() + 32);
+  json_ += "{\"";
+  json_ += event_;
+  json_ += "\":";
+  data_pos_ = static_cast<std::uint32_t>(json_.size());
+  json_ += "{\"channel\":\"";
+  json_ += channel_;
+  json_ += '"';
+  if (body_json.size() > 2) {  // "{}" adds nothing
+    json_ += ',';
+    json_ += body_json.substr(1);
+  } else {
+    json_ += '}';
+  }
+  json_ += '}';
+  // Quotes inside the user's string are escaped, so this key is the member's own.
+  constexpr std::string_view key = ",\"client\":\"";
+  if (auto at = json_.find(key); at != std::string::npos) {
+    const auto from = at + key.size();
+    if (auto end = json_.find('"', from); end != std::string::npos) {
+      client_pos_ = static_cast<std::uint32_t>(from);
+      client_len_ = static_cast<std::uint32_t>(end - from);
+    }
+  }
+}
+
 std::string_view message::data_json() const noexcept {
   return std::string_view(json_).substr(data_pos_, json_.size() - data_pos_ - 1);
 }
@@ -43,6 +98,17 @@ std::string_view message::data_json() const noexcept {
 void message::build_sse() const {
   std::call_once(sse_once_, [this] {
     sse_.reserve(json_.size() + cursor_.size() + event_.size() + 24);
+    if (is_signal()) {  // no id line: the client's position does not move
+      if (!event_.empty()) {
+        sse_ += "event: ";
+        sse_ += event_;
+        sse_ += '\n';
+      }
+      sse_ += "data: ";
+      sse_ += kind_ == message_kind::ephemeral ? std::string_view(json_) : data_json();
+      sse_ += "\n\n";
+      return;
+    }
     sse_ += "id: ";
     sse_ += cursor_;
     sse_ += '\n';
@@ -69,7 +135,9 @@ std::string_view message::sse_body() const {
 }
 
 namespace {
-std::string push_payload(std::string_view json, std::string_view cursor) {
+std::string push_payload(std::string_view json, std::string_view cursor, message_kind kind) {
+  if (kind == message_kind::join || kind == message_kind::leave) return std::string(json);
+  if (kind == message_kind::ephemeral) return "{\"push\":" + std::string(json) + "}";
   std::string p;
   p.reserve(json.size() + cursor.size() + 24);
   p += "{\"push\":";
@@ -83,11 +151,12 @@ std::string push_payload(std::string_view json, std::string_view cursor) {
 
 std::string_view message::ws_frame(bool deflated) const {
   if (!deflated) {
-    std::call_once(ws_once_, [this] { ws_ = protocol::ws_frame(ws_opcode::text, push_payload(json_, cursor_)); });
+    std::call_once(ws_once_,
+                   [this] { ws_ = protocol::ws_frame(ws_opcode::text, push_payload(json_, cursor_, kind_)); });
     return ws_;
   }
   std::call_once(ws_deflated_once_, [this] {
-    ws_deflated_ = protocol::ws_frame(ws_opcode::text, deflate_message(push_payload(json_, cursor_)), true);
+    ws_deflated_ = protocol::ws_frame(ws_opcode::text, deflate_message(push_payload(json_, cursor_, kind_)), true);
   });
   return ws_deflated_;
 }

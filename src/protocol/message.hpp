@@ -12,12 +12,25 @@
 
 namespace herald::protocol {
 
+/// What a message is. A publication has an offset, is kept in history and moves cursors;
+/// the others are signals: live only, offset 0, no cursor, never in history
+/// (docs/protocol.md, "Signals").
+enum class message_kind : std::uint8_t { publication, ephemeral, join, leave };
+
 class message {
  public:
   /// `data_json` must be compact serialized JSON (no raw newlines);
   /// `event` is empty or a valid event name.
   message(std::string channel, std::uint64_t offset, std::uint32_t epoch, std::int64_t time_ms, std::string event,
           std::string_view data_json);
+  /// A signal (`kind` is not publication). ephemeral: `body_json` is the message's data,
+  /// as for a publication. join, leave: `body_json` is the compact JSON object of who
+  /// joined or left ({"user":..,"client":..,"transport":..}); `event` is ignored.
+  message(message_kind kind, std::string channel, std::int64_t time_ms, std::string event, std::string_view body_json);
+
+  message_kind kind() const noexcept { return kind_; }
+  /// Not a publication: no offset, no cursor, not in history.
+  bool is_signal() const noexcept { return kind_ != message_kind::publication; }
 
   const std::string& channel() const noexcept { return channel_; }
   /// channel_tag(channel()), computed once (subscribers match channels by it).
@@ -28,15 +41,24 @@ class message {
   const std::string& event() const noexcept { return event_; }
 
   /// {"channel":..,"offset":..,"time":..[,"event":..],"data":..}
+  /// ephemeral: {"channel":..,"time":..,"ephemeral":true[,"event":..],"data":..}
+  /// join / leave: {"join":{"channel":..,<body>}} / {"leave":{...}}
   const std::string& json() const noexcept { return json_; }
-  /// The `data` value alone, as JSON text (a view into json()).
+  /// The `data` value alone, as JSON text (a view into json()); for join and leave, the
+  /// inner object {"channel":..,"user":..,...}.
   std::string_view data_json() const noexcept;
 
-  /// The single-channel cursor positioned just after this message.
+  /// join / leave: the connection id the event names ("client"), empty otherwise (a
+  /// subscriber skips its own join by it).
+  std::string_view signal_client() const noexcept { return std::string_view(json_).substr(client_pos_, client_len_); }
+
+  /// The single-channel cursor positioned just after this message (empty for a signal).
   const std::string& cursor() const noexcept { return cursor_; }
 
   /// The complete SSE event for a subscriber of this channel alone:
   /// "id: <cursor>\n[event: <name>\n]data: <json>\n\n". Built once, thread-safe.
+  /// A signal has no id line (the client's Last-Event-ID stays where it was):
+  /// ephemeral "[event: <name>\n]data: <json>\n\n", join "event: join\ndata: <inner>\n\n".
   std::string_view sse_event() const;
   /// The same event without its id line, for subscribers whose cursor spans
   /// several channels (they write their own id line before it).
@@ -44,6 +66,7 @@ class message {
 
   /// The WebSocket push frame, {"push":{...message fields...,"cursor":".."}}, whole and
   /// unmasked; `deflated`: its permessage-deflate form (compressed once, shared).
+  /// ephemeral: {"push":<json>} without a cursor; join / leave: <json>.
   std::string_view ws_frame(bool deflated) const;
 
   // The raw wire forms (format=raw, docs/protocol.md "Raw formats"): the data and only
@@ -79,10 +102,12 @@ class message {
   std::uint32_t tag_;
   std::uint64_t offset_;
   std::uint32_t epoch_;
+  message_kind kind_ = message_kind::publication;
   std::int64_t time_ms_;
   std::string event_;
   std::string json_;
   std::uint32_t data_pos_ = 0;
+  std::uint32_t client_pos_ = 0, client_len_ = 0;  // join / leave: the "client" value
   std::string cursor_;
   mutable std::once_flag sse_once_;
   mutable std::string sse_;

@@ -163,4 +163,6 @@ std::string publish_result(std::uint64_t offset, std::string_view cursor) {
   return out;
 }
 
+std::string ephemeral_result() { return "{\"ephemeral\":true}"; }
+
 }  // namespace herald::protocol

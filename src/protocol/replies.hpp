@@ -67,6 +67,8 @@ std::string ws_raw_channel(std::string_view channel, std::string_view cursor = {
 
 /// A publish's result: {"offset":N,"cursor":..} (API, /publish, WebSocket publish).
 std::string publish_result(std::uint64_t offset, std::string_view cursor);
+/// An ephemeral publish's result: {"ephemeral":true} (no offset, no cursor).
+std::string ephemeral_result();
 /// A stream's result (POST /api/stream, /api/stream/end):
 /// {"channel":..,"offset":N,"cursor":..,"state":..}.
 std::string stream_result(std::string_view channel, std::uint64_t offset, std::string_view cursor,

@@ -60,6 +60,8 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
     cmd.method = ws_method::history;
   else if (*m == "stop")
     cmd.method = ws_method::stop;
+  else if (*m == "presence")
+    cmd.method = ws_method::presence;
   else if (*m == "ping")
     return cmd;
   else
@@ -84,7 +86,7 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
       cmd.raw = *f == "raw";
     }
   }
-  if (cmd.method == ws_method::history) {
+  if (cmd.method == ws_method::history || cmd.method == ws_method::presence) {
     if (const json_member* limit = member(*members, "limit")) {
       std::uint64_t n = 0;
       if (!non_negative_integer(limit->value)) return error("bad_request", "\"limit\" must be a non-negative integer");
@@ -116,6 +118,7 @@ std::variant<ws_command, ws_command_error> parse_ws_command(std::string_view tex
       if (!n || *n == 0) return error("bad_request", "\"expected_offset\" must be a positive integer");
       cmd.expected_offset = *n;
     }
+    if (auto err = parse_ephemeral(*members, cmd.ephemeral)) return ws_command_error{cmd.id, std::move(*err)};
   }
   return cmd;
 }

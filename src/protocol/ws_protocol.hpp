@@ -15,7 +15,7 @@
 
 namespace herald::protocol {
 
-enum class ws_method { subscribe, unsubscribe, publish, history, ping, stop };
+enum class ws_method { subscribe, unsubscribe, publish, history, ping, stop, presence };
 
 struct ws_command {
   std::string id;  // the request id as JSON text (number or string), echoed in the reply
@@ -24,9 +24,10 @@ struct ws_command {
   std::string since;        // subscribe, history: a cursor or empty
   std::string data_json;    // publish
   std::string event;        // publish
+  bool ephemeral = false;   // publish: live only
   std::string reason;       // stop (empty: none)
   std::optional<std::uint64_t> expected_offset;  // publish
-  std::size_t limit = 100;  // history
+  std::size_t limit = 100;  // history, presence
   bool raw = false;         // subscribe: "format":"raw"
 };
 

@@ -55,13 +55,20 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   }
   broker_->set_listener(hub_.get());
   hub_->set_broker(broker_.get());
+  presence_ = std::make_unique<core::presence_registry>(cfg_.namespaces, broker_.get());
+  // With Redis, presence is shared by every node (broker/redis/redis_presence.hpp), when
+  // some namespace keeps it.
+  bool keeps_presence = false;
+  for (const auto& [name, o] : cfg_.namespaces.named()) keeps_presence |= o.presence || o.join_leave;
+  if (redis_ && keeps_presence) presence_->set_mirror(redis_->share_presence(*presence_));
   streams_ = std::make_unique<core::stream_registry>(*hub_);
   // A stop sent to another node reaches this node's ingest through the broker.
   hub_->set_stop_handler([r = streams_.get()](const std::string& channel, const std::string& reason) {
     r->stop(channel, reason, [](core::broker::publish_result) {});
   });
-  core_ = std::make_unique<core::context>(
-      core::context{*hub_, *broker_, cfg_.namespaces, cfg_.transport.max_queued_bytes, streams_.get()});
+  core_ = std::make_unique<core::context>(core::context{*hub_, *broker_, cfg_.namespaces,
+                                                        cfg_.transport.max_queued_bytes, streams_.get(),
+                                                        presence_.get()});
   auth_ = std::make_unique<auth::authorizer>(*core_, cfg_.auth);
   api_ = std::make_unique<api::handlers>(*core_, *auth_, cfg_.api);
   connections_per_ip_ = std::make_unique<transport::ip_counter>(cfg_.transport.max_connections_per_ip);
@@ -70,6 +77,9 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
       transport::shared_state{*core_, *api_, cfg_.transport, cfg_.api, *auth_, *connections_per_ip_, *polls_per_ip_});
   timers_ = std::make_unique<timers>(threads_[0]->ioc());
 
+  metrics::register_callback_gauge("herald_presence_connections",
+                                   "Connections listed in presence (namespaces with presence or join_leave).",
+                                   [p = presence_.get()] { return static_cast<double>(p->connections()); });
   auto* b = broker_.get();
   metrics::register_callback_gauges({{"herald_channels", "Channels held by the broker."},
                                      {"herald_history_messages", "Messages held in history."},

@@ -18,6 +18,7 @@ class redis_broker;
 namespace herald::core {
 class hub;
 class broker;
+class presence_registry;
 struct context;
 class stream_registry;
 }  // namespace herald::core
@@ -67,8 +68,9 @@ class server {
   std::vector<std::unique_ptr<transport::thread_context>> threads_;
   std::unique_ptr<core::hub> hub_;
   std::unique_ptr<core::broker> broker_;
-  broker::memory_broker* memory_ = nullptr;  // the broker, when it is the memory one
-  broker::redis_broker* redis_ = nullptr;    // the broker, when it is Redis
+  std::unique_ptr<core::presence_registry> presence_;  // after the broker it signals through
+  broker::memory_broker* memory_ = nullptr;            // the broker, when it is the memory one
+  broker::redis_broker* redis_ = nullptr;              // the broker, when it is Redis
   std::unique_ptr<core::stream_registry> streams_;
   std::unique_ptr<core::context> core_;
   std::unique_ptr<auth::authorizer> auth_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "protocol/replies.hpp"
 #include "transport/http_response.hpp"
@@ -59,6 +60,22 @@ bool longpoll_request::on_message(const protocol::message_ptr& m, bool) {
   metrics::add(metrics::counter::deliveries_poll);
   schedule_reply();
   return true;
+}
+
+void longpoll_request::on_signal(const protocol::message_ptr& m) {
+  // A signal joins the reply like a message (it moves no position, so the cursor is the
+  // same); one that finds the reply full is dropped, not kept for the next poll. A raw
+  // reply carries positions by counting its lines: signals stay out of it.
+  if (done_ || raw_) return;
+  if (messages_.size() >= limit_ ||
+      (!messages_.empty() && bytes_ + m->json().size() > http_->state().opts.max_queued_bytes)) {
+    metrics::add(metrics::counter::signal_drops);
+    return;
+  }
+  bytes_ += m->json().size();
+  messages_.push_back(m);
+  metrics::add(metrics::counter::signals_delivered);
+  schedule_reply();
 }
 
 void longpoll_request::on_synced() {
@@ -192,6 +209,15 @@ void longpoll_request::watch_close() {
 }
 
 void longpoll_request::finish() {
+  // A poller is present between its polls: it leaves presence presence_linger after this
+  // poll ends, and its next poll (usually at once) enters before that, so a user polling
+  // in a loop neither leaves nor joins again each time (docs/presence.md).
+  if (auto p = take_presence()) {
+    auto timer = std::make_shared<net::steady_timer>(tc_.ioc(), presence_linger);
+    timer->async_wait([timer, p = std::move(*p), reg = ctx_.presence](const boost::system::error_code&) {
+      for (const auto& channel : p.channels) reg->exit(channel, p.client, p.user);
+    });
+  }
   unsubscribe_all();
   tc_.remove_tickable(this);
   held_.reset();

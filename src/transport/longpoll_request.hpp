@@ -27,6 +27,9 @@ class http_session;
 
 class longpoll_request final : public core::subscriber_session, public tickable {
  public:
+  /// How long a poller stays in presence after its poll ends (see finish()).
+  static constexpr std::chrono::seconds presence_linger{5};
+
   /// `who`: the poller's grants (a hold ends when its token expires); `slot`: its place
   /// in the per-address count of held polls.
   longpoll_request(std::shared_ptr<http_session> http, auth::identity who, ip_slot slot);
@@ -39,6 +42,8 @@ class longpoll_request final : public core::subscriber_session, public tickable 
   bool on_message(const protocol::message_ptr& m, bool single) override;
   void on_synced() override;
   void on_error(const std::string& channel, const util::api_error& e) override;
+  void on_signal(const protocol::message_ptr& m) override;
+  std::string_view presence_user() const noexcept override { return who_ ? std::string_view(who_->user) : ""; }
   void on_tick(std::int64_t now_ms) override;
   void drain() override;
 

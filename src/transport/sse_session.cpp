@@ -83,6 +83,15 @@ bool sse_session::on_message(const protocol::message_ptr& m, bool single) {
   return true;
 }
 
+void sse_session::on_signal(const protocol::message_ptr& m) {
+  // No id line, whatever the channels: the stream's position does not move.
+  if (closing_ || close_after_write_ || !signal_fits()) return;
+  send_head();
+  out_.push_shared(m->sse_event(), m);
+  metrics::add(metrics::counter::signals_delivered);
+  schedule_flush();
+}
+
 void sse_session::on_synced() {
   if (all_ended()) {
     if (!head_sent_) {

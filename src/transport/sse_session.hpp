@@ -32,6 +32,7 @@ class sse_session final : public stream_session {
   bool on_message(const protocol::message_ptr& m, bool single) override;
   void on_synced() override;
   void on_error(const std::string& channel, const util::api_error& e) override;
+  void on_signal(const protocol::message_ptr& m) override;
   void on_tick(std::int64_t now_ms) override;
   void drain() override;
   bool can_write() const noexcept override { return !closing_; }

@@ -77,6 +77,12 @@ void stream_session::write() {
                    [s = self()](const boost::system::error_code& ec, std::size_t n) { s->on_write(ec, n); });
 }
 
+bool stream_session::signal_fits() const noexcept {
+  if (out_.pending_bytes() < st_.opts.max_queued_bytes) return true;
+  metrics::add(metrics::counter::signal_drops);
+  return false;
+}
+
 void stream_session::on_write(const boost::system::error_code& ec, std::size_t bytes) {
   metrics::add(metrics::counter::bytes_out, bytes);
   out_.done();

@@ -64,6 +64,10 @@ class stream_session : public core::subscriber_session, public tickable, public 
   void shut_down();
   /// True once the connection's token has expired (checked on the tick).
   bool token_expired() const noexcept;
+  std::string_view presence_user() const noexcept override { return who_ ? std::string_view(who_->user) : ""; }
+  /// Signals (ephemeral, join, leave) are disposable: one that finds the backlog at the
+  /// cap is dropped and counted (herald_signal_drops_total), the connection is not cut.
+  bool signal_fits() const noexcept;
 
   net::ip::tcp::socket socket_;
   thread_context& tc_;

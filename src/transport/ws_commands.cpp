@@ -1,12 +1,15 @@
 // The WebSocket session's commands (docs/protocol.md, "WebSocket"): subscribe,
-// unsubscribe, publish, history, stop. The rest of the session is in ws_session.cpp.
+// unsubscribe, publish (and its ephemeral form), history, presence, stop. The rest of the
+// session is in ws_session.cpp.
 #include <algorithm>
 
 #include "core/history_read.hpp"
+#include "core/presence.hpp"
 #include "protocol/cursor.hpp"
 #include "protocol/replies.hpp"
 #include "transport/client_events.hpp"
 #include "transport/ws_session.hpp"
+#include "util/clock.hpp"
 
 namespace herald::transport {
 
@@ -36,6 +39,8 @@ void ws_session::handle(protocol::ws_command cmd) {
       return history_command(cmd);
     case ws_method::stop:
       return stop_command(cmd);
+    case ws_method::presence:
+      return presence_command(cmd);
   }
 }
 
@@ -91,6 +96,23 @@ void ws_session::publish_command(protocol::ws_command& cmd) {
     metrics::add(metrics::counter::publish_errors);
     return reply_error(cmd.id, *err);
   }
+  if (cmd.ephemeral) {
+    ++commands_in_flight_;
+    auto m = std::make_shared<protocol::message>(protocol::message_kind::ephemeral, cmd.channel, util::unix_ms(),
+                                                 std::move(cmd.event), cmd.data_json);
+    st_.core.brokers.signal(std::move(m), [s = self(), id = cmd.id](std::optional<util::api_error> err) {
+      s->st_.core.hubs.run_on(s->thread(), [s, id, err = std::move(err)] {
+        s->command_done();
+        if (err) {
+          metrics::add(metrics::counter::publish_errors);
+          return s->reply_error(id, *err);
+        }
+        metrics::add(metrics::counter::ephemeral_publishes);
+        s->reply(id, protocol::ephemeral_result());
+      });
+    });
+    return;
+  }
   ++commands_in_flight_;
   st_.core.brokers.publish({cmd.channel, cmd.event, std::move(cmd.data_json), cmd.expected_offset},
                            [s = self(), id = cmd.id](core::broker::publish_result r) {
@@ -118,6 +140,23 @@ void ws_session::stop_command(protocol::ws_command& cmd) {
       s->reply(id, std::get<std::string>(r));
     });
   });
+}
+
+void ws_session::presence_command(protocol::ws_command& cmd) {
+  // Who may subscribe to a channel may see who is there, where the namespace keeps it.
+  if (auto err = st_.auth.may_read(who_, cmd.channel)) return reply_error(cmd.id, *err);
+  if (!st_.core.presence || !st_.core.namespaces.for_channel(cmd.channel).presence)
+    return reply_error(cmd.id, core::presence_disabled(cmd.channel));
+  const auto limit = std::min<std::size_t>(cmd.limit, core::presence_limit_max);
+  ++commands_in_flight_;
+  st_.core.presence->shared_snapshot(
+      cmd.channel, limit, [s = self(), id = cmd.id](core::presence_mirror::snapshot_result r) {
+        s->st_.core.hubs.run_on(s->thread(), [s, id, r = std::move(r)] {
+          s->command_done();
+          if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
+          s->reply(id, core::presence_registry::to_json(std::get<core::presence_snapshot>(r)));
+        });
+      });
 }
 
 }  // namespace herald::transport

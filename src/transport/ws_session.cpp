@@ -2,7 +2,6 @@
 
 #include <boost/asio/post.hpp>
 
-#include "core/history_read.hpp"
 #include "protocol/cursor.hpp"
 #include "protocol/deflate.hpp"
 #include "protocol/replies.hpp"
@@ -199,6 +198,13 @@ void ws_session::on_reset(std::span<const std::string> channels) {
     else
       send_text(protocol::ws_reset(ch, cursor_of(ch)));
   }
+}
+
+void ws_session::on_signal(const protocol::message_ptr& m) {
+  if (state_ != state::open || !signal_fits()) return;
+  out_.push_shared(m->ws_frame(deflate_), m);
+  metrics::add(metrics::counter::signals_delivered);
+  schedule_flush();
 }
 
 bool ws_session::on_message(const protocol::message_ptr& m, bool) {

@@ -61,6 +61,7 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   bool on_message(const protocol::message_ptr& m, bool single) override;
   void on_synced() override;
   void on_error(const std::string& channel, const util::api_error& e) override;
+  void on_signal(const protocol::message_ptr& m) override;
   // protocol::ws_reader::handler
   void on_ws_message(bool text, std::string_view payload) override;
   void on_ws_ping(std::string_view payload) override;
@@ -81,6 +82,7 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void subscribe_command(protocol::ws_command& cmd);
   void history_command(protocol::ws_command& cmd);
   void publish_command(protocol::ws_command& cmd);
+  void presence_command(protocol::ws_command& cmd);
   void stop_command(protocol::ws_command& cmd);
   void reply(std::string_view id, std::string_view result_json);
   void reply_error(std::string_view id, const util::api_error& e);

@@ -35,6 +35,11 @@ class memory_broker final : public core::broker {
   void set_listener(core::publication_listener* listener) override { listener_ = listener; }
   void publish(core::publish_request req, std::function<void(publish_result)> done) override;
   void history(core::history_query q, std::function<void(history_result)> done) override;
+  /// Inline: the listener is called on the caller's thread, no channel lock is taken.
+  void signal(core::message_ptr m, std::function<void(std::optional<util::api_error>)> done) override {
+    if (listener_) listener_->on_publication(m);
+    done(std::nullopt);
+  }
   void watch(const std::string&) override {}
   void unwatch(const std::string&) override {}
   void put_once(std::string key, std::string value, std::chrono::milliseconds ttl,

@@ -10,8 +10,11 @@
 #include <limits>
 #include <stdexcept>
 
+#include "broker/redis/redis_broker_shard.hpp"
 #include "broker/redis/redis_connection.hpp"
+#include "broker/redis/redis_presence.hpp"
 #include "broker/redis/redis_scripts.hpp"
+#include "broker/redis/redis_signals.hpp"
 #include "broker/redis/sentinel_watch.hpp"
 #include "metrics/metrics.hpp"
 #include "protocol/cursor.hpp"
@@ -86,25 +89,6 @@ protocol::message_ptr entry_message(const std::string& channel, std::uint32_t ep
 
 }  // namespace
 
-struct redis_broker::watched {
-  bool confirmed = false;
-  std::vector<std::function<void()>> waiting;  // history reads waiting for the SUBSCRIBE
-};
-
-struct redis_broker::shard {
-  std::unique_ptr<redis_connection> cmd;
-  std::unique_ptr<redis_connection> sub;
-  std::unique_ptr<sentinel_watch> sentinel;  // sentinel:// shards: where the primary is
-  // The replication ID of the primary the command connection reaches (INFO replication),
-  // empty until it is known to be a primary. Every script gets it: a channel last written
-  // under another one may have lost writes (a failover, a restart), redis_scripts.hpp.
-  std::string life;
-  std::unordered_map<std::string, watched> channels;
-  std::unordered_map<std::string, int> acks_pending;  // SUBSCRIBEs sent, not yet confirmed
-  bool cmd_up = false, sub_up = false, resubscribing = false;
-  std::int64_t cmd_down_ms = 0, sub_down_ms = 0;  // when it was lost (0: never up yet)
-};
-
 redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker_options opts)
     : namespaces_(namespaces), opts_(std::move(opts)) {
   for (int i = 0; i < 2; ++i) script_sha_[i] = sha1_hex(scripts[i]);
@@ -150,7 +134,11 @@ redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker
     s->cmd->on_up = [this, i, sp, update_ready, up] {
       up("cmd", sp->cmd_down_ms);
       sp->cmd_up = true;
-      check_primary(*sp, i, update_ready);
+      // Presence is put back once the shard is known to be a primary.
+      check_primary(*sp, i, [this, i, update_ready] {
+        update_ready();
+        if (presence_) presence_->on_shard_up(i);
+      });
     };
     s->cmd->on_down = [sp, update_ready, down] {
       down("cmd", sp->cmd_down_ms);
@@ -214,6 +202,7 @@ void redis_broker::check_primary(shard& s, std::size_t index, std::function<void
 void redis_broker::start() {
   work_ = std::make_unique<net::executor_work_guard<net::io_context::executor_type>>(ioc_.get_executor());
   net::post(ioc_, [this] {
+    if (presence_) presence_->start();
     for (auto& s : shards_) {
       if (s->sentinel) s->sentinel->start();
       s->cmd->start(opts_.command_timeout);
@@ -240,9 +229,25 @@ void redis_broker::start() {
   });
 }
 
+core::presence_mirror* redis_broker::share_presence(core::presence_registry& local) {
+  presence_ = std::make_unique<redis_presence>(*this, local);
+  return presence_.get();
+}
+
+std::size_t redis_broker::shard_index(const std::string& key) const {
+  return protocol::channel_tag(key) % shards_.size();
+}
+
+void redis_broker::command_on(std::size_t shard, std::vector<std::string> args, std::function<void(redisReply*)> fn) {
+  auto& s = *shards_[shard];
+  if (!s.cmd || !s.cmd->connected()) return fn(nullptr);
+  s.cmd->command(args, std::move(fn));
+}
+
 void redis_broker::stop() {
   if (!thread_.joinable()) return;
   net::post(ioc_, [this] {
+    if (presence_) presence_->stop();
     stopping_ = true;  // the connections go down now: not an outage
     for (auto& s : shards_) {
       s->sentinel.reset();
@@ -336,6 +341,17 @@ void redis_broker::publish(core::publish_request req, std::function<void(publish
         return done(unavailable());
       auto offset = static_cast<std::uint64_t>(r->element[1]->integer);
       done(std::make_shared<protocol::message>(req.channel, offset, epoch, now, req.event, req.data_json));
+    });
+  });
+}
+
+void redis_broker::signal(core::message_ptr m, std::function<void(std::optional<util::api_error>)> done) {
+  net::post(ioc_, [this, m = std::move(m), done = std::move(done)]() mutable {
+    auto& s = shard_for(m->channel());
+    if (!s.cmd || !s.cmd->connected()) return done(unavailable());
+    s.cmd->command({"PUBLISH", pubsub_name(m->channel()), signal_payload(*m)}, [done = std::move(done)](redisReply* r) {
+      if (!r || r->type != REDIS_REPLY_INTEGER) return done(unavailable());
+      done(std::nullopt);
     });
   });
 }
@@ -475,6 +491,10 @@ void redis_broker::on_pubsub(shard& s, redisReply* r) {
     return;
   }
   if (kind != "message" || r->element[2]->type != REDIS_REPLY_STRING || !listener_) return;
+  if (is_signal_payload(str(r->element[2]))) {
+    if (auto m = parse_signal_payload(channel, str(r->element[2]))) listener_->on_publication(m);
+    return;
+  }
   // "<epoch> <offset> <time> <event|.> <data>"
   std::string_view f[5];
   std::uint32_t epoch;

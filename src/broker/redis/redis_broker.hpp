@@ -26,12 +26,14 @@
 #include "broker/redis/redis_broker_options.hpp"
 #include "core/broker.hpp"
 #include "core/namespace_options.hpp"
+#include "core/presence.hpp"
 
 struct redisReply;
 
 namespace herald::broker {
 
 class redis_connection;
+class redis_presence;
 
 class redis_broker final : public core::broker {
  public:
@@ -45,6 +47,8 @@ class redis_broker final : public core::broker {
   void set_listener(core::publication_listener* listener) override { listener_ = listener; }
   void publish(core::publish_request req, std::function<void(publish_result)> done) override;
   void history(core::history_query q, std::function<void(history_result)> done) override;
+  /// A plain PUBLISH on the channel's Pub/Sub name (redis_signals.cpp), no script.
+  void signal(core::message_ptr m, std::function<void(std::optional<util::api_error>)> done) override;
   void put_once(std::string key, std::string value, std::chrono::milliseconds ttl,
                 std::function<void(std::optional<util::api_error>)> done) override;
   void take_once(std::string key, std::function<void(take_result)> done) override;
@@ -56,6 +60,19 @@ class redis_broker final : public core::broker {
   /// PUBLISH on the control channel herald:ctl:stop (every node subscribes to it on
   /// shard 0), then checks the channel's end flag every 50 ms for about a second.
   void stop_remote(const std::string& channel, const std::string& reason, std::function<void(bool)> done) override;
+  /// Shares `local`'s presence with every node through Redis (redis_presence.hpp) and
+  /// returns the mirror to give it (presence_registry::set_mirror). Call before start().
+  core::presence_mirror* share_presence(core::presence_registry& local);
+
+  // For redis_presence (broker thread only):
+  boost::asio::io_context& io() noexcept { return ioc_; }
+  std::size_t shard_count() const noexcept { return shards_.size(); }
+  /// The shard of a channel (or any key routed like one).
+  std::size_t shard_index(const std::string& key) const;
+  /// Sends a command on a shard's command connection; `fn(nullptr)` when it is down.
+  void command_on(std::size_t shard, std::vector<std::string> args, std::function<void(::redisReply*)> fn);
+  const core::namespace_table& namespaces() const noexcept { return namespaces_; }
+
   /// Channels with Pub/Sub callback state on the connections (watched, or being
   /// unsubscribed): follows the watched channels, never the channels ever watched.
   /// Safe from any thread while the broker runs (not during stop()).
@@ -81,6 +98,7 @@ class redis_broker final : public core::broker {
   redis_broker_options opts_;
   core::publication_listener* listener_ = nullptr;
   boost::asio::io_context ioc_{1};
+  std::unique_ptr<redis_presence> presence_;  // shared presence, when enabled
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread thread_;
   std::vector<std::unique_ptr<shard>> shards_;

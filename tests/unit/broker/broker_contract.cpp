@@ -328,4 +328,58 @@ TEST_P(BrokerContract, AHistoryReadAfterWatchCoversWhatTheListenerMisses) {
   }
 }
 
+
+TEST_P(BrokerContract, SignalsReachTheListenerAndLeaveNoTrace) {
+  watch("sig");
+  publish("sig", "\"before\"");
+  auto signal = [&](protocol::message_kind kind, const std::string& body, const std::string& event = "") {
+    std::promise<std::optional<util::api_error>> p;
+    broker().signal(std::make_shared<protocol::message>(kind, "sig", 1795851218010, event, body),
+                    [&](std::optional<util::api_error> e) { p.set_value(std::move(e)); });
+    EXPECT_FALSE(p.get_future().get().has_value());
+  };
+  signal(protocol::message_kind::ephemeral, R"({"typing":true})", "typing");
+  signal(protocol::message_kind::join, R"({"user":"u 1","client":"c.1","transport":"ws"})");
+  signal(protocol::message_kind::leave, R"({"user":"u 1","client":"c.1","transport":"ws"})");
+  publish("sig", "\"after\"");
+  // Every node watching the channel sees them (this one, through Pub/Sub with Redis)...
+  std::vector<protocol::message_ptr> got;
+  for (int i = 0; i < 500 && got.size() < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::lock_guard lock(listener_.m);
+    got.clear();
+    for (auto& m : listener_.got)
+      if (m->channel() == "sig") got.push_back(m);
+  }
+  ASSERT_EQ(got.size(), 5u);
+  std::vector<protocol::message_ptr> signals;
+  for (auto& m : got)
+    if (m->is_signal()) signals.push_back(m);
+  ASSERT_EQ(signals.size(), 3u);
+  EXPECT_EQ(signals[0]->kind(), protocol::message_kind::ephemeral);
+  EXPECT_EQ(signals[0]->data_json(), R"({"typing":true})");
+  EXPECT_EQ(signals[0]->event(), "typing");
+  EXPECT_EQ(signals[0]->offset(), 0u);
+  EXPECT_TRUE(signals[0]->cursor().empty());
+  EXPECT_EQ(signals[1]->json(), R"({"join":{"channel":"sig","user":"u 1","client":"c.1","transport":"ws"}})");
+  EXPECT_EQ(signals[2]->json(), R"({"leave":{"channel":"sig","user":"u 1","client":"c.1","transport":"ws"}})");
+  // ...and history holds only the publications, whose offsets stay gap-free.
+  auto r = history("sig", core::position{got[0]->epoch(), 0});
+  auto& reply = std::get<core::history_reply>(r);
+  ASSERT_EQ(reply.messages.size(), 2u);
+  EXPECT_EQ(reply.messages[0]->offset(), 1u);
+  EXPECT_EQ(reply.messages[1]->offset(), 2u);
+  EXPECT_EQ(reply.top, 2u);
+}
+
+TEST_P(BrokerContract, ASignalCreatesNoChannel) {
+  std::promise<std::optional<util::api_error>> p;
+  broker().signal(std::make_shared<protocol::message>(protocol::message_kind::ephemeral, "nochan", 1, "", "1"),
+                  [&](std::optional<util::api_error> e) { p.set_value(std::move(e)); });
+  EXPECT_FALSE(p.get_future().get().has_value());
+  auto r = history("nochan", std::nullopt);
+  EXPECT_EQ(std::get<core::history_reply>(r).epoch, 0u);
+  EXPECT_EQ(std::get<core::history_reply>(r).top, 0u);
+}
+
 }  // namespace herald::test

@@ -31,6 +31,7 @@ struct recording_session final : core::subscriber_session {
   }
   void on_synced() override { log.push_back("synced"); }
   void on_error(const std::string&, const util::api_error& e) override { log.push_back("error:" + e.code); }
+  void on_signal(const message_ptr& m) override { log.push_back("signal:" + std::string(m->data_json())); }
 
   std::vector<std::uint64_t> offsets(const std::string& channel) const {
     std::vector<std::uint64_t> out;
@@ -223,4 +224,28 @@ TEST_F(SessionTest, HundredsOfRandomResumesUnderPublishingLoseAndRepeatNothing) 
   last->subscribe(channels, cursor, 100000);
   for (auto o : last->offsets("race")) received.push_back(o);
   EXPECT_EQ(received, range(1, published));
+}
+
+TEST_F(SessionTest, SignalsPassStraightThroughWithoutMovingTheCursorOrTriggeringAResync) {
+  publish("c");
+  auto s = session();
+  std::vector<std::string> channels{"c"};
+  s->subscribe(channels, {}, 100);
+  const auto before = s->cursor();
+  auto signal = [&](std::string data) {
+    broker->signal(std::make_shared<protocol::message>(protocol::message_kind::ephemeral, "c", 1, "", data),
+                   [](auto) {});
+  };
+  signal("1");
+  publish("c");
+  signal("2");
+  threads.run_all();
+  // Neither dropped as a duplicate (offset 0 is below the position) nor taken for a gap.
+  EXPECT_EQ(s->log, (std::vector<std::string>{"synced", "signal:1", "msg", "signal:2"}));
+  EXPECT_EQ(s->offsets("c"), (std::vector<std::uint64_t>{2}));
+  EXPECT_NE(s->cursor(), before);  // moved by the publication only
+  signal("3");
+  threads.run_all();
+  EXPECT_EQ(s->log.back(), "signal:3");
+  EXPECT_EQ(std::count(s->log.begin(), s->log.end(), "synced"), 1) << "no re-sync";
 }

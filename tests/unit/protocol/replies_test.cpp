@@ -66,6 +66,31 @@ TEST(Replies, WebSocketAndPublishForms) {
   golden("publish-result.json", p::publish_result(42, cursor));
 }
 
+TEST(Replies, SignalForms) {
+  // Live-only signals: no offset, no cursor, no SSE id line (docs/protocol.md, "Signals").
+  auto eph = std::make_shared<p::message>(p::message_kind::ephemeral, "chat:room1", 1795851218010, "typing",
+                                          R"({"user":"alice"})");
+  auto join = std::make_shared<p::message>(p::message_kind::join, "chat:room1", 1795851218010, "",
+                                           R"({"user":"alice","client":"5f3a9c01.7","transport":"ws"})");
+  auto leave = std::make_shared<p::message>(p::message_kind::leave, "chat:room1", 1795851218010, "",
+                                            R"({"user":"alice","client":"5f3a9c01.7","transport":"ws"})");
+  golden("sse-ephemeral.txt", std::string(eph->sse_event()));
+  golden("sse-join.txt", std::string(join->sse_event()));
+  golden("sse-leave.txt", std::string(leave->sse_event()));
+  golden("ephemeral.json", eph->json());  // a long-poll element
+  golden("join.json", join->json());      // a long-poll element and the WebSocket message
+  golden("ephemeral-result.json", p::ephemeral_result());
+  EXPECT_EQ(eph->sse_body(), eph->sse_event()) << "a signal has no id line to leave out";
+  EXPECT_TRUE(eph->cursor().empty());
+  EXPECT_EQ(eph->offset(), 0u);
+  EXPECT_EQ(join->data_json(), R"({"channel":"chat:room1","user":"alice","client":"5f3a9c01.7","transport":"ws"})");
+  EXPECT_EQ(join->signal_client(), "5f3a9c01.7");
+  EXPECT_EQ(eph->signal_client(), "");
+  auto tricky = std::make_shared<p::message>(p::message_kind::join, "c", 1, "",
+                                             R"({"user":"x\",\"client\":\"fake","client":"real.1","transport":"sse"})");
+  EXPECT_EQ(tricky->signal_client(), "real.1");
+}
+
 TEST(Replies, StreamForms) {
   golden("stream-result.json", p::stream_result("ai:answer-7", 42, cursor, "completed"));
   golden("ws-subscribed-ended.json", p::ws_subscribed("ai:answer-7", true, cursor, false, true));
