@@ -140,15 +140,15 @@ void subscriber_session::apply_history(const std::string& channel, std::uint16_t
     c.epoch = reply.epoch;
     c.offset = reply.messages.empty() ? reply.top : reply.messages.front()->offset() - 1;
   }
-  // (0, 0) asked: before the first message of any life (core/broker.hpp).
-  const bool from_start = c.asked_since && c.epoch == 0 && c.offset == 0;
   if (!reply.recovered) {
     resets_.push_back(c.name);
     metrics::add(metrics::counter::resets);
     c.offset = reply.top;
-  } else if (!c.asked_since || (c.epoch != reply.epoch && !from_start)) {
+  } else if (!c.asked_since) {
     c.offset = reply.top;  // no cursor for this channel: start at "now"
   }
+  // Recovered under another epoch (the Redis broker's epoch after a failover, whose
+  // offsets up to the asked one are the old epoch's: redis_scripts.hpp): the offset holds.
   c.epoch = reply.epoch;
   c.top_seen = std::max(c.top_seen, reply.top);
   // At the channel's last message, which is its end: a resume there gets nothing more.

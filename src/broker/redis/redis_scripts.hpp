@@ -17,9 +17,10 @@
 // it connects), and the meta hash keeps, in g, the one under which the channel was last
 // written. A promoted replica, a restarted server, a server whose data was replaced draws
 // a new replication ID. So g differs exactly when the channel's last writes may not all be
-// here; the next publish then starts a new epoch (history and offsets go on), and every
-// cursor of the old epoch gets an explicit reset instead of an offset that a lost message
-// had. Until then a read answers a cursor past the top "lost", not "ahead".
+// here; the next publish then starts a new epoch (history and offsets go on), and a
+// cursor of the old epoch past what this primary held of it (pt) gets an explicit reset
+// instead of an offset that a lost message had; one at or before it reads on (pe, pt).
+// Until then a read answers a cursor past the top "lost", not "ahead".
 namespace herald::broker::redis_scripts {
 
 // KEYS: meta, list. ARGV: pubsub channel, data, event, history size, ttl ms, meta ttl s,
@@ -41,9 +42,12 @@ if not epoch then
   redis.call('HSET', KEYS[1], 'e', epoch, 't', 0, 'g', ARGV[11])
   redis.call('DEL', KEYS[2])
 elseif redis.call('HGET', KEYS[1], 'g') ~= ARGV[11] then
-  -- Last written under another primary (or life of this one): writes may be lost.
+  -- Last written under another primary (or life of this one): writes may be lost. The
+  -- offsets this primary holds (up to `current`) are the old epoch's, unchanged: pe and
+  -- pt let a cursor of the old epoch at or before them read on in the new one.
+  local old = epoch
   if epoch == ARGV[7] then epoch = tostring(tonumber(epoch) % 4294967295 + 1) else epoch = ARGV[7] end
-  redis.call('HSET', KEYS[1], 'e', epoch, 'g', ARGV[11])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'g', ARGV[11], 'pe', old, 'pt', current)
 end
 local top = redis.call('HINCRBY', KEYS[1], 't', 1)
 if ARGV[10] == '1' then redis.call('HSET', KEYS[1], 'x', 1) end
@@ -148,7 +152,20 @@ if ARGV[1] == 'earliest' then
   end
   return out
 end
-if ARGV[2] ~= epoch and not from_start then out[3] = 'lost' return out end
+if ARGV[2] ~= epoch and not from_start then
+  -- The epoch a failover replaced: at or before the offsets this primary kept of it, the
+  -- same messages under the new epoch; past them, offsets of lost writes: a reset, but to
+  -- where the kept ones end (pt), so that the reader gets all the new epoch holds. Any
+  -- other epoch is lost.
+  local pe = redis.call('HGET', KEYS[1], 'pe')
+  if not pe or ARGV[2] ~= pe then out[3] = 'lost' return out end
+  local pt = tonumber(redis.call('HGET', KEYS[1], 'pt'))
+  if tonumber(ARGV[3]) > pt then
+    out[2] = pt
+    out[3] = 'lost'
+    return out
+  end
+end
 local since = tonumber(ARGV[3])
 if since > top then
   -- Past the top of a channel last written under another primary: its writes were lost.

@@ -245,9 +245,20 @@ TEST(RedisBroker, AChannelLastWrittenUnderAnotherPrimaryStartsANewEpoch) {
   auto m = publish("5");
   EXPECT_NE(m->epoch(), e1);
   EXPECT_EQ(m->offset(), 5u);
-  auto old = read({e1, 4});
+  // A cursor of the old epoch at or before what this primary held of it (4) reads on
+  // under the new one; past it (a lost write's offset) it is a reset.
+  auto kept = read({e1, 3});
+  ASSERT_TRUE(std::holds_alternative<core::history_reply>(kept));
+  EXPECT_TRUE(std::get<core::history_reply>(kept).recovered);
+  ASSERT_EQ(std::get<core::history_reply>(kept).messages.size(), 2u);
+  EXPECT_EQ(std::get<core::history_reply>(kept).messages[0]->offset(), 4u);
+  EXPECT_EQ(std::get<core::history_reply>(kept).epoch, m->epoch());
+  auto old = read({e1, 5});
   ASSERT_TRUE(std::holds_alternative<core::history_reply>(old));
   EXPECT_FALSE(std::get<core::history_reply>(old).recovered);
+  // ...whose position is where the kept offsets end: what the new epoch holds follows.
+  EXPECT_EQ(std::get<core::history_reply>(old).top, 4u);
+  EXPECT_EQ(std::get<core::history_reply>(old).epoch, m->epoch());
   // And from then on the channel is this primary's: publishes keep the epoch.
   EXPECT_EQ(publish("6")->epoch(), m->epoch());
 }
