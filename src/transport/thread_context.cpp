@@ -37,7 +37,9 @@ thread_context::thread_context(unsigned index)
 
 thread_context::~thread_context() {
   tick_timer_.reset();
+  hold_timer_.reset();  // timers before their io_context
   to_flush_.clear();
+  held_.clear();
   ioc_.reset();
 }
 
