@@ -33,18 +33,6 @@ constexpr int publish_script = 0;
 constexpr int history_script = 1;
 const char* const scripts[2] = {redis_scripts::publish, redis_scripts::history};
 
-std::string sha1_hex(std::string_view s) {
-  unsigned char d[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : d) {
-    out += hex[c >> 4];
-    out += hex[c & 15];
-  }
-  return out;
-}
-
 std::string meta_key(const std::string& c) { return "herald:{" + c + "}:m"; }
 std::string list_key(const std::string& c) { return "herald:{" + c + "}:h"; }
 std::string pubsub_name(const std::string& c) { return "herald:p:" + c; }
@@ -89,9 +77,21 @@ protocol::message_ptr entry_message(const std::string& channel, std::uint32_t ep
 
 }  // namespace
 
+std::string redis_broker::script_sha(std::string_view script) {
+  unsigned char d[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(script.data()), script.size(), d);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : d) {
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  }
+  return out;
+}
+
 redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker_options opts)
     : namespaces_(namespaces), opts_(std::move(opts)) {
-  for (int i = 0; i < 2; ++i) script_sha_[i] = sha1_hex(scripts[i]);
+  for (int i = 0; i < 2; ++i) script_sha_[i] = script_sha(scripts[i]);
   for (std::size_t i = 0; i < opts_.shards.size(); ++i) {
     auto s = std::make_unique<shard>();
     const auto& ep = opts_.shards[i];

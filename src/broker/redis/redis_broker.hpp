@@ -44,6 +44,9 @@ class redis_broker final : public core::broker {
   void start();
   void stop();
 
+  /// The SHA-1 of a Lua script in hex, the name EVALSHA calls it by (redis_presence too).
+  static std::string script_sha(std::string_view script);
+
   void set_listener(core::publication_listener* listener) override { listener_ = listener; }
   void publish(core::publish_request req, std::function<void(publish_result)> done) override;
   void history(core::history_query q, std::function<void(history_result)> done) override;

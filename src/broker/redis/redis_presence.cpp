@@ -1,7 +1,6 @@
 #include "broker/redis/redis_presence.hpp"
 
 #include <hiredis/hiredis.h>
-#include <openssl/sha.h>
 
 #include <boost/asio/post.hpp>
 
@@ -115,18 +114,6 @@ return added
 enum { s_enter, s_exit, s_reap, s_snapshot, s_rebuild, s_count };
 const char* const scripts[s_count] = {enter_script, exit_script, reap_script, snapshot_script, rebuild_script};
 
-std::string sha1_hex(std::string_view s) {
-  unsigned char d[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : d) {
-    out += hex[c >> 4];
-    out += hex[c & 15];
-  }
-  return out;
-}
-
 std::string key(const std::string& c, std::string_view suffix) { return "herald:{" + c + "}:" + std::string(suffix); }
 std::vector<std::string> channel_keys(const std::string& c, std::string_view node) {
   return {key(c, "pc"), key(c, "pu"), key(c, "pa"), key(c, "pn:" + std::string(node))};
@@ -157,7 +144,7 @@ constexpr std::size_t rebuild_batch = 256;
 
 redis_presence::redis_presence(redis_broker& broker, core::presence_registry& local)
     : broker_(broker), local_(local), node_(local.node_id()), timer_(broker.io()) {
-  for (int i = 0; i < s_count; ++i) sha_[i] = sha1_hex(scripts[i]);
+  for (int i = 0; i < s_count; ++i) sha_[i] = redis_broker::script_sha(scripts[i]);
 }
 
 void redis_presence::eval(std::size_t shard, int script, std::vector<std::string> keys, std::vector<std::string> args,
