@@ -12,6 +12,7 @@ export function openSse(host: Host, gen: number, onOpen: () => void, onFail: OnF
   let watchdog: ReturnType<typeof setInterval> | undefined;
   let lastRx = Date.now();
   let opened = false;
+  let openTimer: ReturnType<typeof setTimeout> | undefined;
   const channels = host.active();
   const raw = host.options.format === 'raw';
   const fail = (why: string, permanent = false) => { clearInterval(watchdog); ctl.abort(); onFail(why, permanent); };
@@ -28,7 +29,7 @@ export function openSse(host: Host, gen: number, onOpen: () => void, onFail: OnF
     return conn;
   }
   const url = `${host.abs(host.options.endpoints.sse)}?${channelQuery(host, channels, raw)}`;
-  const openTimer = setTimeout(() => { if (live() && !opened) fail('sse: no bytes in time (buffering proxy?)'); }, host.options.connectTimeoutMs);
+  openTimer = setTimeout(() => { if (live() && !opened) fail('sse: no bytes in time (buffering proxy?)'); }, host.options.connectTimeoutMs);
   (async () => {
     const res = await host.fetchFn(url, { headers: requestHeaders(host, { Accept: 'text/event-stream' }), cache: 'no-store', signal: ctl.signal });
     if (!live()) return;
