@@ -12,7 +12,7 @@ FUZZ_SECONDS ?= 60
 .PHONY: run test build configure deps test-deps bench fuzz deb clean
 
 run: build
-	$(BUILD)/src/herald --web-root web --namespace demo:client_publish=true $(ARGS)
+	BUILD=$(BUILD) scripts/run-demo.sh $(ARGS)
 
 # The suite in $(BUILD), then again under the sanitizers (build-asan, build-tsan):
 # scripts/sanitize.sh, docs/fuzzing.md.

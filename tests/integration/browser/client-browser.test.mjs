@@ -159,7 +159,7 @@ describe('browser client in headless Chromium', { timeout: 120000 }, () => {
     const text = await page.evaluate(() => ({
       chat: document.querySelector('#chat .log').textContent,
       notes: document.querySelector('#notifications .log').textContent,
-      stats: [...document.querySelectorAll('.stats')].map((e) => e.textContent),
+      stats: [...document.querySelectorAll('#chat .stats, #notifications .stats, #dashboard .stats')].map((e) => e.textContent),
     }));
     assert.match(text.chat, /hello from the test/);
     assert.match(text.notes, /build finished/);
