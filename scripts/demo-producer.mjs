@@ -22,7 +22,7 @@ const HERALD = new URL(arg('herald', process.env.HERALD_URL ?? 'http://127.0.0.1
 const secretFile = arg('token-secret-file', process.env.DEMO_TOKEN_SECRET_FILE);
 const SECRET = secretFile ? fs.readFileSync(secretFile, 'utf8').replace(/\n$/, '') : null;
 const RATE = Number(arg('tokens-per-second', 40));
-const API_KEY = arg('api-key', process.env.HERALD_API_KEY);
+const API_KEY = arg('api-key', process.env.HERALD_API_KEY || undefined);
 
 const ANSWER = `A push server keeps one promise: every message reaches every subscriber, once and in order, ` +
   `even when the network does not cooperate. herald gives each channel gap-free offsets and hands every ` +

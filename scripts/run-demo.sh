@@ -10,9 +10,19 @@ secret="$build/demo-token-secret"
 if [ ! -s "$secret" ]; then
   (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$secret")
 fi
+# The producer follows herald's --listen and --api-key when they are among the arguments.
+herald_url=http://127.0.0.1:8080
+api_key=""
+args=("$@")
+for ((i = 0; i + 1 < ${#args[@]}; i++)); do
+  case "${args[i]}" in
+    --listen) herald_url="http://${args[i + 1]}" ;;
+    --api-key) api_key="${args[i + 1]}" ;;
+  esac
+done
 producer=""
 if command -v node >/dev/null; then
-  node scripts/demo-producer.mjs --token-secret-file "$secret" &
+  HERALD_API_KEY="$api_key" node scripts/demo-producer.mjs --token-secret-file "$secret" --herald "$herald_url" &
   producer=$!
 fi
 trap '[ -n "$producer" ] && kill "$producer" 2>/dev/null; true' EXIT
