@@ -6,5 +6,6 @@ import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 execFileSync(path.join(repo, 'scripts/build-web.sh'), { stdio: ['ignore', 'inherit', 'inherit'], timeout: 300000 });
+await import('../../clients/js/test/unit.test.mjs');
 await import('../../clients/js/test/client.test.mjs');
 await import('../../clients/js/test/signals.test.mjs');

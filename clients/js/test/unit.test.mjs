@@ -1,0 +1,144 @@
+// Unit tests of the client without a server: the wire readers against herald's golden
+// files (tests/golden/, the same bytes the C++ tests check the server writes), and the
+// client driven through a fake WebSocket and a fake fetch: signals leave the cursor, a
+// stream's end (end message, "ended":true, 204) ends the channel without a fallback.
+// Run from tests/integration/client-js.test.mjs (dist/ built by scripts/build-web.sh).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { rawPollReply, parseSseBlock, splitSseEvents } from '../dist/wire.js';
+import { decodeCursor } from '../dist/cursor.js';
+import { Herald } from '../dist/herald.js';
+
+const golden = (name) => fs.readFileSync(new URL(`../../../tests/golden/${name}`, import.meta.url), 'utf8');
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+describe('wire readers against the golden files', { timeout: 10000 }, () => {
+  it('raw poll replies: offsets counted back from the cursor, named lines, the end, resets', () => {
+    const r = rawPollReply(golden('raw-poll-reply.txt'), ['news']);
+    assert.equal(r.cursor, 'kvHvEYAABI0ADEA');
+    assert.deepEqual(r.messages.map((m) => [m.channel, m.offset, m.event]), [['news', 2, undefined], ['news', 3, 'headline']]);
+    assert.deepEqual(decodeCursor(r.messages[0].cursor), [{ ...decodeCursor(r.cursor)[0], offset: 2 }]);
+    const end = rawPollReply(golden('raw-poll-reply-end.txt'), ['news']);
+    assert.deepEqual(end.messages.map((m) => [m.offset, m.event, m.data]), [[3, 'end', { state: 'completed', reason: null }]]);
+    const reset = rawPollReply(golden('raw-poll-reply-reset.txt'), ['news', 'chat:room1']);
+    assert.deepEqual([reset.reset, reset.messages], [['news', 'chat:room1'], []]);
+    const two = rawPollReply(golden('raw-poll-reply-channels.txt'), ['news', 'chat:room1']);
+    assert.deepEqual(two.messages.map((m) => [m.channel, m.offset, m.data]), [['news', 2, 'a'], ['news', 3, { n: 1.2345678901234568e22 }]]);
+  });
+
+  it('SSE events: messages, positions, signals (no id), raw events', () => {
+    const body = ['sse-retry.txt', 'sse-position.txt', 'sse-join.txt', 'sse-ephemeral.txt', 'sse-message.txt'].map(golden).join('');
+    const { blocks, rest } = splitSseEvents(body);
+    assert.equal(rest, '');
+    const ev = blocks.map((b) => parseSseBlock(b.text));
+    assert.deepEqual(ev.map((e) => [e.id, e.event, e.hasData]), [
+      [undefined, undefined, false], ['AUa8x0u8vhicA6NE', undefined, false], [undefined, 'join', true],
+      [undefined, 'typing', true], ['AUa8x0s0EgAAA1M_', 'headline', true]]);
+    assert.equal(JSON.parse(ev[2].data).user, 'alice');
+    const raw = parseSseBlock(golden('raw-sse-message.txt'));
+    assert.deepEqual([raw.id, raw.event, raw.data], ['kvHvEYAABI0ADEA', 'headline', '{"title":1.50}']);
+  });
+});
+
+/** A WebSocket that the test plays the server of. */
+class FakeWS {
+  static last = null;
+  constructor(url) { this.url = url; this.readyState = 0; this.sent = []; FakeWS.last = this; setTimeout(() => { this.readyState = 1; this.onopen?.({}); }, 0); }
+  send(t) { this.sent.push(JSON.parse(t)); }
+  close() { this.readyState = 3; }
+  server(obj) { this.onmessage?.({ data: typeof obj === 'string' ? obj : JSON.stringify(obj) }); }
+}
+
+/** A fetch that answers from `routes` (path → function returning a Response), recording each path. */
+function fakeFetch(routes, calls) {
+  return async (url) => {
+    const u = new URL(String(url));
+    calls.push(u.pathname);
+    const f = routes[u.pathname];
+    return f ? f(u) : new Response('{"error":{"code":"not_found"}}', { status: 404 });
+  };
+}
+
+describe('the client against a fake server', { timeout: 10000 }, () => {
+  it('WebSocket: ephemeral pushes and joins are signals, the cursor stays; "ended":true ends the channel', async () => {
+    const c = new Herald({ url: 'http://h', transports: ['websocket'], WebSocket: FakeWS, format: 'json', fetch: fakeFetch({}, []) });
+    const got = { messages: [], signals: [], joins: [], ends: [] };
+    c.subscribe('chat:room1', { message: (m) => got.messages.push(m.offset), signal: (s) => got.signals.push(s.data), join: (e) => got.joins.push(e.user) }, 'AUa8x0u8vhicA6NE');
+    await c.connect();
+    await tick();
+    const ws = FakeWS.last;
+    assert.deepEqual(ws.sent[0], { id: 1, method: 'subscribe', channel: 'chat:room1', since: 'AUa8x0u8vhicA6NE' });
+    ws.server(`{"id":1,"result":${golden('ws-subscribed.json')}}`);
+    const cursor = c.cursor('chat:room1');
+    ws.server(`{"push":${golden('ephemeral.json')}}`);
+    ws.server(golden('join.json'));
+    assert.deepEqual(got.signals, [{ user: 'alice' }]);
+    assert.deepEqual(got.joins, ['alice']);
+    assert.deepEqual(got.messages, []);
+    assert.equal(c.cursor('chat:room1'), cursor, 'the cursor did not move');
+
+    c.subscribe('ai:answer-7', { end: (e) => got.ends.push(e) }, 'AUa8x0u8vhicA6NE');
+    await tick();
+    const sub = ws.sent.at(-1);
+    assert.equal(sub.channel, 'ai:answer-7');
+    ws.server(`{"id":${sub.id},"result":${golden('ws-subscribed-ended.json')}}`);
+    assert.deepEqual(got.ends.map((e) => [e.channel, e.state, e.transport]), [['ai:answer-7', null, 'websocket']]);
+    assert.equal(c.ended('ai:answer-7').state, null);
+    await tick(20);
+    assert.equal(ws.sent.length, 2, 'no unsubscribe and no resubscribe of the ended channel');
+    assert.equal(c.state, 'connected');
+    c.close();
+  });
+
+  it('WebSocket: the end push reaches message and end once; the stream gets its text', async () => {
+    const c = new Herald({ url: 'http://h', transports: ['websocket'], WebSocket: FakeWS, format: 'json', fetch: fakeFetch({}, []) });
+    const s = c.stream('ai:a');
+    await c.connect();
+    await tick();
+    const ws = FakeWS.last;
+    assert.equal(ws.sent[0].since, 'earliest');
+    ws.server({ id: 1, result: { channel: 'ai:a', recovered: true, cursor: 'AUa8x0u8vhicA6NE' } });
+    ws.server({ push: { channel: 'ai:a', offset: 1, data: 'Hel', cursor: 'c1' } });
+    ws.server({ push: { channel: 'ai:a', offset: 2, data: 'lo', cursor: 'c2' } });
+    ws.server({ push: { channel: 'ai:a', offset: 2, data: 'lo', cursor: 'c2' } });  // a replayed duplicate
+    ws.server({ push: { channel: 'ai:a', offset: 3, event: 'end', data: { state: 'aborted', reason: 'stop' }, cursor: 'c3' } });
+    const end = await s.done;
+    assert.equal(s.text, 'Hello');
+    assert.deepEqual([end.state, end.reason, end.offset], ['aborted', 'stop', 3]);
+    assert.deepEqual(c.channels(), []);
+    c.close();
+  });
+
+  for (const [first, second, path] of [['sse', 'poll', '/sse'], ['poll', 'sse', '/poll']]) {
+    it(`${first}: 204 ends the channel; no fallback to ${second}, no reconnect`, async () => {
+      const calls = [];
+      const states = [];
+      const c = new Herald({ url: 'http://h', transports: [first, second], fetch: fakeFetch({ [path]: () => new Response(null, { status: 204 }) }, calls) });
+      c.on('state', (s) => states.push(`${s.state}:${s.transport}`));
+      const s = c.stream('ai:done', { since: 'AUa8x0u8vhicA6NE' });
+      await c.connect();
+      const end = await s.done;
+      await tick(300);
+      assert.equal(end.state, null);
+      assert.deepEqual(calls, [path]);
+      assert.equal(c.transport, first);
+      assert.ok(!states.some((x) => x.startsWith('disconnected')), states.join());
+      c.close();
+    });
+  }
+
+  it('SSE: signals and the position line; only messages move the cursor', async () => {
+    const body = ['sse-retry.txt', 'sse-position.txt', 'sse-join.txt', 'sse-ephemeral.txt'].map(golden).join('');
+    const got = { signals: [], joins: [] };
+    const c = new Herald({ url: 'http://h', transports: ['sse'], format: 'json', fetch: fakeFetch({
+      '/sse': () => new Response(new ReadableStream({ start(ctl) { ctl.enqueue(new TextEncoder().encode(body)); } }), { headers: { 'Content-Type': 'text/event-stream' } }),
+    }, []) });
+    c.subscribe('chat:room1', { signal: (s) => got.signals.push(s.event), join: (e) => got.joins.push(e.clientTransport) }, 'since0');
+    await c.connect();
+    await tick(50);
+    assert.deepEqual(got, { signals: ['typing'], joins: ['ws'] });
+    assert.equal(c.cursor('chat:room1'), 'AUa8x0u8vhicA6NE', 'the position line, not a signal');
+    c.close();
+  });
+});
