@@ -122,3 +122,40 @@ export function positionOf(token: string, channel: string): Position | undefined
   const tag = channelTag(channel);
   return decodeCursor(token)?.find((p) => p.tag === tag);
 }
+
+/**
+ * The newest cursor of each channel, from any transport, and the order they came in: a
+ * request for several channels sends their distinct cursors oldest first, so that
+ * (entries of later cursors replacing earlier ones) each channel gets its newest.
+ */
+export class CursorBook {
+  private byChannel = new Map<string, string>();
+  private seqOf = new Map<string, number>();
+  private seq = 0;
+
+  get(channel: string): string | undefined {
+    return this.byChannel.get(channel);
+  }
+
+  has(channel: string): boolean {
+    return this.byChannel.has(channel);
+  }
+
+  /** Records `cursor` as the newest position of each of `channels`. */
+  store(channels: string[], cursor: string): void {
+    if (typeof cursor !== 'string' || !cursor) return;
+    this.seqOf.set(cursor, ++this.seq);
+    for (const c of channels) {
+      const old = this.byChannel.get(c);
+      this.byChannel.set(c, cursor);
+      if (old && old !== cursor && ![...this.byChannel.values()].includes(old)) this.seqOf.delete(old);
+    }
+  }
+
+  /** The `since` values for a set of channels: distinct cursors, oldest first. */
+  since(channels: string[]): string[] {
+    const set = new Set<string>();
+    for (const c of channels) { const x = this.byChannel.get(c); if (x) set.add(x); }
+    return [...set].sort((a, b) => (this.seqOf.get(a) ?? 0) - (this.seqOf.get(b) ?? 0));
+  }
+}

@@ -14,11 +14,10 @@ import {
   type PresenceInfo, type PublishOptions, type PublishResult, type ResetInfo, type Signal, type StateChange,
   type StopResult, type ConnectionState, type TransportName, type WebSocketCtor, HeraldError,
 } from './types.js';
-import { type Conn, type Host, type OnFail, type ResolvedOptions, errorText } from './transport.js';
+import { type Conn, type Host, type ResolvedOptions, errorText } from './transport.js';
+import { Connector } from './connector.js';
+import { CursorBook } from './cursor.js';
 import type { WireMessage, WirePresence } from './wire.js';
-import { openWs } from './ws.js';
-import { openSse } from './sse.js';
-import { openPoll } from './poll.js';
 import { type StreamOptions, AnswerStream } from './stream.js';
 import { PresenceTracker } from './presence.js';
 
@@ -45,21 +44,13 @@ export class Herald {
   private positioning = new Set<string>();
   /** Subscribed channels whose stream ended: no transport carries them any more. */
   private endedChannels = new Map<string, EndInfo>();
-  /** Per channel: the newest cursor covering it (any transport). */
-  private cursors = new Map<string, string>();
-  /** Receipt order of cursors, so that the newest entry per channel wins in `since`. */
-  private cursorSeq = new Map<string, number>();
-  private seq = 0;
+  /** Per channel: the newest cursor covering it (any transport), in receipt order. */
+  private cursors = new CursorBook();
   /** Per channel: the last offset delivered (dedupe across reconnects and transports). */
   private lastOffset = new Map<string, number>();
   private listeners = new Map<string, Set<Listener>>();
-  private conn: Conn | null = null;
-  private attempt = 0;          // failed rounds in a row (backoff exponent)
-  private index = 0;            // transport being tried in the current round
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private generation = 0;       // bumps on every connect/close, so stale callbacks are ignored
-  private dropCurrent: (() => void) | null = null;
   private readonly host: Host;
+  private readonly connector: Connector;
 
   constructor(opts: HeraldOptions = {}) {
     const loc = (globalThis as { location?: { origin: string } }).location;
@@ -84,7 +75,18 @@ export class Herald {
     };
     const WS = (opts.WebSocket ?? (globalThis as { WebSocket?: unknown }).WebSocket) as WebSocketCtor | undefined;
     const fetchFn = opts.fetch ?? globalThis.fetch.bind(globalThis);
+    const self = this;  // for the getters below
     this.host = this.makeHost(WS, fetchFn);
+    this.connector = new Connector(this.options, {
+      get state() { return self.state; },
+      setState: (st, t, r) => this.setState(st, t, r),
+      error: (e) => this.emit('error', e),
+      http: (m, path, body, auth) => this.http(m, path, body, auth),
+    }, () => this.host);
+  }
+
+  private get conn(): Conn | null {
+    return this.connector.conn;
   }
 
   // ------------------------------------------------------------------ events
@@ -130,10 +132,7 @@ export class Herald {
 
   /** Starts (or restarts) connecting; resolves once connected on some transport. */
   connect(): Promise<void> {
-    if (this.state === 'idle' || this.state === 'closed') {
-      this.attempt = 0;
-      this.startRound();
-    }
+    if (this.state === 'idle' || this.state === 'closed') this.connector.start();
     return this.whenConnected();
   }
 
@@ -149,12 +148,7 @@ export class Herald {
 
   /** Closes the connection for good (until connect() is called again). */
   close(): void {
-    this.generation++;
-    clearTimeout(this.timer);
-    const c = this.conn;
-    this.conn = null;
-    this.dropCurrent = null;
-    c?.close();
+    this.connector.close();
     this.setState('closed', null, 'closed by the client');
   }
 
@@ -163,7 +157,7 @@ export class Herald {
    * client backs off, reconnects and resumes from its cursors.
    */
   drop(): void {
-    this.dropCurrent?.();
+    this.connector.drop();
   }
 
   /**
@@ -173,7 +167,7 @@ export class Herald {
    * through (see position()). Returns an unsubscribe function.
    */
   subscribe<T = unknown>(channel: string, handlers: Handlers<T> = {}, since?: string): () => void {
-    if (since) this.storeCursor([channel], since);
+    if (since) this.cursors.store([channel], since);
     let s = this.subs.get(channel);
     const isNew = !s;
     if (!s) this.subs.set(channel, (s = new Set()));
@@ -241,7 +235,7 @@ export class Herald {
     if (o.ephemeral) body.ephemeral = true;
     if (o.expectedOffset !== undefined) body.expected_offset = o.expectedOffset;
     if (this.conn?.send) return await this.conn.send({ method: 'publish', ...body }) as PublishResult;
-    return await this.http('POST', this.options.endpoints.publish, body, await this.authHeader()) as PublishResult;
+    return await this.http('POST', this.options.endpoints.publish, body, await this.connector.authHeader()) as PublishResult;
   }
 
   /**
@@ -252,7 +246,7 @@ export class Herald {
     const body: Record<string, unknown> = { channel };
     if (reason !== undefined) body.reason = reason;
     if (this.conn?.send) return await this.conn.send({ method: 'stop', ...body }) as StopResult;
-    return await this.http('POST', this.options.endpoints.stop, body, await this.authHeader()) as StopResult;
+    return await this.http('POST', this.options.endpoints.stop, body, await this.connector.authHeader()) as StopResult;
   }
 
   /**
@@ -307,12 +301,12 @@ export class Herald {
   private position(channel: string): void {
     this.positioning.add(channel);
     const q = new URLSearchParams({ channel, timeout: '0' });
-    this.authHeader()
+    this.connector.authHeader()
       .then((a) => this.http('GET', `${this.options.endpoints.poll}?${q}`, undefined, a))
       .then(
         (r) => {
           const cursor = (r as { cursor?: unknown } | undefined)?.cursor;
-          if (typeof cursor === 'string' && !this.cursors.has(channel)) this.storeCursor([channel], cursor);
+          if (typeof cursor === 'string' && !this.cursors.has(channel)) this.cursors.store([channel], cursor);
         },
         (e) => {
           // Refused credentials: the transports report them (and stop); not twice.
@@ -332,10 +326,6 @@ export class Herald {
     return u;
   }
 
-  private async authHeader(): Promise<string | undefined> {
-    return this.options.token ? `Bearer ${await this.resolveToken()}` : undefined;
-  }
-
   private async http(method: string, p: string, body?: unknown, auth?: string): Promise<unknown> {
     const headers: Record<string, string> = { ...this.options.headers };
     if (auth) headers.Authorization = auth;
@@ -348,30 +338,9 @@ export class Herald {
     return json;
   }
 
-  /** Records `cursor` as the newest position of each of `channels`. */
-  private storeCursor(channels: string[], cursor: string): void {
-    if (typeof cursor !== 'string' || !cursor) return;
-    this.cursorSeq.set(cursor, ++this.seq);
-    for (const c of channels) {
-      const old = this.cursors.get(c);
-      this.cursors.set(c, cursor);
-      if (old && old !== cursor && ![...this.cursors.values()].includes(old)) this.cursorSeq.delete(old);
-    }
-  }
-
-  /**
-   * The `since` values for a set of channels: distinct cursors, oldest first, so that
-   * (entries of later cursors replacing earlier ones) each channel gets its newest.
-   */
-  private sinceFor(channels: string[]): string[] {
-    const set = new Set<string>();
-    for (const c of channels) { const x = this.cursors.get(c); if (x) set.add(x); }
-    return [...set].sort((a, b) => (this.cursorSeq.get(a) ?? 0) - (this.cursorSeq.get(b) ?? 0));
-  }
-
   private deliver(raw: WireMessage, cursor: string, transport: TransportName, bytes: number, cursorChannels?: string[]): void {
     const ch = raw.channel;
-    this.storeCursor(cursorChannels ?? [ch], cursor);
+    this.cursors.store(cursorChannels ?? [ch], cursor);
     const last = this.lastOffset.get(ch) ?? 0;
     if (!(raw.offset > last)) return;  // already delivered (replay overlap after a switch)
     this.lastOffset.set(ch, raw.offset);
@@ -394,7 +363,7 @@ export class Herald {
   }
 
   private doReset(channel: string, cursor: string, transport: TransportName, cursorChannels?: string[]): void {
-    this.storeCursor(cursorChannels ?? [channel], cursor);
+    this.cursors.store(cursorChannels ?? [channel], cursor);
     this.lastOffset.delete(channel);
     this.dispatch(channel, 'reset', { channel, cursor, transport });
   }
@@ -418,15 +387,15 @@ export class Herald {
       options: this.options,
       fetchFn,
       WS,
-      get auth() { return self.auth; },
-      live: (gen) => gen === this.generation,
+      get auth() { return self.connector.auth; },
+      live: (gen) => gen === this.connector.generation,
       active: () => this.active(),
       isSubscribed: (c) => this.subs.has(c),
       isEnded: (c) => this.endedChannels.has(c),
       wantsSignals: () => this.wantsSignals(),
       cursor: (c) => this.cursors.get(c),
-      storeCursor: (cs, x) => this.storeCursor(cs, x),
-      sinceFor: (cs) => this.sinceFor(cs),
+      storeCursor: (cs, x) => this.cursors.store(cs, x),
+      sinceFor: (cs) => this.cursors.since(cs),
       abs: (p, ws) => this.abs(p, ws),
       deliver: (m, x, t, b, cs) => this.deliver(m, x, t, b, cs),
       reset: (c, x, t, cs) => this.doReset(c, x, t, cs),
@@ -434,109 +403,11 @@ export class Herald {
       presenceEvent: (k, b, t) => this.presenceEvent(k, b, t),
       ended: (c, e, t) => this.markEnded(c, e, t),
       error: (e) => this.emit('error', asError(e)),
-      reopen: () => this.reopen(),
-      refusal: (res, what, onFail) => this.refusal(res, what, onFail),
+      reopen: () => this.connector.reopen(),
+      refusal: (res, what, onFail) => this.connector.refusal(res, what, onFail),
     };
   }
 
-  /** `Authorization` value of the current connection (from `token`), if any. */
-  private auth: string | undefined;
-
-  // ---- connection lifecycle
-
-  /** Starts a round over the configured transports, from the first. */
-  private startRound(): void {
-    this.index = 0;
-    this.tryTransport();
-  }
-
-  /** Replaces the current connection by a new one on the same transport (channel set changed). */
-  private reopen(): void {
-    const c = this.conn;
-    this.generation++;
-    this.conn = null;
-    try { c?.close(); } catch { /* */ }
-    this.tryTransport(true);
-  }
-
-  private tryTransport(reopening = false): void {
-    const gen = ++this.generation;
-    const name = this.options.transports[this.index];
-    // A reopen on a working transport (the channel set changed) is no new attempt.
-    if (!reopening || this.state !== 'connected') this.setState('connecting', name);
-    let established = reopening && this.state === 'connected';
-    const onOpen = () => {
-      if (gen !== this.generation) return;
-      established = true;
-      this.attempt = 0;
-      this.setState('connected', name);
-    };
-    const onFail: OnFail = (reason, permanent = false) => {
-      if (gen !== this.generation) return;
-      this.generation++;
-      const c = this.conn;
-      this.conn = null;
-      this.dropCurrent = null;
-      try { c?.close(); } catch { /* already closed */ }
-      if (permanent) { this.setState('closed', null, reason); return; }
-      if (!established && this.index + 1 < this.options.transports.length) {
-        // This transport could not be established: fall back to the next one at once.
-        this.index++;
-        this.setState('disconnected', name, reason);
-        this.tryTransport();
-        return;
-      }
-      // A live connection dropped, or every transport failed: back off, then start over.
-      const cap = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** Math.min(this.attempt, 20));
-      this.attempt++;
-      const delay = Math.random() * cap;
-      this.setState('disconnected', name, reason);
-      clearTimeout(this.timer);
-      const g2 = this.generation;
-      this.timer = setTimeout(() => { if (g2 === this.generation) this.startRound(); }, delay);
-    };
-    this.dropCurrent = () => onFail(`${name}: dropped by the application`);
-    const open = (ticket?: string) => {
-      if (gen !== this.generation) return;
-      try {
-        if (name === 'websocket') this.conn = openWs(this.host, gen, onOpen, onFail, ticket);
-        else if (name === 'sse') this.conn = openSse(this.host, gen, onOpen, onFail);
-        else this.conn = openPoll(this.host, gen, onOpen, onFail);
-      } catch (e) {
-        onFail(`${name}: ${errorText(e)}`);
-      }
-    };
-    if (!this.options.token) { this.auth = undefined; open(); return; }
-    // Credentials first: the token (possibly refreshed), and for a WebSocket a ticket.
-    (async () => {
-      this.auth = `Bearer ${await this.resolveToken()}`;
-      if (name !== 'websocket') return undefined;
-      const r = await this.http('POST', this.options.endpoints.ticket, undefined, this.auth) as { ticket?: unknown };
-      return String(r?.ticket);
-    })().then(open, (e: unknown) => {
-      if (gen !== this.generation) return;
-      const refused = e instanceof HeraldError && e.status === 401 && e.code !== 'token_expired';
-      if (refused) this.emit('error', e);
-      onFail(`${name}: credentials: ${errorText(e)}`, refused);
-    });
-  }
-
-  private async resolveToken(): Promise<string> {
-    const t = this.options.token;
-    return typeof t === 'function' ? await t() : String(t);
-  }
-
-  /** A refused HTTP connection attempt: permanent unless the token merely expired. */
-  private async refusal(res: Response, what: string, onFail: OnFail): Promise<void> {
-    let code = '', message = '';
-    try {
-      const j = JSON.parse(await res.text()) as { error?: { code?: string; message?: string } };
-      code = j?.error?.code ?? ''; message = j?.error?.message ?? '';
-    } catch { /* not JSON */ }
-    const permanent = (res.status === 401 || res.status === 403) && code !== 'token_expired';
-    if (permanent) this.emit('error', new HeraldError(code || 'http_error', message || `HTTP ${res.status}`, res.status));
-    onFail(`${what}: HTTP ${res.status}${code ? ' ' + code : ''}`, permanent);
-  }
 }
 
 const m0 = (): number => Date.now();
