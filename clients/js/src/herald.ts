@@ -6,8 +6,8 @@
 // Wire formats: docs/protocol.md of the herald repository. By default the client asks
 // for the raw formats (format=raw: the data alone, positions carried by counting) and
 // derives each message's offset and cursor itself (cursor.ts). The transports are
-// ws.ts, sse.ts and poll.ts behind transport.ts's Host; streams (stream.ts) and presence
-// (presence.ts) are built on subscribe().
+// ws.ts, sse.ts and poll.ts behind transport.ts's Host, started, replaced and backed off
+// by connector.ts; streams (stream.ts) and presence (presence.ts) are built on subscribe().
 
 import {
   type EndInfo, type Handlers, type HeraldOptions, type HistoryResult, type Message, type PresenceEvent,
