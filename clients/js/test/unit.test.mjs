@@ -110,6 +110,21 @@ describe('the client against a fake server', { timeout: 10000 }, () => {
     c.close();
   });
 
+  it('WebSocket: connect() resolves on open; a close 4101 right after closes the client with an error, no retry', async () => {
+    let made = 0;
+    class Refused extends FakeWS { constructor(u) { super(u); made++; setTimeout(() => { this.readyState = 3; this.onclose?.({ code: 4101, reason: 'invalid ticket' }); }, 5); } }
+    const c = new Herald({ url: 'http://h', transports: ['websocket', 'sse'], WebSocket: Refused, fetch: fakeFetch({}, []) });
+    const errors = [];
+    c.on('error', (e) => errors.push(e.code));
+    c.subscribe('x', {}, 'AUa8x0u8vhicA6NE');
+    await c.connect();  // resolves: the socket opened
+    await tick(100);
+    assert.equal(c.state, 'closed');
+    assert.deepEqual(errors, ['unauthorized']);
+    assert.equal(made, 1, 'no retry, no fallback');
+    c.close();
+  });
+
   for (const [first, second, path] of [['sse', 'poll', '/sse'], ['poll', 'sse', '/poll']]) {
     it(`${first}: 204 ends the channel; no fallback to ${second}, no reconnect`, async () => {
       const calls = [];
