@@ -12,7 +12,7 @@
 import {
   type EndInfo, type Handlers, type HeraldOptions, type HistoryResult, type Message, type PresenceEvent,
   type PresenceInfo, type PublishOptions, type PublishResult, type ResetInfo, type Signal, type StateChange,
-  type StopResult, type ConnectionState, type TransportName, type WebSocketCtor, HeraldError,
+  type StopResult, type SubscribedInfo, type ConnectionState, type TransportName, type WebSocketCtor, HeraldError,
 } from './types.js';
 import { type Conn, type Host, type ResolvedOptions, errorText } from './transport.js';
 import { Connector } from './connector.js';
@@ -28,7 +28,7 @@ export { PresenceTracker, type Member } from './presence.js';
 type Listener = (arg: never) => void;
 interface EventMap {
   message: Message; reset: ResetInfo; state: StateChange; error: Error;
-  signal: Signal; join: PresenceEvent; leave: PresenceEvent; end: EndInfo;
+  signal: Signal; join: PresenceEvent; leave: PresenceEvent; end: EndInfo; subscribed: SubscribedInfo;
 }
 
 const DEFAULT_ORDER: TransportName[] = ['websocket', 'sse', 'poll'];
@@ -44,6 +44,8 @@ export class Herald {
   private positioning = new Set<string>();
   /** Subscribed channels whose stream ended: no transport carries them any more. */
   private endedChannels = new Map<string, EndInfo>();
+  /** Channels the current connection holds (announced by 'subscribed'). */
+  private held = new Set<string>();
   /** Per channel: the newest cursor covering it (any transport), in receipt order. */
   private cursors = new CursorBook();
   /** Per channel: the last offset delivered (dedupe across reconnects and transports). */
@@ -113,7 +115,7 @@ export class Herald {
   }
 
   /** Calls `pick(handlers)` of every handler set of `channel`, then the client's `event` listeners. */
-  private dispatch<K extends 'message' | 'reset' | 'signal' | 'join' | 'leave' | 'end'>(channel: string, event: K, arg: EventMap[K]): void {
+  private dispatch<K extends 'message' | 'reset' | 'signal' | 'join' | 'leave' | 'end' | 'subscribed'>(channel: string, event: K, arg: EventMap[K]): void {
     for (const h of [...(this.subs.get(channel) ?? [])]) {
       const fn = (h as Handlers<unknown>)[event] as ((a: EventMap[K]) => void) | undefined;
       try { fn?.(arg); } catch (e) { this.emit('error', asError(e)); }
@@ -122,6 +124,7 @@ export class Herald {
   }
 
   private setState(state: ConnectionState, transport: TransportName | null, reason?: string): void {
+    if (state !== 'connected') this.held.clear();
     if (this.state === state && this.transport === transport) return;
     this.state = state;
     this.transport = transport;
@@ -172,6 +175,9 @@ export class Herald {
     const isNew = !s;
     if (!s) this.subs.set(channel, (s = new Set()));
     s.add(handlers as Handlers<never>);
+    // Held already: a late `subscribed` handler learns it at once.
+    const t = this.transport;
+    if (handlers.subscribed && this.held.has(channel) && t) queueMicrotask(() => handlers.subscribed?.({ channel, transport: t }));
     if (isNew && !this.cursors.has(channel)) this.position(channel);
     else if (isNew) this.conn?.update();
     // A raw long poll carries no signals: the next poll asks for JSON.
@@ -187,6 +193,7 @@ export class Herald {
   /** Leaves a channel (all its handlers). */
   unsubscribe(channel: string): void {
     if (!this.subs.delete(channel)) return;
+    this.held.delete(channel);
     this.endedChannels.delete(channel);
     this.conn?.update();
   }
@@ -403,6 +410,7 @@ export class Herald {
       presenceEvent: (k, b, t) => this.presenceEvent(k, b, t),
       ended: (c, e, t) => this.markEnded(c, e, t),
       error: (e) => this.emit('error', asError(e)),
+      subscribed: (c, t) => { if (this.subs.has(c)) { this.held.add(c); this.dispatch(c, 'subscribed', { channel: c, transport: t }); } },
       reopen: () => this.connector.reopen(),
       refusal: (res, what, onFail) => this.connector.refusal(res, what, onFail),
     };

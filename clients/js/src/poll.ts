@@ -15,6 +15,7 @@ export function openPoll(host: Host, gen: number, onOpen: () => void, onFail: On
   let ctl = new AbortController();
   let opened = false;
   let changed = false;
+  const held = new Set<string>();  // channels a reply of this connection answered
   const live = () => host.live(gen);
   const open = () => { if (!opened) { opened = true; onOpen(); } };
   const loop = async () => {
@@ -81,6 +82,7 @@ export function openPoll(host: Host, gen: number, onOpen: () => void, onFail: On
       }
       if (!live()) return;
       host.storeCursor(channels, r.cursor);
+      for (const ch of channels) if (!held.has(ch) && !host.isEnded(ch)) { held.add(ch); host.subscribed(ch, 'poll'); }
     }
   };
   loop().catch((e) => { if (live()) onFail(`poll: ${errorText(e)}`); });

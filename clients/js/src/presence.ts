@@ -1,16 +1,14 @@
 // client.watchPresence(channel): who is in a channel (namespace presence=true and
-// join_leave=true, docs/presence.md), kept current: read with presence() at each
-// (re)connection, then changed by join and leave. Users are tokens' `sub`; anonymous
-// connections are only counted (`anonymous`).
+// join_leave=true, docs/presence.md), kept current: read with presence() each time a
+// transport holds the channel, then changed by join and leave. Users are tokens' `sub`;
+// anonymous connections are only counted (`anonymous`).
 
-import type { Handlers, PresenceEvent, PresenceInfo, StateChange } from './types.js';
+import type { Handlers, PresenceEvent, PresenceInfo } from './types.js';
 
 /** What the tracker needs of the client (the Herald class). */
 export interface PresenceClient {
   subscribe<T>(channel: string, handlers: Handlers<T>, since?: string): () => void;
   presence(channel: string, opts?: { limit?: number }): Promise<PresenceInfo>;
-  on(event: 'state', fn: (s: StateChange) => void): () => void;
-  readonly state: string;
 }
 
 export interface Member {
@@ -29,7 +27,6 @@ export class PresenceTracker {
   anonymous = 0;
   private readonly client: PresenceClient;
   private offSub: () => void;
-  private offState: () => void;
   /** Events that came while a read was in flight, applied after it. */
   private queued: { kind: 'join' | 'leave'; e: PresenceEvent }[] | null = null;
   private listeners: { [K in keyof Events]: Set<(e: Events[K]) => void> } = { change: new Set(), join: new Set(), leave: new Set(), error: new Set() };
@@ -40,10 +37,10 @@ export class PresenceTracker {
     this.offSub = client.subscribe(channel, {
       join: (e) => this.event('join', e),
       leave: (e) => this.event('leave', e),
+      // Events missed while disconnected are not replayed: read again each time a
+      // transport holds the channel (then this client's own connection is listed too).
+      subscribed: () => { void this.refresh(); },
     });
-    // Events missed while disconnected are not replayed: read again on every connection.
-    this.offState = client.on('state', (s) => { if (s.state === 'connected') void this.refresh(); });
-    if (client.state === 'connected') void this.refresh();
   }
 
   on<K extends keyof Events>(event: K, fn: (e: Events[K]) => void): () => void {
@@ -76,7 +73,6 @@ export class PresenceTracker {
 
   close(): void {
     this.offSub();
-    this.offState();
   }
 
   private event(kind: 'join' | 'leave', e: PresenceEvent): void {

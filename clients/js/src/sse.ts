@@ -16,7 +16,14 @@ export function openSse(host: Host, gen: number, onOpen: () => void, onFail: OnF
   const channels = host.active();
   const raw = host.options.format === 'raw';
   const fail = (why: string, permanent = false) => { clearInterval(watchdog); ctl.abort(); onFail(why, permanent); };
-  const open = () => { if (!opened) { opened = true; clearTimeout(openTimer); onOpen(); } };
+  // herald sends the response head once the subscription is synced.
+  const open = () => {
+    if (opened) return;
+    opened = true;
+    clearTimeout(openTimer);
+    onOpen();
+    for (const ch of channels) if (live()) host.subscribed(ch, 'sse');
+  };
   const conn: Conn = {
     name: 'sse',
     close: () => { clearInterval(watchdog); clearTimeout(openTimer); ctl.abort(); },
@@ -41,7 +48,9 @@ export function openSse(host: Host, gen: number, onOpen: () => void, onFail: OnF
     if (res.status === 204) {
       // Every channel of the request is at its stream's end: done, not a failure (no
       // fallback, no reconnect); the connection goes on idle or with the other channels.
-      open();
+      opened = true;
+      clearTimeout(openTimer);
+      onOpen();
       for (const ch of channels) host.ended(ch, null, 'sse');
       host.reopen();
       return;

@@ -58,6 +58,8 @@ export interface Host {
   /** The channel's stream ended; `end` null when only its position said so (204, "ended":true). */
   ended(channel: string, end: Omit<EndInfo, 'channel'> | null, transport: TransportName): void;
   error(e: unknown): void;
+  /** The transport holds `channel` now (after every connection that carries it). */
+  subscribed(channel: string, transport: TransportName): void;
   /** Replaces the connection by a new one on the same transport (the channel set changed). */
   reopen(): void;
   /** A refused HTTP connection attempt: permanent unless the token merely expired. */

@@ -98,6 +98,13 @@ export interface Handlers<T = unknown> {
   leave?: (e: PresenceEvent) => void;
   /** The channel's stream ended (after its end message went to `message`). */
   end?: (e: EndInfo) => void;
+  /** A transport holds the channel (its subscription is registered and synced): after every (re)connection. */
+  subscribed?: (s: SubscribedInfo) => void;
+}
+
+export interface SubscribedInfo {
+  channel: string;
+  transport: TransportName;
 }
 
 export interface Endpoints {

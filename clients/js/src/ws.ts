@@ -77,6 +77,7 @@ export function openWs(host: Host, gen: number, onOpen: () => void, onFail: OnFa
       if (r.format === 'raw') { const p = decodeCursor(r.cursor)?.[0]; if (p) positions.set(ch, p); }
       if (r.recovered === false) host.reset(ch, r.cursor, 'websocket');
       else if (!host.cursor(ch) || host.cursor(ch) === since) host.storeCursor([ch], r.cursor);
+      host.subscribed(ch, 'websocket');
     }).then(() => {}, (e: HeraldError) => {
       if (!live()) return;
       subscribed.delete(ch);

@@ -63,13 +63,16 @@ function fakeFetch(routes, calls) {
 describe('the client against a fake server', { timeout: 10000 }, () => {
   it('WebSocket: ephemeral pushes and joins are signals, the cursor stays; "ended":true ends the channel', async () => {
     const c = new Herald({ url: 'http://h', transports: ['websocket'], WebSocket: FakeWS, format: 'json', fetch: fakeFetch({}, []) });
-    const got = { messages: [], signals: [], joins: [], ends: [] };
-    c.subscribe('chat:room1', { message: (m) => got.messages.push(m.offset), signal: (s) => got.signals.push(s.data), join: (e) => got.joins.push(e.user) }, 'AUa8x0u8vhicA6NE');
+    const got = { messages: [], signals: [], joins: [], ends: [], held: [] };
+    c.subscribe('chat:room1', { message: (m) => got.messages.push(m.offset), signal: (s) => got.signals.push(s.data), join: (e) => got.joins.push(e.user),
+      subscribed: (x) => got.held.push(x.transport) }, 'AUa8x0u8vhicA6NE');
     await c.connect();
     await tick();
     const ws = FakeWS.last;
     assert.deepEqual(ws.sent[0], { id: 1, method: 'subscribe', channel: 'chat:room1', since: 'AUa8x0u8vhicA6NE' });
+    assert.deepEqual(got.held, [], 'not held before the subscribe result');
     ws.server(`{"id":1,"result":${golden('ws-subscribed.json')}}`);
+    assert.deepEqual(got.held, ['websocket']);
     const cursor = c.cursor('chat:room1');
     ws.server(`{"push":${golden('ephemeral.json')}}`);
     ws.server(golden('join.json'));
