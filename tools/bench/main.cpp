@@ -7,6 +7,7 @@
 // room over their connections, everyone receiving everything, checked per sender and
 // receiver) and resume (every subscriber leaves at once, messages are published, all come
 // back at once with their cursors and must get exactly what they missed).
+// The stream and presence scenarios live in files of their own (scenarios.hpp).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -30,49 +31,13 @@
 
 #include "baseline.hpp"
 #include "clients.hpp"
+#include "driver.hpp"
+#include "scenarios.hpp"
 
 namespace po = boost::program_options;
 using namespace herald::bench;
 
 namespace {
-
-struct server_process {
-  pid_t pid = -1;
-  int port = 0;
-  int publish_port = 0;  // Pushpin: its HTTP publish endpoint
-  std::string tmpdir;    // a peer's generated configuration, removed with it
-  ~server_process() {
-    if (pid > 0) {
-      // Every descendant by PID (Pushpin's runner puts its services in groups of their
-      // own), then the process group (nginx workers) and the process itself.
-      for (int p : process_tree(pid))
-        if (p != pid) ::kill(p, SIGKILL);
-      ::kill(-pid, SIGKILL);
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-    std::error_code ignored;
-    if (!tmpdir.empty()) std::filesystem::remove_all(tmpdir, ignored);
-  }
-};
-
-int free_port() {
-  net::io_context ioc;
-  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
-bool wait_listening(int port) {
-  for (int i = 0; i < 300; ++i) {
-    net::io_context ioc;
-    tcp::socket s(ioc);
-    boost::system::error_code ec;
-    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
-    if (!ec) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
 
 using substitutions = std::vector<std::pair<std::string, std::string>>;
 
@@ -86,24 +51,6 @@ void write_template(const std::string& name, const std::string& to, const substi
   for (const auto& [k, v] : subs)
     for (auto p = text.find(k); p != std::string::npos; p = text.find(k)) text.replace(p, k.size(), v);
   std::ofstream(to) << text;
-}
-
-// Runs argv in a process group of its own (its workers are stopped with it), output to `log`.
-pid_t spawn(std::vector<std::string> argv, const std::string& log = {}) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    if (!log.empty()) {
-      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
-    }
-    std::vector<char*> a;
-    for (auto& x : argv) a.push_back(x.data());
-    a.push_back(nullptr);
-    execv(a[0], a.data());
-    _exit(127);
-  }
-  return pid;
 }
 
 // Starts a peer from bench/peers: "nchan" (nginx + Nchan), "ws-node" (node ws server) or
@@ -147,36 +94,6 @@ void start_peer(server_process& s, server_process& origin, const std::string& pe
   if (!wait_listening(s.port)) throw std::runtime_error(peer + " did not start listening");
 }
 
-// Starts `binary --listen 127.0.0.1:0 args...` and reads the port it reports.
-void start_server(server_process& s, const std::string& binary, const std::vector<std::string>& args) {
-  int out[2];
-  if (pipe(out) != 0) throw std::runtime_error("pipe failed");
-  s.pid = fork();
-  if (s.pid == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    std::vector<std::string> all{binary, "--listen", "127.0.0.1:0"};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(binary.c_str(), argv.data());
-    _exit(127);
-  }
-  close(out[1]);
-  std::string line;
-  char c;
-  while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
-  auto p = line.find("127.0.0.1:");
-  if (p == std::string::npos) throw std::runtime_error("server did not report its port: " + line);
-  s.port = std::stoi(line.substr(p + 10));
-}
-
-// SIGTERM/SIGINT (e.g. from `timeout`): the loops below throw, so that the servers this
-// process started are stopped by their destructors.
-volatile std::sig_atomic_t g_stop = 0;
-extern "C" void on_stop_signal(int) { g_stop = 1; }
-
 // Runs the loop until `done()` or `timeout` without progress in `progress()`.
 void run_until(net::io_context& ioc, const std::function<bool()>& done, const std::function<std::uint64_t()>& progress,
                std::chrono::milliseconds idle_timeout) {
@@ -193,46 +110,6 @@ void run_until(net::io_context& ioc, const std::function<bool()>& done, const st
       break;
     }
   }
-}
-
-// One result as a JSON object, keys in insertion order.
-struct json_record {
-  std::string body;
-  void key(const char* k) { body += (body.empty() ? "{\"" : ",\"") + std::string(k) + "\":"; }
-  void str(const char* k, const std::string& v) {
-    key(k);
-    body += '"';
-    for (char c : v) {
-      if (c == '"' || c == '\\') body += '\\';
-      if (static_cast<unsigned char>(c) >= 0x20) body += c;
-    }
-    body += '"';
-  }
-  void num(const char* k, double v) {
-    key(k);
-    char b[64];
-    std::snprintf(b, sizeof b, "%.6g", std::isfinite(v) ? v : 0.0);
-    body += b;
-  }
-  void boolean(const char* k, bool v) {
-    key(k);
-    body += v ? "true" : "false";
-  }
-};
-
-void append_json(const po::variables_map& vm, const json_record& r) {
-  if (!vm.count("json")) return;
-  std::ofstream out(vm["json"].as<std::string>(), std::ios::app);
-  out << r.body << "}\n";
-}
-
-std::string utc_now() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char b[32];
-  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return b;
 }
 
 // A helper process's pipe ends (seen from either side).
@@ -468,7 +345,7 @@ int run(int argc, char** argv) {
     ("server-arg", po::value<std::vector<std::string>>(), "extra argument for the started server (repeatable)")
     ("connect", po::value<std::string>(), "HOST:PORT of a running server instead of starting one")
     ("server-pid", po::value<int>()->default_value(0), "PID of the --connect server, for CPU and memory figures")
-    ("scenario", po::value<std::string>()->default_value("fanout"), "fanout | channels | idle | connect | chat | resume (chat and resume: herald only)")
+    ("scenario", po::value<std::string>()->default_value("fanout"), "fanout | channels | idle | connect | chat | resume | stream | presence (the last four: herald only)")
     ("transport", po::value<std::string>()->default_value("ws"), "ws | sse | poll")
     ("subscribers", po::value<std::size_t>()->default_value(1000), "subscriber connections (chat: clients; at most 15000 per process)")
     ("procs", po::value<std::size_t>()->default_value(1), "processes sharing the subscribers, each from its own 127.0.0.x source address")
@@ -486,6 +363,8 @@ int run(int argc, char** argv) {
     ("label", po::value<std::string>()->default_value(""), "free text stored with the JSON result (e.g. the round)")
     ("keep-peer-dir", "keep a peer's generated configuration and logs (its directory is printed on stderr)");
   // clang-format on
+  add_stream_options(d);
+  add_presence_options(d);
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, d), vm);
@@ -503,6 +382,8 @@ int run(int argc, char** argv) {
   if (vm.count("baseline-server"))
     return run_baseline_server(vm["baseline-server"].as<int>(), vm["baseline-bytes"].as<std::size_t>());
   const auto scenario = vm["scenario"].as<std::string>();
+  if (scenario == "stream") return run_stream(vm);
+  if (scenario == "presence") return run_presence(vm);
   const auto t = parse_transport(vm["transport"].as<std::string>());
   const auto n = vm["subscribers"].as<std::size_t>();
   const auto messages = vm["messages"].as<std::size_t>();
