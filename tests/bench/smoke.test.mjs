@@ -17,7 +17,9 @@ function bench(args, timeoutMs = 60000) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-bench-smoke-'));
   const json = path.join(dir, 'out.jsonl');
   return new Promise((resolve) => {
-    execFile(BENCH, ['--server', HERALD, '--json', json, ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+    // herald warns about HERALD_* variables it does not know: the bench's own go.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HERALD_')));
+    execFile(BENCH, ['--server', HERALD, '--json', json, ...args], { timeout: timeoutMs, env }, (err, stdout, stderr) => {
       const lines = fs.existsSync(json) ? fs.readFileSync(json, 'utf8').trim().split('\n') : [];
       fs.rmSync(dir, { recursive: true, force: true });
       resolve({ code: err ? (err.code ?? 'killed') : 0, stdout, stderr, result: lines.length ? JSON.parse(lines.at(-1)) : null });

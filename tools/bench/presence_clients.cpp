@@ -89,6 +89,10 @@ void room_member::leave() {
   socket_.close(ignored);
 }
 
+void room_member::heartbeat() {
+  if (subscribed_ && !left_) send_once(socket_, ws_client_pong());
+}
+
 void room_member::do_read() {
   // Until subscribed into a buffer of its own (its bytes are read); then into the
   // thread's shared one (several reads may complete into it before their handlers run:
@@ -148,6 +152,10 @@ void room_observer::stop() {
   stopped_ = true;
   boost::system::error_code ignored;
   socket_.close(ignored);
+}
+
+void room_observer::heartbeat() {
+  if (headers_done_ && !stopped_) send_once(socket_, ws_client_pong());
 }
 
 void room_observer::do_read() {

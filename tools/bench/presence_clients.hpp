@@ -36,6 +36,8 @@ class room_member : public std::enable_shared_from_this<room_member> {
               room_clock& clock, bool timed, std::vector<char>& discard);
   void join();
   void leave();
+  /// An unsolicited pong, once subscribed (see ws_client_pong).
+  void heartbeat();
 
  private:
   void do_read();
@@ -63,6 +65,7 @@ class room_observer : public std::enable_shared_from_this<room_observer> {
                 const room_clock& clock, observer_totals& totals);
   void start();
   void stop();
+  void heartbeat();
 
  private:
   void do_read();

@@ -12,6 +12,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <iostream>
 #include <random>
@@ -32,7 +33,20 @@ struct member_shard {
   net::executor_work_guard<net::io_context::executor_type> guard{ioc.get_executor()};
   std::vector<char> discard = std::vector<char>(65536);
   std::unordered_map<std::size_t, std::shared_ptr<room_member>> members;  // touched on its thread only
+  std::vector<std::shared_ptr<room_observer>> observers;                 // shard 0's
+  net::steady_timer heartbeat{ioc};
   std::thread thread;
+
+  // Every 5 s each member and observer sends a pong (members read nothing else).
+  void beat() {
+    heartbeat.expires_after(std::chrono::seconds(5));
+    heartbeat.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      for (auto& [u, m] : members) m->heartbeat();
+      for (auto& o : observers) o->heartbeat();
+      beat();
+    });
+  }
 };
 
 tcp::endpoint parse_endpoint(const std::string& hp) {
@@ -96,6 +110,22 @@ std::vector<long long> count_users(const std::vector<tcp::endpoint>& nodes, cons
     out.push_back(ec ? -1 : presence_querier::query(s, req, nullptr));
   }
   return out;
+}
+
+// Whether GET /readyz answers 200 within 15 s (a node is ready once it reached Redis).
+bool wait_ready(const tcp::endpoint& node) {
+  for (int i = 0; i < 150 && !g_stop; ++i) {
+    net::io_context ioc;
+    tcp::socket s(ioc);
+    boost::system::error_code ec;
+    s.connect(node, ec);
+    std::string in;
+    if (!ec) net::write(s, net::buffer(std::string("GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")), ec);
+    if (!ec) net::read_until(s, net::dynamic_buffer(in), "\r\n", ec);
+    if (!ec && in.starts_with("HTTP/1.1 200")) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
 }
 
 void sleep_until_ns(std::int64_t t) {
@@ -181,6 +211,8 @@ int run_presence(const po::variables_map& vm) {
     }
     pids = {node_a.pid, node_b.pid};
   }
+  for (const auto& n : nodes)
+    if (!wait_ready(n)) throw std::runtime_error("a node did not answer GET /readyz with 200 within 15 s");
   auto nodes_cpu = [&] {
     double c = 0;
     for (int p : pids)
@@ -192,6 +224,7 @@ int run_presence(const po::variables_map& vm) {
   std::vector<std::unique_ptr<member_shard>> shards;
   for (std::size_t i = 0; i < threads; ++i) {
     shards.push_back(std::make_unique<member_shard>());
+    shards.back()->beat();
     shards.back()->thread = std::thread([&ioc = shards.back()->ioc] { ioc.run(); });
   }
   struct stop_shards {  // every way out stops the threads first
@@ -225,6 +258,7 @@ int run_presence(const po::variables_map& vm) {
                                                         hs256_token(secret, "observer-" + std::to_string(k)), clock,
                                                         seen[k]));
   net::post(shards[0]->ioc, [&] {
+    shards[0]->observers = observers;
     for (auto& o : observers) o->start();
   });
   wait_for([&] { return (seen[0].subscribed && seen[1].subscribed) || seen[0].failed || seen[1].failed; },

@@ -164,6 +164,10 @@ void stream_reader::drop() {
   connect();
 }
 
+void stream_reader::heartbeat() {
+  if (t_ == transport::ws && headers_done_ && !done_) send_once(socket_, ws_client_pong());
+}
+
 void stream_reader::abandon() {
   if (done_) return;
   ++totals_.unfinished;

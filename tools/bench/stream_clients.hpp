@@ -74,6 +74,9 @@ class stream_reader : public std::enable_shared_from_this<stream_reader> {
   void start();
   /// Closes the connection and opens a new one at once, resuming from the cursor.
   void drop();
+  /// WebSocket: an unsolicited pong (see ws_client_pong), for runs longer than herald's
+  /// ping interval.
+  void heartbeat();
   bool done() const { return done_; }
   transport kind() const { return t_; }
   /// Gives up (the run's deadline): counted as an error unless done.

@@ -54,8 +54,13 @@ void run_shard(shard& s, pacing& p) {
   for (auto& d : s.next_drop)
     if (d) d += t0;
   const auto deadline = t0 + p.slack_ns;
+  auto next_beat = t0 + 5'000'000'000;
   for (;;) {
     const auto now = now_ns();
+    if (now >= next_beat) {
+      for (auto& r : s.readers) r->heartbeat();
+      next_beat = now + 5'000'000'000;
+    }
     for (auto& pr : s.producers) pr->pump(now, t0, p.interval_ns);
     for (std::size_t i = 0; i < s.readers.size(); ++i)
       if (s.next_drop[i] && now >= s.next_drop[i]) {

@@ -37,6 +37,12 @@ inline std::string ws_client_frame(std::string_view payload) {
   return f;
 }
 
+// An unsolicited pong (RFC 6455 5.5.3: a one-way heartbeat), masked with a zero key: a
+// client that reads nothing else still shows the server it is alive (herald pings a
+// connection it read nothing from for --ws-ping-interval and closes it when no answer
+// comes within --ws-pong-timeout).
+inline std::string ws_client_pong() { return std::string("\x8a\x80\0\0\0\0", 6); }
+
 // Calls on_payload for each complete server frame at the start of `in` (server frames are
 // unmasked and never fragmented); returns the bytes consumed.
 template <class F>
