@@ -115,4 +115,11 @@ std::string utc_now() {
   return b;
 }
 
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double l = 0;
+  in >> l;
+  return l;
+}
+
 }  // namespace herald::bench

@@ -66,5 +66,7 @@ struct json_record {
 /// Appends `r` as one line to the file of --json, when given.
 void append_json(const boost::program_options::variables_map& vm, const json_record& r);
 std::string utc_now();
+/// The machine's 1-minute load average (/proc/loadavg): other work beside the run.
+double load_average();
 
 }  // namespace herald::bench

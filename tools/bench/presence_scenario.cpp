@@ -181,6 +181,7 @@ int run_presence(const po::variables_map& vm) {
   }
   const auto events = static_cast<std::size_t>(churn_rate * churn_s);
   const std::size_t joins = events / 2, leaves = events - joins;  // a leave first, then a join
+  const double load0 = load_average();
   server_process redis, node_a, node_b;
   std::vector<tcp::endpoint> nodes;
   std::vector<int> pids{vm["server-pid"].as<int>(), vm["server-pid-b"].as<int>()};
@@ -346,7 +347,7 @@ int run_presence(const po::variables_map& vm) {
               "asked, %.0f/s reached; %.0f deliveries/s of fan-out) | seen by observers: joins %llu+%llu/%zu, leaves "
               "%llu+%llu/%zu | join p50 %.1f ms, p99 %.1f ms; leave p50 %.1f ms, p99 %.1f ms | presence query "
               "p50 %.2f ms, p99 %.2f ms (%zu, limit %zu), users %lld/%lld | nodes %.0f us CPU/event, redis %.0f "
-              "us/event | bench CPU %.0f%% |\n",
+              "us/event | bench CPU %.0f%% | load %.1f |\n",
               N, fill_s, filled ? "" : " (NOT all seen)", events, churn_real_s, churn_rate,
               double(events) / churn_real_s, churn_rate * double(N),
               static_cast<unsigned long long>(seen[0].timed_joins.load()),
@@ -355,7 +356,7 @@ int run_presence(const po::variables_map& vm) {
               static_cast<unsigned long long>(seen[1].timed_leaves.load()), leaves, ms(join_lat, 0.5),
               ms(join_lat, 0.99), ms(leave_lat, 0.5), ms(leave_lat, 0.99), ms(querier.latency, 0.5),
               ms(querier.latency, 0.99), querier.latency.count(), querier.limit, users.empty() ? -1 : users[0],
-              users.size() < 2 ? -1 : users[1], cpu_event, redis_event, bench_cpu);
+              users.size() < 2 ? -1 : users[1], cpu_event, redis_event, bench_cpu, load_average());
   json_record rec;
   rec.str("time", utc_now());
   rec.str("label", vm["label"].as<std::string>());
@@ -389,6 +390,8 @@ int run_presence(const po::variables_map& vm) {
   rec.num("server_cpu_us_per_event", cpu_event);
   rec.num("redis_cpu_us_per_event", redis_event);
   rec.num("bench_cpu_pct", bench_cpu);
+  rec.num("load1_before", load0);
+  rec.num("load1_after", load_average());
   rec.boolean("ok", ok);
   append_json(vm, rec);
   return ok ? 0 : 1;

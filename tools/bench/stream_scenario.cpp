@@ -153,6 +153,7 @@ int run_stream(const po::variables_map& vm) {
               << ")\n";
     return 2;
   }
+  const double load0 = load_average();
   server_process srv;
   tcp::endpoint server;
   int pid = vm["server-pid"].as<int>();
@@ -235,7 +236,7 @@ int run_stream(const po::variables_map& vm) {
               "producers completed %llu/%zu, readers exact %llu/%.0f, mismatched %llu, dup %llu, gaps %llu, resets "
               "%llu, errors %llu, unfinished %llu | %.0f tokens/s (asked %.0f), %.1f msgs/stream | token p50 %.1f ms, "
               "p99 %.1f ms, max %.1f ms; readers never dropped: p50 %.1f ms, p99 %.1f ms | first token p50 %.1f ms, p99 %.1f ms | %llu resumes p50 %.1f ms, p99 %.1f ms | "
-              "server %.2f us CPU/token, %.2f us CPU/delivered msg, RSS +%.1f KiB/stream | bench CPU %.0f%% |\n",
+              "server %.2f us CPU/token, %.2f us CPU/delivered msg, RSS +%.1f KiB/stream | bench CPU %.0f%% | load %.1f |\n",
               vm["reader-transports"].as<std::string>().c_str(), S, T, rate, R, dropping,
               static_cast<unsigned long long>(all.producers_completed), S,
               static_cast<unsigned long long>(all.readers_exact), readers,
@@ -246,7 +247,7 @@ int run_stream(const po::variables_map& vm) {
               ms(all.token_latency, 1.0), ms(all.steady_latency, 0.5), ms(all.steady_latency, 0.99),
               ms(all.first_token, 0.5), ms(all.first_token, 0.99),
               static_cast<unsigned long long>(all.resumes), ms(all.resume, 0.5), ms(all.resume, 0.99), cpu_token,
-              cpu_msg, rss_stream / 1024.0, bench_cpu);
+              cpu_msg, rss_stream / 1024.0, bench_cpu, load_average());
   json_record rec;
   rec.str("time", utc_now());
   rec.str("label", vm["label"].as<std::string>());
@@ -292,6 +293,8 @@ int run_stream(const po::variables_map& vm) {
   rec.num("server_rss_bytes", double(rss_peak));
   rec.num("rss_per_stream_bytes", rss_stream);
   rec.num("bench_cpu_pct", bench_cpu);
+  rec.num("load1_before", load0);
+  rec.num("load1_after", load_average());
   rec.boolean("ok", ok);
   append_json(vm, rec);
   return ok ? 0 : 1;
