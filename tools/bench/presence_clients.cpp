@@ -82,6 +82,10 @@ void room_member::join() {
 
 void room_member::leave() {
   if (left_) return;
+  if (!subscribed_) {  // not joined yet (a member picked right after it arrived): once it is
+    leave_pending_ = true;
+    return;
+  }
   left_ = true;
   clock_.leave_sent[user_].store(now_ns(), std::memory_order_release);
   boost::system::error_code ignored;
@@ -126,6 +130,7 @@ void room_member::do_read() {
         });
       }
       if (self->subscribed_) self->in_ = std::string(), self->own_ = std::vector<char>();
+      if (self->subscribed_ && self->leave_pending_) return self->leave();
     }
     self->do_read();
   });

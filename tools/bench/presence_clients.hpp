@@ -35,6 +35,7 @@ class room_member : public std::enable_shared_from_this<room_member> {
   room_member(net::io_context& ioc, tcp::endpoint node, std::string channel, std::size_t user, std::string token,
               room_clock& clock, bool timed, std::vector<char>& discard);
   void join();
+  /// Closes the connection (the user's leave); a member not subscribed yet leaves once it is.
   void leave();
   /// An unsolicited pong, once subscribed (see ws_client_pong).
   void heartbeat();
@@ -47,7 +48,7 @@ class room_member : public std::enable_shared_from_this<room_member> {
   std::string channel_, token_, in_;
   std::size_t user_;
   room_clock& clock_;
-  bool timed_, subscribed_ = false, left_ = false;
+  bool timed_, subscribed_ = false, left_ = false, leave_pending_ = false;
   std::vector<char>& discard_;
   std::vector<char> own_;
 };
