@@ -306,6 +306,9 @@ def streams_presence_table(runs):
                         f"{r0['dropping_readers']:,.0f} of them dropping every {r0['drop_every_ms']:,.0f} ms")
         else:
             workload = f"{a:,} members (WebSocket), {b:.0f} joins + leaves/s for {rs[0]['churn_s']:.0f} s"
+        load = m(lambda r: r.get("load1_after"))
+        if load is not None:
+            workload += f"; load average {load:.1f}"  # other work on the machine meanwhile
         out.append(f"| {figure} | {measured} | {workload}{'' if n == 1 else f' ({n} runs)'} | {tool_cpu} |")
     return out if len(out) > 2 else []
 
