@@ -193,8 +193,10 @@ def herald_alone_table(runs):
     out = ["| figure | measured | workload | tool CPU |", "|---|---|---|---|"]
     for r in runs:
         label = r.get("label", "")
-        if label.startswith("peers") or r.get("tool") == "node-load":
+        if label.startswith("peers") or r.get("tool") in ("node-load", "stream_load"):
             continue
+        if r["scenario"] in ("stream", "presence"):
+            continue  # streams_presence_table
         sc, t = r["scenario"], r["transport"]
         n = r["subscribers"]
         procs = f", {r['procs']} tool processes" if r.get("procs", 1) > 1 else ""
@@ -245,6 +247,70 @@ def herald_alone_table(runs):
 
 
 TNAME = dict(TRANSPORTS)
+
+
+def streams_presence_table(runs):
+    """herald-bench's stream and presence runs and bench/stream_load.mjs's, medians per workload."""
+    groups = {}
+    for r in runs:
+        if r.get("scenario") == "stream":
+            key = ("stream", r.get("tool", "herald-bench"), r["streams"], r.get("tokens", r.get("tokens_per_stream")),
+                   r.get("token_rate", r.get("rate")))
+        elif r.get("scenario") == "presence":
+            key = ("presence", "herald-bench", r["members"], r["churn_rate"], 0)
+        else:
+            continue
+        groups.setdefault(key, []).append(r)
+    out = ["| figure | measured (medians) | workload | tool CPU |", "|---|---|---|---|"]
+    for (sc, tool, a, b, c), rs in groups.items():
+        n = len(rs)
+        m = lambda f: med([f(r) for r in rs])
+        fx = lambda v, spec, div=1: "–" if v is None else format(v / div, spec + "f")
+        oks = sum(1 for r in rs if r.get("ok", True))
+        if sc == "stream" and tool == "stream_load":
+            exact = "; ".join(sorted({r["readers_exact"] for r in rs}))
+            measured = (f"{fmt_num(m(lambda r: r['tokens_per_s']))} tokens/s, token p50 "
+                        f"{fx(m(lambda r: r['token_latency_ms']['p50']), '.1')} / p99 {fx(m(lambda r: r['token_latency_ms']['p99']), '.1')} ms, "
+                        f"first token p50 {fx(m(lambda r: r['first_token_latency_ms']['p50']), '.1')} ms, resume p50 "
+                        f"{fx(m(lambda r: r['resume_ms']['p50']), '.1')} ms, {fx(m(lambda r: r['herald_cpu_us_per_token']), '.1')} µs CPU/token, "
+                        f"{fx(m(lambda r: r['herald_cpu_us_per_delivered_message']), '.1')} µs CPU/delivered msg, readers exact {exact}")
+            figure = "stream, Node driver (bench/stream_load.mjs, SSE readers)"
+            tool_cpu = "–"
+        elif sc == "stream":
+            measured = (f"{fmt_num(m(lambda r: r['tokens_per_s']))} tokens/s, token p50 {fx(m(lambda r: r['token_p50_ms']), '.1')} / "
+                        f"p99 {fx(m(lambda r: r['token_p99_ms']), '.1')} ms (never-dropped readers p99 "
+                        f"{fx(m(lambda r: r.get('steady_token_p99_ms')), '.1')}), first token p50 "
+                        f"{fx(m(lambda r: r['first_token_p50_ms']), '.1')} / p99 {fx(m(lambda r: r['first_token_p99_ms']), '.1')} ms, "
+                        f"resume p50 {fx(m(lambda r: r['resume_p50_ms']), '.1')} / p99 {fx(m(lambda r: r['resume_p99_ms']), '.1')} ms, "
+                        f"{fx(m(lambda r: r['server_cpu_us_per_token']), '.1')} µs CPU/token, "
+                        f"{fx(m(lambda r: r['server_cpu_us_per_msg']), '.1')} µs CPU/delivered msg, "
+                        f"{fx(m(lambda r: r['rss_per_stream_bytes']), '.0', 1024)} KiB RSS/stream, "
+                        f"{fx(m(lambda r: r['messages_per_stream']), '.0')} msgs/stream; exact and complete in {oks}/{n} runs")
+            figure = f"stream, herald-bench ({rs[0]['transport']} readers)"
+            tool_cpu = f"{fx(m(lambda r: r['bench_cpu_pct']), '.0')} %"
+        else:
+            measured = (f"join p50 {fx(m(lambda r: r['join_p50_ms']), '.1')} / p99 {fx(m(lambda r: r['join_p99_ms']), '.1')} ms, leave p50 "
+                        f"{fx(m(lambda r: r['leave_p50_ms']), '.1')} / p99 {fx(m(lambda r: r['leave_p99_ms']), '.1')} ms, "
+                        f"{fx(m(lambda r: r['server_cpu_us_per_event']), ',.0')} µs CPU/event (both nodes; Redis "
+                        f"{fx(m(lambda r: r['redis_cpu_us_per_event']), ',.0')}), GET /api/presence p50 "
+                        f"{fx(m(lambda r: r['query_p50_ms']), '.2')} / p99 {fx(m(lambda r: r['query_p99_ms']), '.2')} ms; "
+                        f"every event seen on both nodes in {oks}/{n} runs")
+            figure = "presence: two nodes on one Redis, an observer on each"
+            tool_cpu = f"{fx(m(lambda r: r['bench_cpu_pct']), '.0')} %"
+        if sc == "stream" and tool == "stream_load":
+            workload = (f"{a:,} streams × {b:,} tokens at {c:.0f}/s, {rs[0]['readers_per_stream']} SSE readers each, "
+                        "the first of each dropping every second")
+        elif sc == "stream":
+            r0 = rs[0]
+            workload = (f"{a:,} streams × {b:,} tokens at {c:.0f}/s, {r0['readers']:.0f} readers each, "
+                        f"{r0['dropping_readers']:,.0f} of them dropping every {r0['drop_every_ms']:,.0f} ms")
+        else:
+            workload = f"{a:,} members (WebSocket), {b:.0f} joins + leaves/s for {rs[0]['churn_s']:.0f} s"
+        load = m(lambda r: r.get("load1_after"))
+        if load is not None:
+            workload += f"; load average {load:.1f}"  # other work on the machine meanwhile
+        out.append(f"| {figure} | {measured} | {workload}{'' if n == 1 else f' ({n} runs)'} | {tool_cpu} |")
+    return out if len(out) > 2 else []
 
 
 def chart(groups, path, workload, asked):
@@ -331,6 +397,12 @@ def main():
     body.append("")
     body += herald_alone_table(runs)
     body.append("")
+    sp = streams_presence_table(runs)
+    if sp:
+        body.append("### Streams and presence")
+        body.append("")
+        body += sp
+        body.append("")
     block = "\n".join(body)
 
     latest = os.path.join(ROOT, "docs", "benchmarks-latest.md")

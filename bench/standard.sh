@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The standard benchmark set (make bench), about 7 minutes on 2 cores: herald-bench against
+# The standard benchmark set (make bench), about 9 minutes on 2 cores: herald-bench against
 # herald and its peers (nginx + Nchan, a node ws server, Pushpin), then the report.
 #   1. fan-out, 1 channel, 1000 subscribers (opened at 500/s: Pushpin answers part of a
 #      burst of 1000 with 502), 300 messages of 100 B at 150/s, for each transport: herald
@@ -10,7 +10,12 @@
 #      a WebSocket connect storm, long-poll deliveries over 5000 channels, a chat room
 #      (50 WebSocket clients publishing 40 messages each), a resume storm per transport
 #      (1000 subscribers leave at once, 100 messages are published, all come back)
-#   3. bench/report.py: docs/benchmarks-latest.md, the tables in docs/benchmarks.md and
+#   3. streams and presence (ROUNDS rounds): 1000 answers x 200 tokens at 50 tokens/s, 2
+#      readers each (SSE and WebSocket, one of them dropping and resuming every second),
+#      through herald-bench and, for comparison, bench/stream_load.mjs (Node, SSE readers);
+#      a presence room of 1000 members over two nodes on one Redis, 200 joins + leaves/s
+#      for 5 s
+#   4. bench/report.py: docs/benchmarks-latest.md, the tables in docs/benchmarks.md and
 #      docs/img/benchmarks.png
 # Every run is bounded (timeout); the results are one JSON line per run in
 # docs/bench-results/latest.jsonl (RESULTS=FILE to write elsewhere).
@@ -71,6 +76,14 @@ run "long-poll deliveries" --scenario channels --transport poll --subscribers 50
 run "chat" --scenario chat --subscribers 50 --messages 40 --rate 1000
 for t in ws sse poll; do
   run "resume storm" --scenario resume --transport "$t" --subscribers 1000 --messages 10 --missed 100 --window 16
+done
+
+echo "== streams and presence, $ROUNDS rounds"
+for round in $(seq 1 "$ROUNDS"); do
+  run "stream round $round" --scenario stream --streams 1000 --tokens 200 --token-rate 50
+  timeout 150 node bench/stream_load.mjs --streams 1000 --tokens 200 --rate 50 --json | tail -1 >> "$OUT" ||
+    echo "(stream_load run failed or incomplete)"
+  run "presence round $round" --scenario presence --members 1000 --churn-rate 200 --churn-seconds 5
 done
 
 elapsed=$(( $(date +%s) - start ))

@@ -155,6 +155,7 @@ try {
   const tokens = opt.streams * opt.tokens;
   const messages = replies.reduce((n, r) => n + r.offset, 0);
   const out = {
+    time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), tool: 'stream_load', server: 'herald', scenario: 'stream',
     streams: opt.streams, tokens_per_stream: opt.tokens, rate: opt.rate, readers_per_stream: opt.readers,
     coalesce_ms: opt['coalesce-ms'], threads: opt.threads, cpus: os.cpus().length,
     completed: replies.filter((r) => r.state === 'completed').length,

@@ -7,7 +7,8 @@
 #   scripts/setup.sh fuzz    the build packages, plus clang with libFuzzer (make fuzz)
 #   scripts/setup.sh bench   the build packages, plus the benchmark peers (nginx +
 #                            libnginx-mod-nchan, Pushpin), Node.js and the `ws` package for the
-#                            node peer, matplotlib for the report (make bench)
+#                            node peer, matplotlib for the report, redis-server for the
+#                            presence scenario (make bench)
 #   scripts/setup.sh profile the bench packages, plus valgrind and heaptrack (bench/profile.sh)
 #   scripts/setup.sh deb     the build packages, plus help2man and python3 (the man page), dpkg-dev
 #                            and file (CPack's dependency detection: dpkg-shlibdeps) (make deb)
@@ -25,7 +26,7 @@ test_pkgs=(curl nodejs npm python3 python3-websockets chromium redis-server ngin
 deb_pkgs=(help2man python3 dpkg-dev file)
 package_test_pkgs=(systemd man-db prometheus)
 fuzz_pkgs=(clang libclang-rt-dev)
-bench_pkgs=(nginx libnginx-mod-nchan pushpin nodejs npm python3 python3-matplotlib)
+bench_pkgs=(nginx libnginx-mod-nchan pushpin nodejs npm python3 python3-matplotlib redis-server)
 profile_pkgs=(valgrind heaptrack)
 
 pkgs=("${build_pkgs[@]}")

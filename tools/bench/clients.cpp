@@ -1,5 +1,7 @@
 #include "clients.hpp"
 
+#include "wire.hpp"
+
 #include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
@@ -19,13 +21,6 @@ const char* name(transport t) { return t == transport::ws ? "ws" : t == transpor
 
 namespace {
 
-std::uint64_t number_after(std::string_view s, std::string_view key, std::size_t from = 0) {
-  auto p = s.find(key, from);
-  if (p == std::string_view::npos) return 0;
-  std::uint64_t v = 0;
-  std::from_chars(s.data() + p + key.size(), s.data() + s.size(), v);
-  return v;
-}
 
 // What a browser sends with each long poll (counted as overhead per round trip).
 constexpr std::string_view browser_headers =
@@ -54,54 +49,11 @@ std::string_view string_after_last(std::string_view s, std::string_view key) {
   return end == std::string_view::npos ? std::string_view{} : s.substr(p, end - p);
 }
 
-// A client frame (FIN, text) carrying `payload`, masked with a zero key (so the payload
-// goes as is).
-std::string ws_client_frame(std::string_view payload) {
-  std::string f(1, static_cast<char>(0x81));
-  const auto len = payload.size();
-  if (len < 126) {
-    f += static_cast<char>(0x80 | len);
-  } else if (len < 65536) {
-    f += static_cast<char>(0x80 | 126);
-    f += static_cast<char>(len >> 8);
-    f += static_cast<char>(len & 0xff);
-  } else {
-    f += static_cast<char>(0x80 | 127);
-    for (int i = 7; i >= 0; --i) f += static_cast<char>((len >> (8 * i)) & 0xff);
-  }
-  f.append(4, '\0');
-  f += payload;
-  return f;
-}
 
 constexpr std::string_view ws_upgrade =
     "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
-// Calls on_payload for each complete server frame at the start of `in` (server frames are
-// unmasked and never fragmented); returns the bytes consumed.
-template <class F>
-std::size_t ws_frames(std::string_view in, F&& on_payload) {
-  std::size_t pos = 0;
-  while (in.size() - pos >= 2) {
-    const auto b1 = static_cast<std::uint8_t>(in[pos + 1]) & 0x7f;
-    std::size_t head = 2, len = b1;
-    if (b1 == 126) {
-      if (in.size() - pos < 4) break;
-      len = (static_cast<std::uint8_t>(in[pos + 2]) << 8) | static_cast<std::uint8_t>(in[pos + 3]);
-      head = 4;
-    } else if (b1 == 127) {
-      if (in.size() - pos < 10) break;
-      len = 0;
-      for (int i = 0; i < 8; ++i) len = (len << 8) | static_cast<std::uint8_t>(in[pos + 2 + i]);
-      head = 10;
-    }
-    if (in.size() - pos < head + len) break;
-    on_payload(in.substr(pos + head, len));
-    pos += head + len;
-  }
-  return pos;
-}
 
 }  // namespace
 
@@ -397,19 +349,6 @@ void chat_client::stop() {
   socket_.close(ignored);
 }
 
-template <class Then>
-void write_pump::start(tcp::socket& socket, Then then) {
-  if (writing || pending.empty()) return;
-  writing = true;
-  inflight.swap(pending);
-  pending.clear();
-  net::async_write(socket, net::buffer(inflight),
-                   [this, then = std::move(then)](const boost::system::error_code& ec, std::size_t) mutable {
-                     writing = false;
-                     inflight.clear();
-                     then(ec);
-                   });
-}
 
 void chat_client::send(std::string bytes) {
   totals_.bytes_out += bytes.size();

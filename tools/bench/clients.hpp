@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,6 +28,21 @@ struct write_pump {
   template <class Then>
   void start(tcp::socket& socket, Then then);
 };
+
+template <class Then>
+void write_pump::start(tcp::socket& socket, Then then) {
+  if (writing || pending.empty()) return;
+  writing = true;
+  inflight.swap(pending);
+  pending.clear();
+  net::async_write(socket, net::buffer(inflight),
+                   [this, then = std::move(then)](const boost::system::error_code& ec, std::size_t) mutable {
+                     writing = false;
+                     inflight.clear();
+                     then(ec);
+                   });
+}
+
 
 enum class transport { ws, sse, poll };
 /// How a server names its endpoints: herald's API, or the peers' /sub/<ch> and /pub/<ch>
