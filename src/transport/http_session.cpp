@@ -51,7 +51,6 @@ void http_session::on_handshake(beast::error_code ec) {
     // The TCP stream has closed the socket: a handshake that never finished.
     count_handshake(handshake_result::timeout);
     metrics::add(metrics::counter::bad_connections);
-    util::log::limit("tls_handshake_timeout", {});
     return;
   }
   metrics::add(metrics::counter::bad_connections);
