@@ -67,7 +67,9 @@ void listener::refuse(net::ip::tcp::socket socket) {
   }();
   boost::system::error_code ec;
   socket.non_blocking(true, ec);
-  socket.write_some(net::buffer(reply), ec);
+  // On a TLS port the client expects a handshake, not HTTP in clear: it is only closed
+  // (a handshake per refusal would cost what the limit is there to spare).
+  if (!st_.tls) socket.write_some(net::buffer(reply), ec);
   lingering_close(std::move(socket), tc_);
 }
 

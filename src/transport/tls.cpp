@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <stdexcept>
 
@@ -23,6 +24,18 @@ std::string openssl_reason() {
   return buf;
 }
 
+// ALPN: HTTP/1.1 is what this port speaks. A client that offers h2 and http/1.1 (every
+// browser, curl) is told http/1.1; one that offers neither goes on without ALPN.
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned inlen,
+                void*) {
+  static constexpr unsigned char ours[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* chosen = nullptr;
+  if (SSL_select_next_proto(&chosen, outlen, ours, sizeof ours, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = chosen;
+  return SSL_TLSEXT_ERR_OK;
+}
+
 std::shared_ptr<net::ssl::context> load(const std::string& cert, const std::string& key) {
   auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
   auto* h = ctx->native_handle();
@@ -30,11 +43,16 @@ std::shared_ptr<net::ssl::context> load(const std::string& cert, const std::stri
   SSL_CTX_set_options(h, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   // Idle connections give their record buffers back (most of a push server's are idle).
   SSL_CTX_set_mode(h, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_alpn_select_cb(h, select_alpn, nullptr);
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(h, cert.c_str()) != 1)
     throw std::runtime_error("cannot load the TLS certificate " + cert + ": " + openssl_reason());
-  if (SSL_CTX_use_PrivateKey_file(h, key.c_str(), SSL_FILETYPE_PEM) != 1)
+  if (SSL_CTX_use_PrivateKey_file(h, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+      throw std::runtime_error("the TLS key " + key + " does not match the certificate " + cert + ": " +
+                               openssl_reason());
     throw std::runtime_error("cannot load the TLS key " + key + ": " + openssl_reason());
+  }
   if (SSL_CTX_check_private_key(h) != 1)
     throw std::runtime_error("the TLS key " + key + " does not match the certificate " + cert + ": " +
                              openssl_reason());

@@ -146,6 +146,17 @@ test('API over HTTPS: node https and curl', async () => {
   agent.destroy();
 });
 
+test('ALPN: a client offering h2 and http/1.1 is given http/1.1 (curl --http2 then speaks HTTP/1.1)', async () => {
+  const alpn = await new Promise((resolve, reject) => {
+    const s = tls.connect({ host: H.HOST, port: h.port, rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'] },
+      () => { resolve(s.alpnProtocol); s.end(); });
+    s.on('error', reject);
+  });
+  assert.equal(alpn, 'http/1.1');
+  const c = await H.curl(['-sk', '--http2', '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `${h.base}/healthz`]);
+  assert.equal(c.stdout, '1.1 200', c.stderr);
+});
+
 test('SSE and long polling over HTTPS', async () => {
   const sse = openSse('tls:sse');
   await H.waitFor(() => sse.head, { what: 'SSE head' });
@@ -263,6 +274,47 @@ test('hostile: a stalled handshake is cut, plain HTTP gets a clear 400, garbage 
   assert.equal(m.plain_http - before.plain_http, 1);
   assert.ok(m.error - before.error >= 1);
   assert.ok(m.ok > before.ok);
+});
+
+test('hostile: 60 stalled handshakes from one address (127.0.0.3): the ones over --max-connections-per-ip are closed at once, others are served meanwhile', async () => {
+  const g = await H.startHerald(['--threads', '1', '--tls-cert', CERT, '--tls-key', KEY, '--tls-handshake-timeout', '2',
+    '--max-connections-per-ip', '20']);
+  try {
+    const t0 = Date.now();
+    const closedAt = await Promise.all(Array.from({ length: 60 }, () => new Promise((resolve) => {
+      const s = net.connect({ port: g.port, host: H.HOST, localAddress: '127.0.0.3' });
+      s.on('error', () => {});
+      s.on('close', () => resolve(Date.now() - t0));
+      s.resume();
+      setTimeout(() => s.destroy(), 8000);
+    })).map(async (p, i) => {
+      if (i === 59) {
+        // While they stall: a good client from another address is served at once.
+        await H.sleep(300);
+        const r = await new Promise((resolve, reject) => {
+          const q = https.get({ host: H.HOST, port: g.port, path: '/healthz', rejectUnauthorized: false, agent: false },
+            (res) => { res.resume(); res.on('end', () => resolve({ status: res.statusCode, ms: Date.now() - t0 })); });
+          q.on('error', reject);
+        });
+        assert.equal(r.status, 200);
+        assert.ok(r.ms < 1800, `served after ${r.ms} ms`);
+      }
+      return p;
+    }));
+    const early = closedAt.filter((ms) => ms < 1500).length;
+    const cut = closedAt.filter((ms) => ms >= 1500 && ms < 6000).length;
+    assert.equal(early, 40, JSON.stringify(closedAt));  // over the limit: closed at accept
+    assert.equal(cut, 20);                             // the rest: cut by the handshake timeout
+    const m = H.parseMetrics((await new Promise((resolve, reject) => {
+      https.get({ host: H.HOST, port: g.port, path: '/metrics', rejectUnauthorized: false, agent: false }, (res) => {
+        let t = ''; res.on('data', (d) => { t += d; }); res.on('end', () => resolve(t));
+      }).on('error', reject);
+    })));
+    assert.equal(m.get('herald_tls_handshakes_total{result="timeout"}'), 20);
+    assert.equal(m.get('herald_limit_refusals_total{limit="connections_per_ip"}'), 40);
+  } finally {
+    await g.stop();
+  }
 });
 
 test('--tls-cert without --tls-key, or a file that does not load, stops the start with a clear error', async () => {
