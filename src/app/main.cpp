@@ -25,12 +25,13 @@ int main(int argc, char** argv) {
     log_opts.fmt = parsed.cfg->log_format;
     herald::util::log::configure(std::move(log_opts));
     const std::string broker = parsed.cfg->broker;
+    const char* scheme = parsed.cfg->transport.tls_cert.empty() ? "http" : "https";
     herald::server::server srv(std::move(*parsed.cfg));
     srv.start();
     auto ep = srv.endpoint();
     const auto host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
-    std::printf("herald listening on http://%s:%u (broker: %s)\n", host.c_str(), static_cast<unsigned>(ep.port()),
-                broker.c_str());
+    std::printf("herald listening on %s://%s:%u (broker: %s)\n", scheme, host.c_str(),
+                static_cast<unsigned>(ep.port()), broker.c_str());
     std::fflush(stdout);
     srv.run();
     return 0;

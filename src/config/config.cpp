@@ -28,6 +28,9 @@ po::options_description describe() {
     ("version", "print the version and exit")
     ("config", po::value<std::string>(), "read options from this file (key = value lines)")
     ("listen", po::value<std::string>()->default_value("127.0.0.1:8080"), "address to listen on, HOST:PORT")
+    ("tls-cert", po::value<std::string>()->default_value(""), "PEM certificate chain: serve HTTPS (and wss) on the listening port, with --tls-key; reloaded on SIGHUP (empty: plain HTTP)")
+    ("tls-key", po::value<std::string>()->default_value(""), "PEM private key of --tls-cert (reloaded with it on SIGHUP)")
+    ("tls-handshake-timeout", po::value<unsigned>()->default_value(10), "seconds a TLS handshake may take before the connection is cut")
     ("threads", po::value<unsigned>()->default_value(0), "event-loop threads (0: one per core, max 64)")
     ("broker", po::value<std::string>()->default_value("memory"), "memory | redis://HOST:PORT[,redis://...] | sentinel://MASTER[,...] (with --sentinels)")
     ("api-key", po::value<std::string>()->default_value(""), "require Authorization: Bearer KEY on /api/* (empty: open)")
@@ -315,6 +318,13 @@ parse_result parse_from(int argc, const char* const* argv, const std::vector<std
   require(t.max_queued_bytes >= 4096, "max-queued-bytes", "at least 4096");
   require(t.max_channels_per_connection > 0 && t.max_channels_per_connection <= 40, "max-channels-per-connection",
           "must be 1..40 (a cursor of 40 channels fits the contract's 1 KiB)");
+  t.tls_cert = get<std::string>(vm, "tls-cert");
+  t.tls_key = get<std::string>(vm, "tls-key");
+  t.tls_handshake_timeout = std::chrono::seconds(get<unsigned>(vm, "tls-handshake-timeout"));
+  require(t.tls_cert.empty() == t.tls_key.empty(), t.tls_cert.empty() ? "tls-cert" : "tls-key",
+          "--tls-cert and --tls-key go together");
+  require(t.tls_handshake_timeout.count() > 0, "tls-handshake-timeout", "must be positive");
+  if (!t.tls_cert.empty()) t.scheme = "https";
   t.ws_max_message = get<std::size_t>(vm, "ws-max-message");
   t.ws_ping_interval = std::chrono::seconds(get<unsigned>(vm, "ws-ping-interval"));
   t.ws_pong_timeout = std::chrono::seconds(get<unsigned>(vm, "ws-pong-timeout"));

@@ -101,6 +101,10 @@ constexpr std::array<descriptor, n_counters> counter_desc{{
     {"herald_stream_ingests_total", "Stream ingests (POST /api/stream) started.", ""},
     {"herald_stream_stops_total", "Live stream ingests stopped (ended aborted).", ""},
     {"herald_stream_timeouts_total", "Stream ingests ended by the idle limit or the maximum duration.", ""},
+    {"herald_tls_handshakes_total", "TLS handshakes per result.", "{result=\"ok\"}"},
+    {"herald_tls_handshakes_total", "TLS handshakes per result.", "{result=\"timeout\"}"},
+    {"herald_tls_handshakes_total", "TLS handshakes per result.", "{result=\"plain_http\"}"},
+    {"herald_tls_handshakes_total", "TLS handshakes per result.", "{result=\"error\"}"},
 }};
 
 constexpr std::array<descriptor, n_gauges> gauge_desc{{

@@ -49,6 +49,10 @@ enum class counter : unsigned {
   stream_ingests,         // POST /api/stream requests that started
   stream_stops,           // live ingests stopped (aborted)
   stream_timeouts,        // ingests ended by the idle limit or the maximum duration
+  tls_handshakes_ok,      // TLS handshakes per result (herald_tls_handshakes_total{result=..})
+  tls_handshakes_timeout,     // not finished within --tls-handshake-timeout
+  tls_handshakes_plain_http,  // plain HTTP sent to the TLS port (answered with a 400 in clear)
+  tls_handshakes_error,       // anything else: not TLS, no common version or cipher, closed midway
   count_
 };
 

@@ -20,6 +20,7 @@
 #include "transport/listener.hpp"
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"
+#include "transport/tls.hpp"
 #include "util/clock.hpp"
 #include "util/log.hpp"
 
@@ -32,7 +33,9 @@ struct server::timers {
   net::steady_timer sweep;
   net::steady_timer drain;
   net::signal_set signals;
-  explicit timers(net::io_context& ioc) : sweep(ioc), drain(ioc), signals(ioc, SIGINT, SIGTERM) {}
+  net::signal_set reload;  // SIGHUP
+  explicit timers(net::io_context& ioc)
+      : sweep(ioc), drain(ioc), signals(ioc, SIGINT, SIGTERM), reload(ioc, SIGHUP) {}
 };
 
 server::server(config::config cfg) : cfg_(std::move(cfg)) {
@@ -73,8 +76,11 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   api_ = std::make_unique<api::handlers>(*core_, *auth_, cfg_.api);
   connections_per_ip_ = std::make_unique<transport::ip_counter>(cfg_.transport.max_connections_per_ip);
   polls_per_ip_ = std::make_unique<transport::ip_counter>(cfg_.transport.max_polls_per_ip);
-  shared_ = std::make_unique<transport::shared_state>(
-      transport::shared_state{*core_, *api_, cfg_.transport, cfg_.api, *auth_, *connections_per_ip_, *polls_per_ip_});
+  // A certificate or key that does not load stops the start here (the message names the file).
+  if (!cfg_.transport.tls_cert.empty())
+    tls_ = std::make_unique<transport::tls_context>(cfg_.transport.tls_cert, cfg_.transport.tls_key);
+  shared_ = std::make_unique<transport::shared_state>(transport::shared_state{
+      *core_, *api_, cfg_.transport, cfg_.api, *auth_, *connections_per_ip_, *polls_per_ip_, tls_.get()});
   timers_ = std::make_unique<timers>(threads_[0]->ioc());
 
   metrics::register_callback_gauge("herald_presence_connections",
@@ -182,6 +188,7 @@ void server::log_start() const {
                       {"threads", cfg_.threads},
                       {"broker", redis_ ? "redis" : "memory"},
                       {"redis", redis_ ? brokers : std::string("-")},
+                      {"tls", tls_ ? "on" : "off"},
                       {"api_key", cfg_.api.api_key.empty() ? "unset" : "set"},
                       {"token_keys", cfg_.auth.keys.empty() ? "unset" : "set"},
                       {"history_size", d.history_size},
@@ -219,6 +226,7 @@ void server::run() {
   for (auto& t : threads_) t->start();
   schedule_sweep();
   wait_signal();
+  wait_reload();
   std::vector<std::thread> workers;
   for (std::size_t i = 1; i < threads_.size(); ++i)
     workers.emplace_back([this, i] {
@@ -241,6 +249,23 @@ void server::wait_signal() {
                          {"action", stops_.load() == 0 ? "drain" : "stop_now"}});
     stop();
     wait_signal();  // a second signal stops at once
+  });
+}
+
+void server::wait_reload() {
+  // SIGHUP (systemctl reload): the certificate and key are read again; handshakes from now
+  // on use them, open connections keep theirs. A file that does not load keeps the old
+  // pair (logged). Without TLS there is nothing to reload: logged, and nothing else.
+  timers_->reload.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    log::info("signal", {{"signal", "SIGHUP"}, {"action", tls_ ? "reload_tls" : "none"}});
+    if (!tls_) return wait_reload();
+    auto error = tls_->reload();
+    if (error.empty())
+      log::info("tls_reload", {{"result", "ok"}, {"cert", cfg_.transport.tls_cert}});
+    else
+      log::error("tls_reload", {{"result", "kept_old"}, {"error", error}});
+    wait_reload();
   });
 }
 
@@ -288,6 +313,7 @@ void server::halt(const char* why) {
   }
   timers_->drain.cancel();
   timers_->signals.cancel();
+  timers_->reload.cancel();
   for (std::size_t i = 0; i < threads_.size(); ++i)
     net::post(threads_[i]->ioc(), [this, i] {
       listeners_[i]->stop();

@@ -27,6 +27,7 @@ class handlers;
 }
 namespace herald::transport {
 class ip_counter;
+class tls_context;
 class thread_context;
 class listener;
 struct shared_state;
@@ -54,6 +55,7 @@ class server {
   void schedule_sweep();
   void check_drained();
   void wait_signal();
+  void wait_reload();
   void halt(const char* why);
   void log_start() const;
   void register_process_gauges();
@@ -76,6 +78,7 @@ class server {
   std::unique_ptr<auth::authorizer> auth_;
   std::unique_ptr<api::handlers> api_;
   std::unique_ptr<transport::ip_counter> connections_per_ip_, polls_per_ip_;
+  std::unique_ptr<transport::tls_context> tls_;
   std::unique_ptr<transport::shared_state> shared_;
   std::vector<std::shared_ptr<transport::listener>> listeners_;
   listen_lock lock_;  // one herald per address (see listen_lock.hpp)

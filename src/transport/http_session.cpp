@@ -24,22 +24,72 @@
 
 namespace herald::transport {
 
-http_session::http_session(tcp::socket socket, thread_context& tc, shared_state& st, ip_slot slot)
-    : stream_(std::move(socket)), tc_(tc), st_(st), ip_slot_(std::move(slot)) {}
+http_session::http_session(tcp::socket socket, thread_context& tc, shared_state& st, ip_slot slot,
+                           const std::shared_ptr<net::ssl::context>& tls)
+    : stream_(tls ? tcp::socket(socket.get_executor()) : std::move(socket)),
+      tc_(tc),
+      st_(st),
+      ip_slot_(std::move(slot)) {
+  if (tls) tls_ = std::make_unique<tls_stream>(std::move(socket), *tls);
+}
 
 http_session::~http_session() = default;
 
-void http_session::run() { do_read(); }
+void http_session::run() {
+  if (!tls_) return do_read();
+  stream().expires_after(st_.opts.tls_handshake_timeout);
+  tls_->async_handshake(net::ssl::stream_base::server,
+                        [self = shared_from_this()](beast::error_code ec) { self->on_handshake(ec); });
+}
+
+void http_session::on_handshake(beast::error_code ec) {
+  if (!ec) {
+    count_handshake(handshake_result::ok);
+    return do_read();
+  }
+  if (ec == beast::error::timeout) {
+    // The TCP stream has closed the socket: a handshake that never finished.
+    count_handshake(handshake_result::timeout);
+    metrics::add(metrics::counter::bad_connections);
+    return;
+  }
+  metrics::add(metrics::counter::bad_connections);
+  if (is_plain_http(ec)) {
+    count_handshake(handshake_result::plain_http);
+    return refuse_plain_http();
+  }
+  count_handshake(handshake_result::error);
+  close();
+}
+
+void http_session::refuse_plain_http() {
+  // An http:// URL on the https port: say so in clear text (the client reads HTTP), once,
+  // without waiting, then close as any refusal.
+  static const std::string reply = [] {
+    std::string body =
+        R"({"error":{"code":"tls_required","message":"this port speaks HTTPS: use an https:// URL"}})";
+    return "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  }();
+  beast::error_code ec;
+  auto& s = socket();
+  s.non_blocking(true, ec);
+  const auto n = s.write_some(net::buffer(reply), ec);
+  if (!ec) metrics::add(metrics::counter::bytes_out, n);
+  close();
+}
 
 void http_session::do_read() {
   parser_.emplace();
   head_.reset();
   parser_->header_limit(static_cast<std::uint32_t>(st_.opts.max_header_bytes));
   parser_->body_limit(st_.opts.max_body_bytes);
-  stream_.expires_after(first_request_ ? st_.opts.request_timeout : st_.opts.keepalive_timeout);
+  stream().expires_after(first_request_ ? st_.opts.request_timeout : st_.opts.keepalive_timeout);
   // The head first: its framing, Host and Expect are checked before any body byte is read.
-  http::async_read_header(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_header(ec, n); });
+  with_stream([&](auto& s) {
+    http::async_read_header(s, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_header(ec, n); });
+  });
 }
 
 void http_session::on_header(beast::error_code ec, std::size_t bytes) {
@@ -56,18 +106,22 @@ void http_session::on_header(beast::error_code ec, std::size_t bytes) {
   if (parser_->is_done()) return handle_request();  // no body
   if (!head_->expects_continue) return read_body();
   static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-  net::async_write(stream_, net::buffer(continue_line.data(), continue_line.size()),
-                   [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                     metrics::add(metrics::counter::bytes_out, n);
-                     if (ec) return self->close();
-                     self->read_body();
-                   });
+  with_stream([&](auto& s) {
+    net::async_write(s, net::buffer(continue_line.data(), continue_line.size()),
+                     [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                       metrics::add(metrics::counter::bytes_out, n);
+                       if (ec) return self->close();
+                       self->read_body();
+                     });
+  });
 }
 
 void http_session::read_body() {
   // Same deadline as the head: the request must arrive whole within request_timeout.
-  http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
+  with_stream([&](auto& s) {
+    http::async_read(s, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
+  });
 }
 
 void http_session::on_read(beast::error_code ec, std::size_t bytes) {
@@ -239,8 +293,10 @@ void http_session::start_stream(std::string_view path, boost::urls::params_view 
   for (const auto& ch : sub.channels)
     if (auto err = st_.auth.may_subscribe(who, ch)) return send_error(*err);
   if (path == "/sse") {
-    stream_.expires_never();
-    auto s = std::make_shared<sse_session>(stream_.release_socket(), tc_, st_);
+    tcp::socket plain(tc_.ioc());
+    std::unique_ptr<tls_stream> tls;
+    hand_over(plain, tls);
+    auto s = std::make_shared<sse_session>(std::move(plain), std::move(tls), tc_, st_);
     s->adopt(who, std::move(ip_slot_));
     s->start(std::move(sub), std::move(cors_));
     return;
@@ -248,14 +304,14 @@ void http_session::start_stream(std::string_view path, boost::urls::params_view 
   ip_slot poll_slot;
   // The peer may have reset the connection already: that is its end, not an exception.
   beast::error_code ec;
-  const auto peer = stream_.socket().remote_endpoint(ec);
+  const auto peer = socket().remote_endpoint(ec);
   if (ec) return close();
   if (!st_.polls_per_ip.acquire(peer.address(), poll_slot)) {
     limit_refused(metrics::counter::limit_polls_per_ip, "polls_per_ip", {{"addr", peer.address().to_string()}});
     return send_error({429, "too_many_polls",
                        "at most " + std::to_string(st_.polls_per_ip.limit()) + " long polls held per address"});
   }
-  stream_.expires_never();
+  stream().expires_never();
   auto p = std::make_shared<longpoll_request>(shared_from_this(), who, std::move(poll_slot));
   p->start(std::move(sub));
 }
@@ -263,8 +319,10 @@ void http_session::start_stream(std::string_view path, boost::urls::params_view 
 void http_session::start_ws(const auth::identity* who, const util::api_error* refusal) {
   const auto early = buffer_.data();
   std::string leftover(static_cast<const char*>(early.data()), early.size());
-  stream_.expires_never();
-  auto ws = std::make_shared<ws_session>(stream_.release_socket(), tc_, st_, ws_accept_->deflate);
+  tcp::socket plain(tc_.ioc());
+  std::unique_ptr<tls_stream> tls;
+  hand_over(plain, tls);
+  auto ws = std::make_shared<ws_session>(std::move(plain), std::move(tls), tc_, st_, ws_accept_->deflate);
   if (refusal) {
     // Browsers cannot read an HTTP refusal of an upgrade: open, then close with a code
     // that says what to do (4003: refresh the token; 4101: do not retry with it).
@@ -330,9 +388,11 @@ void http_session::send() {
 void http_session::write_some() {
   // The deadline is per step, not for the whole reply: a slow link that keeps reading
   // gets a big reply whole, one that stalls is cut (a reply is bounded by bytes too).
-  stream_.expires_after(st_.opts.request_timeout);
-  stream_.async_write_some(
-      *writing_, [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_write_some(ec, n); });
+  stream().expires_after(st_.opts.request_timeout);
+  with_stream([&](auto& s) {
+    s.async_write_some(*writing_,
+                       [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_write_some(ec, n); });
+  });
 }
 
 void http_session::on_write_some(beast::error_code ec, std::size_t bytes) {
@@ -358,7 +418,17 @@ void http_session::on_written() {
 void http_session::close() {
   // Also after an error reply: the client reads it whole, even when it was still
   // sending (lingering_close.hpp).
-  if (stream_.socket().is_open()) lingering_close(stream_.release_socket(), tc_);
+  // With TLS no close_notify is sent: every reply is delimited by its length, and a
+  // stream's end by its own event (docs/deploy.md).
+  if (socket().is_open()) lingering_close(stream().release_socket(), tc_);
+}
+
+void http_session::hand_over(tcp::socket& plain, std::unique_ptr<tls_stream>& tls) {
+  stream().expires_never();
+  if (tls_)
+    tls = std::move(tls_);
+  else
+    plain = stream_.release_socket();
 }
 
 }  // namespace herald::transport

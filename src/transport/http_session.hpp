@@ -4,6 +4,9 @@
 // ws_session; /poll lends the connection to a longpoll_request until its reply is
 // written; everything else goes to the API handlers.
 //
+// With TLS (`tls` given) the connection starts with the handshake, bounded by
+// tls_handshake_timeout; plain HTTP sent to the port gets a 400 in clear text.
+//
 // Client endpoints (/sse, /poll, /ws, /publish, /ticket) first pass the origin policy
 // (CORS, preflights) and authentication (token or ticket: possibly a broker round trip,
 // after which the request resumes on this connection's thread).
@@ -21,6 +24,7 @@
 #include "transport/request_head.hpp"
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"
+#include "transport/tls.hpp"
 #include "transport/write_queue.hpp"
 #include "transport/ws_handshake.hpp"
 
@@ -32,16 +36,18 @@ using tcp = net::ip::tcp;
 
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  /// `slot` counts the connection against its address's limit until it closes.
-  http_session(tcp::socket socket, thread_context& tc, shared_state& st, ip_slot slot);
+  /// `slot` counts the connection against its address's limit until it closes; `tls`:
+  /// the context of a TLS connection (null: plain TCP).
+  http_session(tcp::socket socket, thread_context& tc, shared_state& st, ip_slot slot,
+               const std::shared_ptr<net::ssl::context>& tls = nullptr);
   ~http_session();
 
-  /// Starts reading the first request.
+  /// Starts reading the first request (after the TLS handshake).
   void run();
 
   thread_context& thread() noexcept { return tc_; }
   shared_state& state() noexcept { return st_; }
-  tcp::socket& socket() noexcept { return stream_.socket(); }
+  tcp::socket& socket() noexcept { return stream().socket(); }
 
   /// The output queue of the current response; fill it, then send().
   write_queue& out() noexcept { return out_; }
@@ -62,12 +68,24 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void send_api_response(api::response r);
 
   // For a request that reads its own body (POST /api/stream, transport/stream_ingest):
-  // the socket, the read buffer and the parser holding the request's head.
-  beast::tcp_stream& stream() noexcept { return stream_; }
+  // the TCP stream (its timer, its socket), the byte stream (plain or TLS, passed to
+  // `f`), the read buffer and the parser holding the request's head.
+  beast::tcp_stream& stream() noexcept { return tls_ ? tls_->next_layer() : stream_; }
+  template <class F>
+  void with_stream(F&& f) {
+    if (tls_)
+      f(*tls_);
+    else
+      f(stream_);
+  }
   beast::flat_buffer& read_buffer() noexcept { return buffer_; }
   http::request_parser<http::string_body>& parser() noexcept { return *parser_; }
 
  private:
+  void on_handshake(beast::error_code ec);
+  void refuse_plain_http();
+  /// Gives the connection to a streaming session: the plain socket or the TLS stream.
+  void hand_over(tcp::socket& plain, std::unique_ptr<tls_stream>& tls);
   void do_read();
   void on_header(beast::error_code ec, std::size_t bytes);
   void read_body();
@@ -84,7 +102,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void on_written();
   void close();
 
-  beast::tcp_stream stream_;
+  beast::tcp_stream stream_;         // plain TCP (closed with TLS)
+  std::unique_ptr<tls_stream> tls_;  // TLS: over its own TCP stream
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<request_head> head_;  // the checked head of the request in parser_ (views into it)

@@ -8,6 +8,7 @@
 #include "transport/client_events.hpp"
 #include "transport/http_session.hpp"
 #include "transport/lingering_close.hpp"
+#include "transport/tls.hpp"
 
 namespace herald::transport {
 
@@ -48,7 +49,9 @@ void listener::do_accept() {
       return self->do_accept();
     }
     socket.set_option(net::ip::tcp::no_delay(true), ec);
-    std::make_shared<http_session>(std::move(socket), self->tc_, self->st_, std::move(slot))->run();
+    std::shared_ptr<net::ssl::context> tls;
+    if (self->st_.tls) tls = self->st_.tls->current();  // the certificate of this moment
+    std::make_shared<http_session>(std::move(socket), self->tc_, self->st_, std::move(slot), tls)->run();
     self->do_accept();
   });
 }
@@ -64,7 +67,9 @@ void listener::refuse(net::ip::tcp::socket socket) {
   }();
   boost::system::error_code ec;
   socket.non_blocking(true, ec);
-  socket.write_some(net::buffer(reply), ec);
+  // On a TLS port the client expects a handshake, not HTTP in clear: it is only closed
+  // (a handshake per refusal would cost what the limit is there to spare).
+  if (!st_.tls) socket.write_some(net::buffer(reply), ec);
   lingering_close(std::move(socket), tc_);
 }
 

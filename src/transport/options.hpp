@@ -34,6 +34,11 @@ struct options {
   bool cors_credentials = false;             // Access-Control-Allow-Credentials: true
   std::string scheme = "http";               // how clients reach this server (same-origin check); TLS sets "https"
 
+  // TLS (transport/tls.hpp): both files set, or neither (plain TCP)
+  std::string tls_cert;                              // PEM certificate chain
+  std::string tls_key;                               // PEM private key
+  std::chrono::seconds tls_handshake_timeout{10};    // a handshake not done by then is cut
+
   // Abuse limits (0: off)
   std::size_t max_connections_per_ip = 0;  // open TCP connections from one address
   std::size_t max_polls_per_ip = 0;        // held long polls from one address

@@ -9,6 +9,8 @@
 
 namespace herald::transport {
 
+class tls_context;
+
 struct shared_state {
   core::context& core;
   api::handlers& api;
@@ -17,6 +19,7 @@ struct shared_state {
   const auth::authorizer& auth;
   ip_counter& connections_per_ip;
   ip_counter& polls_per_ip;
+  tls_context* tls = nullptr;  // TLS on the port (--tls-cert); null: plain TCP
 };
 
 }  // namespace herald::transport

@@ -9,8 +9,9 @@
 
 namespace herald::transport {
 
-sse_session::sse_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st)
-    : stream_session(std::move(socket), tc, st, core::transport::sse) {}
+sse_session::sse_session(net::ip::tcp::socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc,
+                         shared_state& st)
+    : stream_session(std::move(socket), std::move(tls), tc, st, core::transport::sse) {}
 
 std::shared_ptr<sse_session> sse_session::self() { return std::static_pointer_cast<sse_session>(shared_from_this()); }
 
@@ -162,6 +163,15 @@ void sse_session::drain() {
 
 void sse_session::wait_readable() {
   // Clients send nothing on an event stream: readable means closed (or junk, dropped).
+  if (tls_) {
+    // Through TLS (a close_notify, or the end): what is read is dropped, so the thread's
+    // scratch buffer will do even though the stream may fill it before the handler runs.
+    tls_->async_read_some(net::buffer(tc_.scratch()), [s = self()](const boost::system::error_code& ec, std::size_t) {
+      if (ec || s->closing_) return s->close();
+      s->wait_readable();
+    });
+    return;
+  }
   socket_.async_wait(net::ip::tcp::socket::wait_read, [s = self()](const boost::system::error_code& ec) {
     if (ec || s->closing_) return s->close();
     boost::system::error_code rec;
@@ -172,7 +182,7 @@ void sse_session::wait_readable() {
 }
 
 void sse_session::close() {
-  if (!socket_.is_open()) return;
+  if (!sock().is_open()) return;
   closing_ = true;
   shut_down();
 }

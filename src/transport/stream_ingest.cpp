@@ -115,14 +115,16 @@ void stream_ingest::begin(bool expects_continue) {
   if (!expects_continue) return read();
   static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
   reading_ = true;  // the write below stands for the read: nothing else may start
-  net::async_write(http_->stream(), net::buffer(continue_line.data(), continue_line.size()),
-                   [s = self()](beast::error_code ec, std::size_t n) {
-                     metrics::add(metrics::counter::bytes_out, n);
-                     s->reading_ = false;
-                     if (s->ending_) return s->pump();  // stopped meanwhile (the cancel ended the write)
-                     if (ec) return s->finish(protocol::state_error, "producer disconnected", {}, false);
-                     s->read();
-                   });
+  http_->with_stream([&](auto& stream) {
+    net::async_write(stream, net::buffer(continue_line.data(), continue_line.size()),
+                     [s = self()](beast::error_code ec, std::size_t n) {
+                       metrics::add(metrics::counter::bytes_out, n);
+                       s->reading_ = false;
+                       if (s->ending_) return s->pump();  // stopped meanwhile (the cancel ended the write)
+                       if (ec) return s->finish(protocol::state_error, "producer disconnected", {}, false);
+                       s->read();
+                     });
+  });
 }
 
 void stream_ingest::on_tick(std::int64_t now_ms) {
@@ -168,8 +170,10 @@ void stream_ingest::read() {
   body.size = buf_.size();
   body.more = true;
   arm_watchdog();
-  http::async_read_some(http_->stream(), http_->read_buffer(), *parser_,
-                        [s = self()](beast::error_code ec, std::size_t) { s->on_read(ec); });
+  http_->with_stream([&](auto& stream) {
+    http::async_read_some(stream, http_->read_buffer(), *parser_,
+                          [s = self()](beast::error_code ec, std::size_t) { s->on_read(ec); });
+  });
 }
 
 void stream_ingest::on_read(beast::error_code ec) {

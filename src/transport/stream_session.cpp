@@ -11,9 +11,11 @@
 
 namespace herald::transport {
 
-stream_session::stream_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st, core::transport kind)
+stream_session::stream_session(net::ip::tcp::socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc,
+                               shared_state& st, core::transport kind)
     : core::subscriber_session(st.core, tc.index(), kind),
       socket_(std::move(socket)),
+      tls_(std::move(tls)),
       tc_(tc),
       st_(st),
       last_write_s_(static_cast<std::int32_t>(tc.now_s())) {}
@@ -30,15 +32,18 @@ void stream_session::shut_down() {
   const bool writing = out_.writing();
   out_.clear();
   boost::system::error_code ignored;
+  auto& s = sock();
   if (writing) {
     // A write still pending after the close timeout: the peer reads nothing, so nothing
     // of ours could be saved by lingering.
-    socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    s.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    s.close(ignored);
     return;
   }
-  socket_.cancel(ignored);  // the transport's pending read wait completes, aborted
-  lingering_close(std::move(socket_), tc_);
+  s.cancel(ignored);  // the transport's pending read (or wait) completes, aborted
+  // TLS: the pending read completes aborted; the TLS stream lives until then (with this
+  // session), the socket goes. No close_notify (http_session.cpp, close()).
+  lingering_close(tls_ ? tls_->next_layer().release_socket() : std::move(socket_), tc_);
 }
 
 bool stream_session::token_expired() const noexcept { return who_ && who_->expired(util::unix_ms()); }
@@ -58,7 +63,7 @@ void stream_session::flush() {
   if (held_ && small) return;  // the hold's end writes it
   if (!held_ && small && tc_.write_hold().count() > 0) {
     int unacked = 0;
-    if (::ioctl(socket_.native_handle(), SIOCOUTQ, &unacked) == 0 && unacked > 0) {
+    if (::ioctl(sock().native_handle(), SIOCOUTQ, &unacked) == 0 && unacked > 0) {
       metrics::add(metrics::counter::write_holds);
       return tc_.hold(self());
     }
@@ -73,8 +78,11 @@ void stream_session::flush_now() {
 
 void stream_session::write() {
   last_write_s_ = static_cast<std::int32_t>(tc_.now_s());
-  net::async_write(socket_, out_.start(),
-                   [s = self()](const boost::system::error_code& ec, std::size_t n) { s->on_write(ec, n); });
+  auto done = [s = self()](const boost::system::error_code& ec, std::size_t n) { s->on_write(ec, n); };
+  if (tls_)
+    net::async_write(*tls_, out_.start(), std::move(done));
+  else
+    net::async_write(socket_, out_.start(), std::move(done));
 }
 
 bool stream_session::signal_fits() const noexcept {

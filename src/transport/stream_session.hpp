@@ -19,6 +19,7 @@
 #include "transport/ip_counter.hpp"
 #include "transport/shared_state.hpp"
 #include "transport/thread_context.hpp"
+#include "transport/tls.hpp"
 #include "transport/write_queue.hpp"
 
 namespace herald::transport {
@@ -33,7 +34,9 @@ class stream_session : public core::subscriber_session, public tickable, public 
   }
 
  protected:
-  stream_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st, core::transport kind);
+  /// `tls`: the connection's TLS stream (then `socket` is unused); null: plain TCP.
+  stream_session(net::ip::tcp::socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc,
+                 shared_state& st, core::transport kind);
   ~stream_session();
 
   /// True when a message must be refused now to pace a replay (see above).
@@ -69,7 +72,11 @@ class stream_session : public core::subscriber_session, public tickable, public 
   /// cap is dropped and counted (herald_signal_drops_total), the connection is not cut.
   bool signal_fits() const noexcept;
 
-  net::ip::tcp::socket socket_;
+  /// The TCP socket (under the TLS stream, with TLS).
+  net::ip::tcp::socket& sock() noexcept { return tls_ ? tls_->next_layer().socket() : socket_; }
+
+  net::ip::tcp::socket socket_;       // plain TCP
+  std::unique_ptr<tls_stream> tls_;  // TLS
   thread_context& tc_;
   shared_state& st_;
   write_queue out_;

@@ -14,10 +14,12 @@ using protocol::ws_opcode;
 
 namespace {
 constexpr std::uint8_t max_commands_in_flight = 8;
+constexpr std::size_t tls_read_bytes = 16 * 1024;  // one TLS record
 }
 
-ws_session::ws_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st, bool deflate)
-    : stream_session(std::move(socket), tc, st, core::transport::ws),
+ws_session::ws_session(net::ip::tcp::socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc,
+                       shared_state& st, bool deflate)
+    : stream_session(std::move(socket), std::move(tls), tc, st, core::transport::ws),
       reader_(st.opts.ws_max_message, deflate),
       deflate_(deflate),
       last_read_s_(static_cast<std::int32_t>(tc.now_s())),
@@ -30,7 +32,7 @@ void ws_session::start(const std::string& response_head, std::string early) {
   out_.push_copy(response_head);
   tc_.add_tickable(this);
   boost::system::error_code ec;
-  socket_.non_blocking(true, ec);
+  if (!tls_) socket_.non_blocking(true, ec);
   flush();
   if (!early.empty()) feed(early.data(), early.size());
   if (state_ != state::closed) do_read();
@@ -51,6 +53,7 @@ void ws_session::start_refused(const std::string& response_head, std::uint16_t c
 // Reading
 
 void ws_session::do_read() {
+  if (tls_) return do_read_tls();
   socket_.async_wait(net::ip::tcp::socket::wait_read, [s = self()](const boost::system::error_code& ec) {
     if (s->state_ == state::closed) return;
     if (ec) return s->terminate();
@@ -70,6 +73,24 @@ void ws_session::do_read() {
     else
       s->do_read();
   });
+}
+
+void ws_session::do_read_tls() {
+  if (!tls_read_) tls_read_ = std::make_unique<char[]>(tls_read_bytes);
+  tls_->async_read_some(net::buffer(tls_read_.get(), tls_read_bytes),
+                        [s = self()](const boost::system::error_code& ec, std::size_t n) { s->on_read_tls(ec, n); });
+}
+
+void ws_session::on_read_tls(const boost::system::error_code& ec, std::size_t n) {
+  if (state_ == state::closed) return;
+  if (ec) return terminate();
+  metrics::add(metrics::counter::bytes_in, n);
+  feed(tls_read_.get(), n);
+  if (state_ == state::closed) return;
+  if (hold())
+    read_held_ = true;
+  else
+    do_read_tls();
 }
 
 bool ws_session::backlogged(std::size_t queued_limit) const noexcept {

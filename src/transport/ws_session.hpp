@@ -44,7 +44,9 @@ namespace herald::transport {
 
 class ws_session final : public stream_session, private protocol::ws_reader::handler {
  public:
-  ws_session(net::ip::tcp::socket socket, thread_context& tc, shared_state& st, bool deflate);
+  /// `tls`: the TLS stream of a wss connection (null: plain, on `socket`).
+  ws_session(net::ip::tcp::socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc, shared_state& st,
+             bool deflate);
 
   /// Writes the 101 response, then handles `early` (bytes the client sent right after
   /// its handshake) and reads on.
@@ -94,6 +96,8 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void close_with(std::uint16_t code, std::string_view reason, bool wait_for_peer);
   void feed(char* data, std::size_t n);
   void do_read();
+  void do_read_tls();
+  void on_read_tls(const boost::system::error_code& ec, std::size_t n);
   /// Reads again once a hold is over (output drained, broker replies back).
   void release_hold();
   /// The queue holds `queued_limit` bytes or more, or too many commands wait for the broker.
@@ -114,6 +118,9 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   std::uint8_t commands_in_flight_ = 0;  // waiting for the broker (publish, history)
   bool read_held_ = false;               // reading stopped by hold()
   ws_raw_channels raw_;
+  // TLS: the connection's own read buffer (the TLS stream may decrypt into it before the
+  // handler runs, so the thread's scratch buffer cannot be shared); plain: none.
+  std::unique_ptr<char[]> tls_read_;
   // Subscribe commands waiting for their channel's sync: (channel, request id).
   std::vector<std::pair<std::string, std::string>> pending_subscribes_;
   metrics::gauge_guard gauge_{metrics::gauge::connections_ws};

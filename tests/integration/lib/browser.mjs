@@ -20,8 +20,8 @@ export function buildWeb() {
   execFileSync(path.join(REPO_DIR, 'scripts/build-web.sh'), { stdio: ['ignore', 'inherit', 'inherit'], timeout: 300000 });
 }
 
-/** Launches Chromium; resolves with { ctx, newPage(), close() }. */
-export async function launchBrowser() {
+/** Launches Chromium (`args`: extra command-line flags); resolves with { ctx, newPage(), close() }. */
+export async function launchBrowser({ args = [] } = {}) {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (scripts/setup.sh test installs the Debian package chromium)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-chromium-'));
   const ctx = await chromium.launchPersistentContext(dir, {
@@ -30,7 +30,7 @@ export async function launchBrowser() {
     timeout: 60000,
     viewport: { width: 1280, height: 800 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', ...args],
   });
   return {
     ctx,
@@ -57,15 +57,24 @@ process.on('exit', () => { for (const c of nginxProcs) killTree(c); });
 
 /** Starts nginx with tests/integration/browser/<confName>, proxying to herald at `heraldPort`. */
 export async function startNginxConf(confName, heraldPort) {
-  const { freePort, HOST, sleep } = await import('./herald.mjs');
-  const net = await import('node:net');
+  const { freePort, HOST } = await import('./herald.mjs');
   const listenPort = await freePort();
+  const text = fs.readFileSync(path.join(TESTS_DIR, 'browser', confName), 'utf8')
+    .replaceAll('@LISTEN@', `${HOST}:${listenPort}`).replaceAll('@HERALD@', `${HOST}:${heraldPort}`);
+  return startNginxText(text, listenPort);
+}
+
+/**
+ * Starts nginx with the configuration `text` (relative paths under a fresh prefix
+ * directory), waits until `listenPort` accepts; `scheme` only names `base`.
+ */
+export async function startNginxText(text, listenPort, { scheme = 'http' } = {}) {
+  const { HOST, sleep } = await import('./herald.mjs');
+  const net = await import('node:net');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-nginx-'));
   fs.chmodSync(dir, 0o755);
   fs.mkdirSync(path.join(dir, 'logs'));
   fs.mkdirSync(path.join(dir, 'temp'));
-  const text = fs.readFileSync(path.join(TESTS_DIR, 'browser', confName), 'utf8')
-    .replaceAll('@LISTEN@', `${HOST}:${listenPort}`).replaceAll('@HERALD@', `${HOST}:${heraldPort}`);
   fs.writeFileSync(path.join(dir, 'nginx.conf'), text);
   const bin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p)) ?? 'nginx';
   const { spawn } = await import('node:child_process');
@@ -88,7 +97,8 @@ export async function startNginxConf(confName, heraldPort) {
   }
   return {
     port: listenPort,
-    base: `http://${HOST}:${listenPort}`,
+    base: `${scheme}://${HOST}:${listenPort}`,
+    dir,
     async stop() { killTree(child); await exited; fs.rmSync(dir, { recursive: true, force: true }); },
   };
 }

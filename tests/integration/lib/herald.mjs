@@ -152,17 +152,17 @@ export function launch(args, { env = {}, timeoutMs = 10000 } = {}) {
     child.stdout.setEncoding('utf8').on('data', (d) => {
       stdout += d;
       if (settled) return;
-      const m = /herald listening on http:\/\/127\.0\.0\.1:(\d+) \(broker: ([^)]+)\)/.exec(stdout);
+      const m = /herald listening on (https?):\/\/127\.0\.0\.1:(\d+) \(broker: ([^)]+)\)/.exec(stdout);
       if (!m) return;
       settled = true;
       clearTimeout(timer);
-      const p = Number(m[1]);
+      const p = Number(m[2]);
       resolve({
         herald: {
           proc: child,
           pid: child.pid,
           port: p,
-          base: `http://${HOST}:${p}`,
+          base: `${m[1]}://${HOST}:${p}`,
           args,
           exited,
           stdout: () => stdout,
