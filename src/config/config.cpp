@@ -81,6 +81,12 @@ po::options_description describe() {
     ("max-connections-per-ip", po::value<std::size_t>()->default_value(0), "open connections from one address (0: no limit; behind a proxy every client shares its address)")
     ("max-polls-per-ip", po::value<std::size_t>()->default_value(0), "long polls held at once for one address (0: no limit)")
     ("ws-commands-per-second", po::value<unsigned>()->default_value(1000), "commands one WebSocket connection may send per second, burst of one second's worth (0: no limit)")
+    ("connect-hook", po::value<std::string>()->default_value(""), "URL (http://HOST[:PORT]/PATH) the backend is asked at on each connection (WebSocket, SSE, each long poll); empty: none")
+    ("subscribe-hook", po::value<std::string>()->default_value(""), "URL the backend is asked at on each subscription; empty: none")
+    ("publish-hook", po::value<std::string>()->default_value(""), "URL the backend is asked at on each client publish, which may replace the data; empty: none")
+    ("hook-timeout", po::value<unsigned>()->default_value(1000), "ms a hook call may take before the client gets 503 hook_timeout")
+    ("hook-pool-size", po::value<std::size_t>()->default_value(8), "keep-alive connections to each hook's backend, per thread")
+    ("hook-max-pending", po::value<std::size_t>()->default_value(1024), "hook calls waiting for a connection, per thread and hook; past it 503 hook_overloaded")
     ("log-level", po::value<std::string>()->default_value("info"), "least severe log lines written to stderr: debug | info | warn | error")
     ("log-format", po::value<std::string>()->default_value("text"), "log lines as key=value text or JSON objects: text | json");
   // clang-format on
@@ -107,6 +113,35 @@ unsigned long long parse_number(std::string_view v, const std::string& setting) 
   if (!n)
     throw config_error("invalid " + setting + ": expected a non-negative integer, got \"" + std::string(v) + "\"");
   return *n;
+}
+
+// http://HOST[:PORT][/PATH] (IPv6 in brackets); empty: no hook.
+transport::hook_endpoint parse_hook_url(const std::string& url, const std::string& setting) {
+  transport::hook_endpoint e;
+  if (url.empty()) return e;
+  constexpr std::string_view scheme = "http://";
+  require(url.starts_with(scheme), setting, "expected http://HOST[:PORT][/PATH], got \"" + url + "\"");
+  std::string_view rest = std::string_view(url).substr(scheme.size());
+  const auto slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  if (slash != std::string_view::npos) e.target = std::string(rest.substr(slash));
+  std::size_t colon = authority.rfind(':');
+  if (authority.starts_with('[')) {
+    const auto close = authority.find(']');
+    require(close != std::string_view::npos, setting, "unclosed [ in \"" + url + "\"");
+    e.host = std::string(authority.substr(1, close - 1));
+    colon = close + 1 < authority.size() && authority[close + 1] == ':' ? close + 1 : std::string_view::npos;
+  } else {
+    e.host = std::string(authority.substr(0, colon));
+  }
+  if (colon != std::string_view::npos) {
+    auto port = util::parse_decimal(authority.substr(colon + 1));
+    require(port && *port > 0 && *port < 65536, setting, "bad port in \"" + url + "\"");
+    e.port = std::to_string(*port);
+  }
+  require(!e.host.empty(), setting, "no host in \"" + url + "\"");
+  e.url = url;
+  return e;
 }
 
 }  // namespace
@@ -330,6 +365,16 @@ parse_result parse_from(int argc, const char* const* argv, const std::vector<std
   require(t.ws_max_message >= 1024, "ws-max-message", "at least 1024");
   require(t.ws_ping_interval.count() > 0, "ws-ping-interval", "must be positive");
   require(t.ws_pong_timeout.count() > 0, "ws-pong-timeout", "must be positive");
+
+  auto& h = t.hooks;
+  h.connect = parse_hook_url(get<std::string>(vm, "connect-hook"), "connect-hook");
+  h.subscribe = parse_hook_url(get<std::string>(vm, "subscribe-hook"), "subscribe-hook");
+  h.publish = parse_hook_url(get<std::string>(vm, "publish-hook"), "publish-hook");
+  h.timeout = std::chrono::milliseconds(get<unsigned>(vm, "hook-timeout"));
+  h.pool_size = get<std::size_t>(vm, "hook-pool-size");
+  h.max_pending = get<std::size_t>(vm, "hook-max-pending");
+  require(h.timeout.count() > 0 && h.timeout.count() <= 60000, "hook-timeout", "must be 1..60000");
+  require(h.pool_size > 0 && h.pool_size <= 1024, "hook-pool-size", "must be 1..1024");
 
   c.api.api_key = get<std::string>(vm, "api-key");
   c.api.web_root = get<std::string>(vm, "web-root");

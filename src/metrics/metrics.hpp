@@ -49,6 +49,29 @@ enum class counter : unsigned {
   stream_ingests,         // POST /api/stream requests that started
   stream_stops,           // live ingests stopped (aborted)
   stream_timeouts,        // ingests ended by the idle limit or the maximum duration
+  // Backend hooks (transport/hooks.hpp): herald_hook_requests_total{hook,result}, six
+  // results per hook in this order (hooks.cpp relies on it), then the time spent per hook.
+  hook_connect_allow,
+  hook_connect_refuse,
+  hook_connect_timeout,
+  hook_connect_unavailable,
+  hook_connect_bad_reply,
+  hook_connect_overloaded,
+  hook_subscribe_allow,
+  hook_subscribe_refuse,
+  hook_subscribe_timeout,
+  hook_subscribe_unavailable,
+  hook_subscribe_bad_reply,
+  hook_subscribe_overloaded,
+  hook_publish_allow,
+  hook_publish_refuse,
+  hook_publish_timeout,
+  hook_publish_unavailable,
+  hook_publish_bad_reply,
+  hook_publish_overloaded,
+  hook_connect_us,  // microseconds from asking to the answer, summed
+  hook_subscribe_us,
+  hook_publish_us,
   count_
 };
 

@@ -16,6 +16,7 @@
 #include "broker/redis/redis_broker.hpp"
 #include "core/hub.hpp"
 #include "metrics/metrics.hpp"
+#include "transport/hooks.hpp"
 #include "transport/ip_counter.hpp"
 #include "transport/listener.hpp"
 #include "transport/shared_state.hpp"
@@ -75,6 +76,12 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   polls_per_ip_ = std::make_unique<transport::ip_counter>(cfg_.transport.max_polls_per_ip);
   shared_ = std::make_unique<transport::shared_state>(
       transport::shared_state{*core_, *api_, cfg_.transport, cfg_.api, *auth_, *connections_per_ip_, *polls_per_ip_});
+  if (cfg_.transport.hooks.any()) {
+    std::vector<net::io_context*> loops;
+    for (auto& t : threads_) loops.push_back(&t->ioc());
+    hooks_ = std::make_unique<transport::hooks>(cfg_.transport.hooks, loops, cfg_.api.max_data_bytes);
+    shared_->backend_hooks = hooks_.get();
+  }
   timers_ = std::make_unique<timers>(threads_[0]->ioc());
 
   metrics::register_callback_gauge("herald_presence_connections",
@@ -140,6 +147,7 @@ server::~server() {
   timers_.reset();
   listeners_.clear();
   if (redis_) redis_->stop();  // no more callbacks into the loops
+  hooks_.reset();              // their sockets before the loops
   threads_.clear();
 }
 

@@ -29,6 +29,7 @@ namespace herald::transport {
 class ip_counter;
 class thread_context;
 class listener;
+class hooks;
 struct shared_state;
 }  // namespace herald::transport
 
@@ -77,6 +78,7 @@ class server {
   std::unique_ptr<api::handlers> api_;
   std::unique_ptr<transport::ip_counter> connections_per_ip_, polls_per_ip_;
   std::unique_ptr<transport::shared_state> shared_;
+  std::unique_ptr<transport::hooks> hooks_;  // the backend hooks, when any is configured
   std::vector<std::shared_ptr<transport::listener>> listeners_;
   listen_lock lock_;  // one herald per address (see listen_lock.hpp)
   struct timers;

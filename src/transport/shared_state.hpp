@@ -1,6 +1,6 @@
 #pragma once
-// What every connection of the node shares: the core, the API handlers, the authorizer
-// and the limits.
+// What every connection of the node shares: the core, the API handlers, the authorizer,
+// the limits and the backend hooks.
 #include "api/api_handlers.hpp"
 #include "auth/authorizer.hpp"
 #include "core/context.hpp"
@@ -8,6 +8,8 @@
 #include "transport/options.hpp"
 
 namespace herald::transport {
+
+class hooks;
 
 struct shared_state {
   core::context& core;
@@ -17,6 +19,8 @@ struct shared_state {
   const auth::authorizer& auth;
   ip_counter& connections_per_ip;
   ip_counter& polls_per_ip;
+  /// The backend hooks (null: none configured).
+  hooks* backend_hooks = nullptr;
 };
 
 }  // namespace herald::transport

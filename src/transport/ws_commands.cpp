@@ -1,6 +1,7 @@
 // The WebSocket session's commands (docs/protocol.md, "WebSocket"): subscribe,
-// unsubscribe, publish (and its ephemeral form), history, presence, stop. The rest of the
-// session is in ws_session.cpp.
+// unsubscribe, publish (and its ephemeral form), history, presence, stop; subscribe and
+// publish ask the backend first when a hook is configured (transport/hooks.hpp). The
+// rest of the session is in ws_session.cpp.
 #include <algorithm>
 
 #include "core/history_read.hpp"
@@ -8,6 +9,7 @@
 #include "protocol/cursor.hpp"
 #include "protocol/replies.hpp"
 #include "transport/client_events.hpp"
+#include "transport/hooks.hpp"
 #include "transport/ws_session.hpp"
 #include "util/clock.hpp"
 
@@ -61,11 +63,45 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
     if (!entries) return reply_error(cmd.id, {400, "bad_cursor", "since is not a valid cursor"});
     since = std::move(*entries);
   }
+  if (!st_.backend_hooks || !st_.backend_hooks->enabled(protocol::hook_kind::subscribe))
+    return subscribe_now(cmd, std::move(since), earliest);
+  ++commands_in_flight_;
+  auto call = hook_call_of(protocol::hook_kind::subscribe, cmd);  // before cmd moves into the callback
+  st_.backend_hooks->ask(tc_.index(), call,
+                         [s = self(), cmd = std::move(cmd), since = std::move(since), earliest](hook_verdict v) {
+                           s->command_done();
+                           if (s->state_ != state::open) return;
+                           if (v.refusal) return s->reply_error(cmd.id, *v.refusal);
+                           // Asked twice meanwhile: the first answer won.
+                           if (s->subscribed(cmd.channel))
+                             return s->reply_error(cmd.id, {400, "already_subscribed", "already subscribed to " + cmd.channel});
+                           s->subscribe_now(cmd, since, earliest);
+                         });
+}
+
+void ws_session::subscribe_now(const protocol::ws_command& cmd, std::vector<protocol::cursor_entry> since,
+                               bool earliest) {
   pending_subscribes_.emplace_back(cmd.channel, cmd.id);
   raw_.set(cmd.channel, cmd.raw);
   replaying();
   std::string channels[] = {cmd.channel};
   subscribe(channels, since, st_.opts.replay_limit, earliest);
+}
+
+protocol::hook_call ws_session::hook_call_of(protocol::hook_kind k, const protocol::ws_command& cmd) {
+  if (client_id().empty() && st_.core.presence) set_client_id(st_.core.presence->next_client_id());
+  protocol::hook_call c;
+  c.kind = k;
+  if (who_) c.user = who_->user;
+  c.client = std::string(client_id());
+  c.transport = "ws";
+  c.channel = cmd.channel;
+  if (k == protocol::hook_kind::publish) {
+    c.event = cmd.event;
+    c.data_json = cmd.data_json;
+    c.ephemeral = cmd.ephemeral;
+  }
+  return c;
 }
 
 void ws_session::history_command(protocol::ws_command& cmd) {
@@ -96,6 +132,23 @@ void ws_session::publish_command(protocol::ws_command& cmd) {
     metrics::add(metrics::counter::publish_errors);
     return reply_error(cmd.id, *err);
   }
+  if (!st_.backend_hooks || !st_.backend_hooks->enabled(protocol::hook_kind::publish)) return publish_now(cmd);
+  ++commands_in_flight_;
+  auto call = hook_call_of(protocol::hook_kind::publish, cmd);  // before cmd moves into the callback
+  st_.backend_hooks->ask(tc_.index(), call,
+                         [s = self(), cmd = std::move(cmd)](hook_verdict v) mutable {
+                           s->command_done();
+                           if (s->state_ != state::open) return;
+                           if (v.refusal) {
+                             metrics::add(metrics::counter::publish_errors);
+                             return s->reply_error(cmd.id, *v.refusal);
+                           }
+                           if (v.data) cmd.data_json = std::move(*v.data);
+                           s->publish_now(cmd);
+                         });
+}
+
+void ws_session::publish_now(protocol::ws_command& cmd) {
   if (cmd.ephemeral) {
     ++commands_in_flight_;
     auto m = std::make_shared<protocol::message>(protocol::message_kind::ephemeral, cmd.channel, util::unix_ms(),
