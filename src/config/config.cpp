@@ -9,6 +9,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 
+#include "config/hook_url.hpp"
 #include "protocol/channel_name.hpp"
 #include "util/parse_decimal.hpp"
 
@@ -40,7 +41,7 @@ po::options_description describe() {
     ("namespace", po::value<std::vector<std::string>>(),
         "NAME:history_size=N,history_ttl=S,history_bytes=N,client_publish=BOOL,anonymous=BOOL,max_subscribers=N,"
         "stream_coalesce_ms=MS,stream_idle_timeout=S,stream_max_bytes=N,stream_max_duration=S,presence=BOOL,"
-        "join_leave=BOOL (repeatable)")
+        "join_leave=BOOL,personal=BOOL (repeatable)")
     ("token-key", po::value<std::vector<std::string>>(),
         "a key verifying connection tokens (JWT): [KID=]hs256:SECRET, [KID=]hs256:@FILE or [KID=]rs256:@PUBLIC.pem (repeatable, for rotation; none: tokens are refused)")
     ("token-issuer", po::value<std::string>()->default_value(""), "required iss claim of tokens (empty: not checked)")
@@ -115,35 +116,6 @@ unsigned long long parse_number(std::string_view v, const std::string& setting) 
   return *n;
 }
 
-// http://HOST[:PORT][/PATH] (IPv6 in brackets); empty: no hook.
-transport::hook_endpoint parse_hook_url(const std::string& url, const std::string& setting) {
-  transport::hook_endpoint e;
-  if (url.empty()) return e;
-  constexpr std::string_view scheme = "http://";
-  require(url.starts_with(scheme), setting, "expected http://HOST[:PORT][/PATH], got \"" + url + "\"");
-  std::string_view rest = std::string_view(url).substr(scheme.size());
-  const auto slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  if (slash != std::string_view::npos) e.target = std::string(rest.substr(slash));
-  std::size_t colon = authority.rfind(':');
-  if (authority.starts_with('[')) {
-    const auto close = authority.find(']');
-    require(close != std::string_view::npos, setting, "unclosed [ in \"" + url + "\"");
-    e.host = std::string(authority.substr(1, close - 1));
-    colon = close + 1 < authority.size() && authority[close + 1] == ':' ? close + 1 : std::string_view::npos;
-  } else {
-    e.host = std::string(authority.substr(0, colon));
-  }
-  if (colon != std::string_view::npos) {
-    auto port = util::parse_decimal(authority.substr(colon + 1));
-    require(port && *port > 0 && *port < 65536, setting, "bad port in \"" + url + "\"");
-    e.port = std::to_string(*port);
-  }
-  require(!e.host.empty(), setting, "no host in \"" + url + "\"");
-  e.url = url;
-  return e;
-}
-
 }  // namespace
 
 std::pair<std::string, core::namespace_options> parse_namespace(std::string_view spec, core::namespace_options o) {
@@ -185,10 +157,12 @@ std::pair<std::string, core::namespace_options> parse_namespace(std::string_view
       o.presence = parse_bool(value, setting + " presence");
     else if (key == "join_leave")
       o.join_leave = parse_bool(value, setting + " join_leave");
+    else if (key == "personal")
+      o.personal = parse_bool(value, setting + " personal");
     else
       throw config_error("invalid " + setting + ": unknown key \"" + std::string(key) +
                          "\" (history_size, history_ttl, history_bytes, client_publish, anonymous, max_subscribers, stream_coalesce_ms, "
-                         "stream_idle_timeout, stream_max_bytes, stream_max_duration, presence, join_leave)");
+                         "stream_idle_timeout, stream_max_bytes, stream_max_duration, presence, join_leave, personal)");
   }
   return {name, o};
 }

@@ -21,6 +21,7 @@ class broker;
 class presence_registry;
 struct context;
 class stream_registry;
+class user_registry;
 }  // namespace herald::core
 namespace herald::api {
 class handlers;
@@ -73,6 +74,7 @@ class server {
   broker::memory_broker* memory_ = nullptr;            // the broker, when it is the memory one
   broker::redis_broker* redis_ = nullptr;              // the broker, when it is Redis
   std::unique_ptr<core::stream_registry> streams_;
+  std::unique_ptr<core::user_registry> users_;  // live connections by user (the users API)
   std::unique_ptr<core::context> core_;
   std::unique_ptr<auth::authorizer> auth_;
   std::unique_ptr<api::handlers> api_;

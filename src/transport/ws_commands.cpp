@@ -8,6 +8,7 @@
 #include "core/presence.hpp"
 #include "protocol/cursor.hpp"
 #include "protocol/replies.hpp"
+#include "protocol/user_command.hpp"
 #include "transport/client_events.hpp"
 #include "transport/hooks.hpp"
 #include "transport/ws_session.hpp"
@@ -210,6 +211,43 @@ void ws_session::presence_command(protocol::ws_command& cmd) {
           s->reply(id, core::presence_registry::to_json(std::get<core::presence_snapshot>(r)));
         });
       });
+}
+
+bool ws_session::apply_user_command(const protocol::user_command& c) {
+  using op = protocol::user_command::op;
+  if (state_ != state::open) return false;
+  switch (c.what) {
+    case op::disconnect:
+      close_with(c.code,
+                 !c.reason.empty() ? std::string_view(c.reason)
+                 : c.reconnect()   ? std::string_view("disconnected by the server: reconnect")
+                                   : std::string_view("disconnected by the server"),
+                 false);
+      return true;
+    case op::unsubscribe: {
+      if (!subscribed(c.channel)) return false;
+      auto it = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
+                             [&](auto& p) { return p.first == c.channel; });
+      if (it != pending_subscribes_.end()) {
+        reply_error(it->second, {409, "unsubscribed", "unsubscribed by the server before the subscription completed"});
+        drop_pending(it);
+      }
+      unsubscribe(c.channel);
+      raw_.set(c.channel, false);
+      send_text(protocol::ws_unsubscribed_push(c.channel));
+      return true;
+    }
+    case op::subscribe: {
+      // The backend's word is the grant. The result comes as a reply with "id":null.
+      if (subscribed(c.channel) || channel_count() >= st_.opts.max_channels_per_connection) return false;
+      protocol::ws_command cmd;
+      cmd.id = "null";
+      cmd.channel = c.channel;
+      subscribe_now(cmd, {}, false);
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace herald::transport

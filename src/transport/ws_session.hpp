@@ -64,6 +64,8 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void on_synced() override;
   void on_error(const std::string& channel, const util::api_error& e) override;
   void on_signal(const protocol::message_ptr& m) override;
+  // core::user_connection (ws_commands.cpp)
+  bool apply_user_command(const protocol::user_command& c) override;
   // protocol::ws_reader::handler
   void on_ws_message(bool text, std::string_view payload) override;
   void on_ws_ping(std::string_view payload) override;
