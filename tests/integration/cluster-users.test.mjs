@@ -39,7 +39,7 @@ describe('users the backend can reach, on two nodes', () => {
     await redis?.stop();
   });
 
-  it('POST /api/disconnect on node a closes the user\'s WebSocket on a and its SSE stream on b, with a code that says whether to reconnect; others stay', async () => {
+  it('POST /api/disconnect on node a closes the user\'s WebSocket on a, its SSE stream and held long poll on b, with a code that says whether to reconnect; others stay', async () => {
     const u = user();
     const ch = fresh();
     const ws = await wsClient(a, auth(u)); open.push(ws);
@@ -48,10 +48,16 @@ describe('users the backend can reach, on two nodes', () => {
     const other = await wsClient(b, auth(user())); open.push(other);
     await subscribed(other, ch);
     const closed = new Promise((resolve) => ws.sock.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    const held = H.poll(b, ch, { timeout: 20, headers: auth(u) });
+    await H.waitFor(async () => (await H.metrics(b)).get('herald_connections{transport="poll"}') >= 1, { what: 'the poll held' });
 
     const r = await api(a, '/api/disconnect', { user: u, reason: 'account suspended' });
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(r.json, { connections: 1, other_nodes: true });
+    const p = await held;
+    assert.equal(p.status, 403, p.text);
+    assert.deepEqual(p.json.error, { code: 'disconnected', message: 'account suspended', close_code: 4105, reconnect: false });
+    assert.ok(p.elapsed < 5000, 'answered at once, not at the timeout');
     const c = await H.withTimeout(closed, 5000, 'the WebSocket close');
     assert.equal(c.code, 4105, 'do not reconnect (4100-4199)');
     assert.equal(c.reason, 'account suspended');
