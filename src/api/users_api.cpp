@@ -22,7 +22,8 @@ void handlers::user_command(const request& req, protocol::user_command::op what,
     void finish() {
       if (left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
       response r;
-      r.body = "{\"connections\":" + std::to_string(connections) + ",\"other_nodes\":" + (others ? "true" : "false") + "}";
+      r.body =
+          "{\"connections\":" + std::to_string(connections) + ",\"other_nodes\":" + (others ? "true" : "false") + "}";
       done(std::move(r));
     }
   };

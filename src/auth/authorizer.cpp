@@ -97,10 +97,13 @@ std::optional<api_error> authorizer::may_read(const identity& who, std::string_v
   const auto& ns = ctx_.namespaces.for_channel(channel);
   if (ns.personal) {
     // NS:<sub> belongs to the token whose sub it names; anybody else needs a grant.
-    if (who && ((!who->user.empty() && channel.substr(channel.find(':') + 1) == who->user) || who->can_subscribe(channel)))
+    if (who &&
+        ((!who->user.empty() && channel.substr(channel.find(':') + 1) == who->user) || who->can_subscribe(channel)))
       return std::nullopt;
     metrics::add(metrics::counter::auth_forbidden);
-    if (!who) return api_error{401, "unauthorized", "channel " + std::string(channel) + " is personal: it needs its user's token"};
+    if (!who)
+      return api_error{401, "unauthorized",
+                       "channel " + std::string(channel) + " is personal: it needs its user's token"};
     return api_error{403, "forbidden", "channel " + std::string(channel) + " is personal to another user"};
   }
   if (ns.anonymous || (who && who->can_subscribe(channel))) return std::nullopt;

@@ -340,15 +340,7 @@ parse_result parse_from(int argc, const char* const* argv, const std::vector<std
   require(t.ws_ping_interval.count() > 0, "ws-ping-interval", "must be positive");
   require(t.ws_pong_timeout.count() > 0, "ws-pong-timeout", "must be positive");
 
-  auto& h = t.hooks;
-  h.connect = parse_hook_url(get<std::string>(vm, "connect-hook"), "connect-hook");
-  h.subscribe = parse_hook_url(get<std::string>(vm, "subscribe-hook"), "subscribe-hook");
-  h.publish = parse_hook_url(get<std::string>(vm, "publish-hook"), "publish-hook");
-  h.timeout = std::chrono::milliseconds(get<unsigned>(vm, "hook-timeout"));
-  h.pool_size = get<std::size_t>(vm, "hook-pool-size");
-  h.max_pending = get<std::size_t>(vm, "hook-max-pending");
-  require(h.timeout.count() > 0 && h.timeout.count() <= 60000, "hook-timeout", "must be 1..60000");
-  require(h.pool_size > 0 && h.pool_size <= 1024, "hook-pool-size", "must be 1..1024");
+  t.hooks = hook_options_from(vm);
 
   c.api.api_key = get<std::string>(vm, "api-key");
   c.api.web_root = get<std::string>(vm, "web-root");

@@ -257,7 +257,8 @@ void subscriber_session::resync_hint(const std::string& channel) {
 }
 
 void subscriber_session::set_client_id(std::string id) {
-  if (!presence_) presence_ = std::make_unique<presence_identity>(presence_identity{std::move(id), std::string(presence_user())});
+  if (!presence_)
+    presence_ = std::make_unique<presence_identity>(presence_identity{std::move(id), std::string(presence_user())});
 }
 
 void subscriber_session::enter_presence(channel_state& c) {

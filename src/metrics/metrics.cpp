@@ -119,9 +119,12 @@ constexpr std::array<descriptor, n_counters> counter_desc{{
     {"herald_hook_requests_total", "Backend hook calls by outcome.", "{hook=\"publish\",result=\"unavailable\"}"},
     {"herald_hook_requests_total", "Backend hook calls by outcome.", "{hook=\"publish\",result=\"bad_reply\"}"},
     {"herald_hook_requests_total", "Backend hook calls by outcome.", "{hook=\"publish\",result=\"overloaded\"}"},
-    {"herald_hook_duration_microseconds_total", "Time from asking a backend hook to its answer (or failure), summed.", "{hook=\"connect\"}"},
-    {"herald_hook_duration_microseconds_total", "Time from asking a backend hook to its answer (or failure), summed.", "{hook=\"subscribe\"}"},
-    {"herald_hook_duration_microseconds_total", "Time from asking a backend hook to its answer (or failure), summed.", "{hook=\"publish\"}"},
+    {"herald_hook_duration_microseconds_total", "Time from asking a backend hook to its answer (or failure), summed.",
+     "{hook=\"connect\"}"},
+    {"herald_hook_duration_microseconds_total", "Time from asking a backend hook to its answer (or failure), summed.",
+     "{hook=\"subscribe\"}"},
+    {"herald_hook_duration_microseconds_total", "Time from asking a backend hook to its answer (or failure), summed.",
+     "{hook=\"publish\"}"},
 }};
 
 constexpr std::array<descriptor, n_gauges> gauge_desc{{

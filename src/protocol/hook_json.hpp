@@ -16,13 +16,13 @@ const char* hook_name(hook_kind k) noexcept;
 /// One question to the backend. Empty strings are left out of the JSON.
 struct hook_call {
   hook_kind kind = hook_kind::connect;
-  std::string user;       // the token's sub; empty: anonymous (sent as null)
-  std::string client;     // the connection's id
-  std::string transport;  // "ws", "sse" or "poll" ("http" for POST /publish)
-  std::string channel;    // subscribe, publish
-  std::string channels;   // connect of SSE / long polling: the request's channels, a JSON array
-  std::string event;      // publish: the event name, if any
-  std::string data_json;  // publish: the data as published (valid JSON)
+  std::string user;        // the token's sub; empty: anonymous (sent as null)
+  std::string client;      // the connection's id
+  std::string transport;   // "ws", "sse" or "poll" ("http" for POST /publish)
+  std::string channel;     // subscribe, publish
+  std::string channels;    // connect of SSE / long polling: the request's channels, a JSON array
+  std::string event;       // publish: the event name, if any
+  std::string data_json;   // publish: the data as published (valid JSON)
   bool ephemeral = false;  // publish
 };
 

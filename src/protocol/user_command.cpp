@@ -17,7 +17,9 @@ constexpr std::size_t max_user_bytes = 1024;
 constexpr std::size_t max_reason_bytes = 120;  // a close frame's reason fits 123 bytes
 
 const char* op_name(user_command::op o) {
-  return o == user_command::op::disconnect ? "disconnect" : o == user_command::op::subscribe ? "subscribe" : "unsubscribe";
+  return o == user_command::op::disconnect  ? "disconnect"
+         : o == user_command::op::subscribe ? "subscribe"
+                                            : "unsubscribe";
 }
 
 std::optional<api_error> read_fields(const json::object& obj, user_command& c) {
@@ -42,7 +44,8 @@ std::optional<api_error> read_fields(const json::object& obj, user_command& c) {
   c.code = reconnect ? disconnect_reconnect : disconnect_final;
   if (auto* code = obj.if_contains("code")) {
     if (!code->is_int64() || code->as_int64() < 4000 || code->as_int64() > 4999)
-      return util::bad_request("bad_request", "\"code\" must be an integer 4000-4999 (4000-4099: the client reconnects)");
+      return util::bad_request("bad_request",
+                               "\"code\" must be an integer 4000-4999 (4000-4099: the client reconnects)");
     c.code = static_cast<std::uint16_t>(code->as_int64());
   }
   if (auto* reason = obj.if_contains("reason")) {
@@ -74,7 +77,8 @@ std::string sse_disconnect_event(const user_command& c) {
 
 std::string sse_resubscribe_event(const user_command& c) {
   return std::string("event: resubscribe\ndata: {\"") +
-         (c.what == user_command::op::subscribe ? "subscribe" : "unsubscribe") + "\":" + json_quote(c.channel) + "}\n\n";
+         (c.what == user_command::op::subscribe ? "subscribe" : "unsubscribe") + "\":" + json_quote(c.channel) +
+         "}\n\n";
 }
 
 std::string ws_unsubscribed_push(std::string_view channel) {

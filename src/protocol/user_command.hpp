@@ -20,7 +20,7 @@ struct user_command {
   enum class op : std::uint8_t { disconnect, subscribe, unsubscribe };
   op what = op::disconnect;
   std::string user;
-  std::string channel;  // subscribe, unsubscribe
+  std::string channel;                    // subscribe, unsubscribe
   std::uint16_t code = disconnect_final;  // disconnect
   std::string reason;                     // disconnect
   /// Whether the code tells the client to reconnect (4000-4099).

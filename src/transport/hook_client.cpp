@@ -22,7 +22,7 @@ struct hook_client::pending_call {
   std::string body;
   std::function<void(hook_response)> done;
   net::steady_timer timer;
-  conn_ptr conn;         // the connection carrying it, while in flight
+  conn_ptr conn;          // the connection carrying it, while in flight
   bool finished = false;  // done has been posted
   bool resent = false;    // already sent again after a stale keep-alive connection
   pending_call(net::io_context& ioc, std::string b, std::function<void(hook_response)> d)
@@ -128,12 +128,13 @@ void hook_client::send(const conn_ptr& conn, const call_ptr& c) {
 void hook_client::on_io_error(const conn_ptr& conn, const call_ptr& c, const boost::system::error_code& ec,
                               bool got_reply) {
   const bool stale = conn->reused && !got_reply &&
-                     (ec == http::error::end_of_stream || ec == net::error::eof ||
-                      ec == net::error::connection_reset || ec == net::error::broken_pipe);
-  const bool too_big = ec == http::error::body_limit || ec == http::error::header_limit ||
-                       ec == http::error::buffer_overflow;
+                     (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
+                      ec == net::error::broken_pipe);
+  const bool too_big =
+      ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow;
   const bool malformed = got_reply && !too_big && ec != net::error::eof && ec != http::error::end_of_stream &&
-                         ec != net::error::connection_reset && ec.category() == make_error_code(http::error::bad_version).category();
+                         ec != net::error::connection_reset &&
+                         ec.category() == make_error_code(http::error::bad_version).category();
   drop(conn);
   if (stale && !c->resent) {
     // The backend closed the kept-alive connection while it was idle: send once more.

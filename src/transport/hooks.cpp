@@ -54,8 +54,7 @@ void hooks::ask(unsigned thread, const protocol::hook_call& c, std::function<voi
   const auto k = c.kind;
   const auto start = std::chrono::steady_clock::now();
   clients_[thread][static_cast<unsigned>(k)]->call(
-      protocol::hook_request_json(c),
-      [this, k, start, done = std::move(done)](hook_response r) {
+      protocol::hook_request_json(c), [this, k, start, done = std::move(done)](hook_response r) {
         switch (r.outcome) {
           case hook_outcome::timeout:
             count(k, result::timeout, start);
@@ -99,8 +98,7 @@ void hooks::ask(unsigned thread, const protocol::hook_call& c, std::function<voi
       });
 }
 
-void hooks::ask_all(unsigned thread, std::vector<protocol::hook_call> calls,
-                    std::function<void(hook_verdict)> done) {
+void hooks::ask_all(unsigned thread, std::vector<protocol::hook_call> calls, std::function<void(hook_verdict)> done) {
   struct gather {
     std::vector<hook_verdict> verdicts;
     std::size_t left;

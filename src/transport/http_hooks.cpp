@@ -55,12 +55,11 @@ void http_session::ask_stream_hooks(std::string_view path, subscribe_request sub
       c.channel = ch;
       calls.push_back(std::move(c));
     }
-  st_.backend_hooks->ask_all(
-      tc_.index(), std::move(calls),
-      [self = shared_from_this(), path, sub = std::move(sub), who](hook_verdict v) mutable {
-        if (v.refusal) return self->send_error(*v.refusal);
-        self->open_stream(path, std::move(sub), who);
-      });
+  st_.backend_hooks->ask_all(tc_.index(), std::move(calls),
+                             [self = shared_from_this(), path, sub = std::move(sub), who](hook_verdict v) mutable {
+                               if (v.refusal) return self->send_error(*v.refusal);
+                               self->open_stream(path, std::move(sub), who);
+                             });
 }
 
 void http_session::ask_ws_connect_hook(auth::identity who) {

@@ -282,10 +282,10 @@ void http_session::start_ws(const auth::identity* who, const util::api_error* re
   if (refusal) {
     // Browsers cannot read an HTTP refusal of an upgrade: open, then close with a code
     // that says what to do (4003: refresh the token; 4101: do not retry with it).
-    const auto code = close_code                       ? close_code
+    const auto code = close_code                         ? close_code
                       : refusal->code == "token_expired" ? protocol::ws_close::token_expired
-                      : refusal->status == 503         ? protocol::ws_close::broker_unavailable
-                                                       : protocol::ws_close::unauthorized;
+                      : refusal->status == 503           ? protocol::ws_close::broker_unavailable
+                                                         : protocol::ws_close::unauthorized;
     ws->start_refused(ws_accept_->response, code, refusal->message);
     return;
   }

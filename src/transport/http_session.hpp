@@ -107,7 +107,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool keep_alive_ = true;
   bool head_only_ = false;
   bool first_request_ = true;
-  std::string client_id_;                  // the connection's id given to the hooks
+  std::string client_id_;                   // the connection's id given to the hooks
   std::optional<std::string> hooked_body_;  // POST /publish with the data the publish hook put
   metrics::gauge_guard gauge_{metrics::gauge::connections_http};
 };

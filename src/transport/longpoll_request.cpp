@@ -32,9 +32,9 @@ void longpoll_request::unlist_user() {
 
 bool longpoll_request::apply_user_command(const protocol::user_command& c) {
   if (done_ || c.what != protocol::user_command::op::disconnect) return false;
-  util::api_error e{c.reconnect() ? 503 : 403, "disconnected",
-                    c.reason.empty() ? "disconnected by the server" : c.reason,
-                    "\"close_code\":" + std::to_string(c.code) + ",\"reconnect\":" + (c.reconnect() ? "true" : "false")};
+  util::api_error e{
+      c.reconnect() ? 503 : 403, "disconnected", c.reason.empty() ? "disconnected by the server" : c.reason,
+      "\"close_code\":" + std::to_string(c.code) + ",\"reconnect\":" + (c.reconnect() ? "true" : "false")};
   http_->set_keep_alive(false);
   on_error({}, e);
   return true;

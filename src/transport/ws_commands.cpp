@@ -68,16 +68,16 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
     return subscribe_now(cmd, std::move(since), earliest);
   ++commands_in_flight_;
   auto call = hook_call_of(protocol::hook_kind::subscribe, cmd);  // before cmd moves into the callback
-  st_.backend_hooks->ask(tc_.index(), call,
-                         [s = self(), cmd = std::move(cmd), since = std::move(since), earliest](hook_verdict v) {
-                           s->command_done();
-                           if (s->state_ != state::open) return;
-                           if (v.refusal) return s->reply_error(cmd.id, *v.refusal);
-                           // Asked twice meanwhile: the first answer won.
-                           if (s->subscribed(cmd.channel))
-                             return s->reply_error(cmd.id, {400, "already_subscribed", "already subscribed to " + cmd.channel});
-                           s->subscribe_now(cmd, since, earliest);
-                         });
+  st_.backend_hooks->ask(
+      tc_.index(), call, [s = self(), cmd = std::move(cmd), since = std::move(since), earliest](hook_verdict v) {
+        s->command_done();
+        if (s->state_ != state::open) return;
+        if (v.refusal) return s->reply_error(cmd.id, *v.refusal);
+        // Asked twice meanwhile: the first answer won.
+        if (s->subscribed(cmd.channel))
+          return s->reply_error(cmd.id, {400, "already_subscribed", "already subscribed to " + cmd.channel});
+        s->subscribe_now(cmd, since, earliest);
+      });
 }
 
 void ws_session::subscribe_now(const protocol::ws_command& cmd, std::vector<protocol::cursor_entry> since,
@@ -136,17 +136,16 @@ void ws_session::publish_command(protocol::ws_command& cmd) {
   if (!st_.backend_hooks || !st_.backend_hooks->enabled(protocol::hook_kind::publish)) return publish_now(cmd);
   ++commands_in_flight_;
   auto call = hook_call_of(protocol::hook_kind::publish, cmd);  // before cmd moves into the callback
-  st_.backend_hooks->ask(tc_.index(), call,
-                         [s = self(), cmd = std::move(cmd)](hook_verdict v) mutable {
-                           s->command_done();
-                           if (s->state_ != state::open) return;
-                           if (v.refusal) {
-                             metrics::add(metrics::counter::publish_errors);
-                             return s->reply_error(cmd.id, *v.refusal);
-                           }
-                           if (v.data) cmd.data_json = std::move(*v.data);
-                           s->publish_now(cmd);
-                         });
+  st_.backend_hooks->ask(tc_.index(), call, [s = self(), cmd = std::move(cmd)](hook_verdict v) mutable {
+    s->command_done();
+    if (s->state_ != state::open) return;
+    if (v.refusal) {
+      metrics::add(metrics::counter::publish_errors);
+      return s->reply_error(cmd.id, *v.refusal);
+    }
+    if (v.data) cmd.data_json = std::move(*v.data);
+    s->publish_now(cmd);
+  });
 }
 
 void ws_session::publish_now(protocol::ws_command& cmd) {

@@ -27,14 +27,16 @@ TEST(HookJson, RequestCarriesWhoWhereAndTheDataAsPublished) {
   c.event = "chat";
   c.data_json = R"({"n":1.50})";
   c.ephemeral = true;
-  EXPECT_EQ(hook_request_json(c),
-            R"({"hook":"publish","user":"al\"ice","client":"ab.1","transport":"ws","channel":"room:1","event":"chat","data":{"n":1.50},"ephemeral":true})");
+  EXPECT_EQ(
+      hook_request_json(c),
+      R"({"hook":"publish","user":"al\"ice","client":"ab.1","transport":"ws","channel":"room:1","event":"chat","data":{"n":1.50},"ephemeral":true})");
   hook_call anon;
   anon.kind = hook_kind::connect;
   anon.client = "x.2";
   anon.transport = "sse";
   anon.channels = R"(["a","b"])";
-  EXPECT_EQ(hook_request_json(anon), R"({"hook":"connect","user":null,"client":"x.2","transport":"sse","channels":["a","b"]})");
+  EXPECT_EQ(hook_request_json(anon),
+            R"({"hook":"connect","user":null,"client":"x.2","transport":"sse","channels":["a","b"]})");
 }
 
 TEST(HookJson, AllowRefuseAndReplace) {

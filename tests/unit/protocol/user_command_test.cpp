@@ -61,7 +61,8 @@ TEST(UserCommand, WhatConnectionsAreTold) {
   user_command d;
   d.user = "u";
   d.reason = "bye";
-  EXPECT_EQ(sse_disconnect_event(d), "event: disconnect\ndata: {\"code\":4105,\"reason\":\"bye\",\"reconnect\":false}\n\n");
+  EXPECT_EQ(sse_disconnect_event(d),
+            "event: disconnect\ndata: {\"code\":4105,\"reason\":\"bye\",\"reconnect\":false}\n\n");
   user_command s;
   s.what = op::unsubscribe;
   s.channel = "c";
