@@ -2,7 +2,8 @@
 #   make run    install what is missing, build, start herald on 127.0.0.1:8080
 #   make test   install what the tests need, build, run every test
 BUILD ?= build
-PRESET_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# CI=true (set by .ci/run): warnings in herald's own code are errors (HERALD_WERROR).
+PRESET_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo $(if $(filter true 1,$(CI)),-DHERALD_WERROR=ON)
 ARGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true

@@ -161,6 +161,16 @@ class broker {
   /// The value, removing it; nullopt when unknown, expired or already taken.
   virtual void take_once(std::string key, std::function<void(take_result)> done) = 0;
 
+  /// Leases (a stream's single producer across nodes): `holder` holds `key` for `ttl`
+  /// unless another holder does. `done(true)`: `holder` holds it now (taken, or renewed
+  /// by its holder, which pushes the expiry to now + ttl); `done(false)`: another holder
+  /// has it; 503 when the broker is unreachable. A holder that dies loses it after `ttl`.
+  using lease_result = std::variant<bool, util::api_error>;
+  virtual void lease(std::string key, std::string holder, std::chrono::milliseconds ttl,
+                     std::function<void(lease_result)> done) = 0;
+  /// Gives the lease up if `holder` still holds it (nothing else; no reply).
+  virtual void release_lease(std::string key, std::string holder) = 0;
+
   /// Streams: asks every node sharing the broker to stop `channel`'s live ingest
   /// (publication_listener::on_stop_request on each), then `done(true)` once the
   /// channel's end is published, `done(false)` when it is not within about a second (no

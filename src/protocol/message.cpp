@@ -6,6 +6,37 @@
 
 namespace herald::protocol {
 
+namespace {
+// A message's JSON element, {"channel","offset","time","event","data"}; an ephemeral one has
+// no offset and says "ephemeral":true instead. Returns where the data starts. Channel and
+// event names are restricted to characters that need no JSON escaping.
+std::uint32_t element_json(std::string& out, std::string_view channel, const std::uint64_t* offset,
+                           std::int64_t time_ms, std::string_view event, std::string_view data_json) {
+  out.reserve(channel.size() + event.size() + data_json.size() + 64);
+  out += "{\"channel\":\"";
+  out += channel;
+  if (offset) {
+    out += "\",\"offset\":";
+    out += std::to_string(*offset);
+    out += ",\"time\":";
+  } else {
+    out += "\",\"time\":";
+  }
+  out += std::to_string(time_ms);
+  if (!offset) out += ",\"ephemeral\":true";
+  if (!event.empty()) {
+    out += ",\"event\":\"";
+    out += event;
+    out += '"';
+  }
+  out += ",\"data\":";
+  const auto data_pos = static_cast<std::uint32_t>(out.size());
+  out += data_json;
+  out += '}';
+  return data_pos;
+}
+}  // namespace
+
 message::message(std::string channel, std::uint64_t offset, std::uint32_t epoch, std::int64_t time_ms,
                  std::string event, std::string_view data_json)
     : channel_(std::move(channel)),
@@ -14,24 +45,7 @@ message::message(std::string channel, std::uint64_t offset, std::uint32_t epoch,
       epoch_(epoch),
       time_ms_(time_ms),
       event_(std::move(event)) {
-  // Channel and event names are restricted to characters that need no JSON escaping.
-  json_.reserve(channel_.size() + event_.size() + data_json.size() + 64);
-  json_ += "{\"channel\":\"";
-  json_ += channel_;
-  json_ += "\",\"offset\":";
-  json_ += std::to_string(offset_);
-  json_ += ",\"time\":";
-  json_ += std::to_string(time_ms_);
-  if (!event_.empty()) {
-    json_ += ",\"event\":\"";
-    json_ += event_;
-    json_ += '"';
-  }
-  json_ += ",\"data\":";
-  data_pos_ = static_cast<std::uint32_t>(json_.size());
-  json_ += data_json;
-  json_ += '}';
-
+  data_pos_ = element_json(json_, channel_, &offset_, time_ms_, event_, data_json);
   cursor_entry e{tag_, epoch_, offset_};
   cursor_ = encode_cursor({&e, 1});
 }
@@ -46,21 +60,7 @@ message::message(message_kind kind, std::string channel, std::int64_t time_ms, s
       time_ms_(time_ms) {
   if (kind == message_kind::ephemeral) {
     event_ = std::move(event);
-    json_.reserve(channel_.size() + event_.size() + body_json.size() + 64);
-    json_ += "{\"channel\":\"";
-    json_ += channel_;
-    json_ += "\",\"time\":";
-    json_ += std::to_string(time_ms_);
-    json_ += ",\"ephemeral\":true";
-    if (!event_.empty()) {
-      json_ += ",\"event\":\"";
-      json_ += event_;
-      json_ += '"';
-    }
-    json_ += ",\"data\":";
-    data_pos_ = static_cast<std::uint32_t>(json_.size());
-    json_ += body_json;
-    json_ += '}';
+    data_pos_ = element_json(json_, channel_, nullptr, time_ms_, event_, body_json);
     return;
   }
   // join / leave: {"join":{"channel":C,<body members>}}; the SSE event name says which.

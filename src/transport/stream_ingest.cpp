@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <random>
+#include <utility>
 
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
@@ -43,8 +45,23 @@ stream_ingest::stream_ingest(std::shared_ptr<http_session> http, std::string cha
       coalesce_(tc_.ioc()),
       watchdog_(tc_.ioc()) {}
 
+namespace {
+// The broker's lease key of a channel's producer, and this process's part of its holders'
+// names (the other part is the ingest's registry id).
+std::string lease_key(const std::string& channel) { return "stream:" + channel; }
+const std::string& process_tag() {
+  static const std::string tag = [] {
+    std::random_device rd;
+    return std::to_string(rd()) + "-" + std::to_string(rd());
+  }();
+  return tag;
+}
+}  // namespace
+
 stream_ingest::~stream_ingest() {
+  tc_.remove_tickable(this);
   if (registry_id_ && st_.core.streams) st_.core.streams->release(channel_, registry_id_);
+  if (!lease_holder_.empty()) st_.core.brokers.release_lease(lease_key(channel_), lease_holder_);
 }
 
 void stream_ingest::start(bool expects_continue) {
@@ -62,6 +79,33 @@ void stream_ingest::start(bool expects_continue) {
       return http_->send_error({409, "stream_busy", "channel " + channel_ + " has a live producer already"});
     }
   }
+  tc_.add_tickable(this);
+  // The same claim on every node sharing the broker; the body is not read before it holds.
+  const std::string holder = process_tag() + ":" + std::to_string(registry_id_);
+  const auto t = tc_.index();
+  std::weak_ptr<stream_ingest> weak = weak_from_this();
+  st_.core.brokers.lease(lease_key(channel_), holder, lease_ttl,
+                         [weak, t, holder, expects_continue, &h = st_.core.hubs](core::broker::lease_result r) {
+                           h.run_on(t, [weak, holder, expects_continue, r = std::move(r)] {
+                             auto s = weak.lock();
+                             if (!s) return;
+                             if (auto* err = std::get_if<api_error>(&r)) {
+                               s->http_->set_keep_alive(false);
+                               return s->http_->send_error(*err);
+                             }
+                             if (!std::get<bool>(r)) {
+                               s->http_->set_keep_alive(false);
+                               return s->http_->send_error(
+                                   {409, "stream_busy", "channel " + s->channel_ + " has a live producer on another node"});
+                             }
+                             s->lease_holder_ = holder;
+                             s->lease_renew_ms_ = util::steady_ms() + lease_ttl.count() / 3;
+                             s->begin(expects_continue);
+                           });
+                         });
+}
+
+void stream_ingest::begin(bool expects_continue) {
   metrics::add(metrics::counter::stream_ingests);
   parser_.emplace(std::move(http_->parser()));
   parser_->body_limit(ns_.stream_max_bytes);
@@ -79,6 +123,40 @@ void stream_ingest::start(bool expects_continue) {
                      if (ec) return s->finish(protocol::state_error, "producer disconnected", {}, false);
                      s->read();
                    });
+}
+
+void stream_ingest::on_tick(std::int64_t now_ms) {
+  if (!lease_holder_.empty() && !renewing_ && !replied_ && now_ms >= lease_renew_ms_) renew_lease();
+}
+
+void stream_ingest::renew_lease() {
+  renewing_ = true;
+  const auto t = tc_.index();
+  std::weak_ptr<stream_ingest> weak = weak_from_this();
+  st_.core.brokers.lease(lease_key(channel_), lease_holder_, lease_ttl,
+                         [weak, t, &h = st_.core.hubs](core::broker::lease_result r) {
+                           h.run_on(t, [weak, r = std::move(r)] {
+                             auto s = weak.lock();
+                             if (!s) return;
+                             s->renewing_ = false;
+                             // Broker away: try again at the next tick (the publishes fail too).
+                             if (std::holds_alternative<api_error>(r)) return;
+                             s->lease_renew_ms_ = util::steady_ms() + lease_ttl.count() / 3;
+                             if (std::get<bool>(r) || s->ending_) return;
+                             // Lost (the broker was away longer than the lease and another
+                             // producer took the stream): stop here, and leave the end to it.
+                             s->lease_holder_.clear();
+                             s->end_skipped_ = true;
+                             const std::string why = "another producer took the stream over";
+                             s->finish(protocol::state_error, why, api_error{409, "stream_busy", why});
+                           });
+                         });
+}
+
+void stream_ingest::drain() {
+  if (replied_) return;
+  const std::string why = "the server is shutting down";
+  finish(protocol::state_error, why, api_error{503, "draining", why});
 }
 
 void stream_ingest::read() {
@@ -322,6 +400,8 @@ void stream_ingest::reply() {
   replied_ = true;
   if (registry_id_ && st_.core.streams) st_.core.streams->release(channel_, registry_id_);
   registry_id_ = 0;
+  if (!lease_holder_.empty()) st_.core.brokers.release_lease(lease_key(channel_), std::exchange(lease_holder_, {}));
+  tc_.remove_tickable(this);
   watchdog_.cancel();
   if (!can_reply_) return;  // the producer is gone; the session closes with this object
   api::response resp;

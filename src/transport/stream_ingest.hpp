@@ -36,7 +36,7 @@
 
 namespace herald::transport {
 
-class stream_ingest : public std::enable_shared_from_this<stream_ingest> {
+class stream_ingest : public std::enable_shared_from_this<stream_ingest>, public tickable {
  public:
   enum class kind : std::uint8_t { text, ndjson, sse };
   static constexpr std::size_t max_waiting_bytes = 64 * 1024;
@@ -50,12 +50,25 @@ class stream_ingest : public std::enable_shared_from_this<stream_ingest> {
   stream_ingest(std::shared_ptr<http_session> http, std::string channel, kind k);
   ~stream_ingest();
 
-  /// Claims the channel (409 stream_busy when it has a live ingest), then reads.
+  /// Lease of the channel's producer in the broker, held while the ingest lives and
+  /// renewed every third of it: a second producer on another node is refused, and a
+  /// node that dies frees the stream after at most this long.
+  static constexpr std::chrono::milliseconds lease_ttl{10'000};
+  /// Claims the channel on this node and then on every node sharing the broker (409
+  /// stream_busy when it has a live ingest), then reads.
   void start(bool expects_continue);
+
+  void on_tick(std::int64_t now_ms) override;
+  /// At the end of the drain window: a stream still live ends `error` ("the server is
+  /// shutting down") and its producer is answered 503 draining.
+  void drain() override;
+  bool drains_last() const noexcept override { return true; }
 
  private:
   using publish_result = core::broker::publish_result;
 
+  void begin(bool expects_continue);
+  void renew_lease();
   void read();
   void on_read(beast::error_code ec);
   std::optional<util::api_error> take(std::string_view bytes);
@@ -97,6 +110,9 @@ class stream_ingest : public std::enable_shared_from_this<stream_ingest> {
   bool coalesce_armed_ = false;
   std::int64_t deadline_ms_ = 0;
   std::uint64_t registry_id_ = 0;
+  std::string lease_holder_;      // non-empty while the broker's lease is ours
+  std::int64_t lease_renew_ms_ = 0;  // when to renew it next
+  bool renewing_ = false;
   bool reading_ = false, publishing_ = false, body_done_ = false;
   bool ending_ = false, can_reply_ = true, end_sent_ = false, end_skipped_ = false, replied_ = false;
   const char* timed_out_ = nullptr;  // why the watchdog cut the read

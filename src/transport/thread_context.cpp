@@ -142,7 +142,8 @@ void thread_context::start_drain(std::chrono::milliseconds window) {
   draining_ = true;
   drain_start_ms_ = steady_millis();
   drain_window_ms_ = std::max<std::int64_t>(window.count(), 1);
-  drain_total_ = tickables_.size();
+  drain_total_ = static_cast<std::size_t>(
+      std::count_if(tickables_.begin(), tickables_.end(), [](const tickable* t) { return !t->drains_last(); }));
   drain_step();
 }
 
@@ -151,7 +152,7 @@ void thread_context::drain_step() {
   const auto target = static_cast<std::size_t>(std::ceil(done * static_cast<double>(drain_total_)));
   // drain() may remove entries: walk backwards, skipping the ones already told.
   for (std::size_t i = tickables_.size(); i-- > 0 && drain_sent_ < target;) {
-    if (i >= tickables_.size() || tickables_[i]->drained_) continue;
+    if (i >= tickables_.size() || tickables_[i]->drained_ || tickables_[i]->drains_last()) continue;
     tickables_[i]->drained_ = true;
     ++drain_sent_;
     tickables_[i]->drain();

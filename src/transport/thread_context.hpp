@@ -25,6 +25,9 @@ class tickable {
   virtual void on_tick(std::int64_t now_ms) = 0;
   /// The server is shutting down: tell the client to go (and come back elsewhere).
   virtual void drain() = 0;
+  /// Told at the end of the drain window rather than spread over it (a stream's producer:
+  /// its answer gets the whole window to finish).
+  virtual bool drains_last() const noexcept { return false; }
   std::size_t tick_index_ = SIZE_MAX;  // position in the thread's list; owned by it
   bool drained_ = false;
 

@@ -144,3 +144,92 @@ test('Redis restarted mid-answer: the producer gets 503, the readers a reset and
     await own.stop();
   }
 });
+
+test('a second producer on another node is refused 409 while the first is live; its lease goes with the end', { skip: missing.length ? `missing ${missing}` : false }, async () => {
+  const ch = 'ai:x-node-second-producer';
+  const p = producer(a, ch);
+  try {
+    await p.write('the first producer ');
+    // Its lease is in Redis once its first delta is published.
+    const { reader } = await H.openSynced(b, { channels: ch, since: 'earliest' });
+    await reader.nextEvent(5000);
+    reader.close();
+    const second = await H.request(b, 'POST', `/api/stream?channel=${ch}`, { body: 'a second producer', headers: { 'Content-Type': 'text/plain' } });
+    assert.equal(second.status, 409, second.text);
+    assert.equal(second.json.error.code, 'stream_busy');
+    assert.match(second.json.error.message, /another node/);
+    assert.deepEqual(await C.redisKeys(redis.port, 'herald:lease:*'), [`herald:lease:stream:${ch}`]);
+    p.end();
+    const r = await p.reply;
+    assert.equal(r.json.state, 'completed');
+    assert.equal((await history(b, ch)).filter((m) => m.event !== 'end').map((m) => m.data).join(''), 'the first producer ',
+      'nothing of the refused producer was published');
+    assert.deepEqual(await C.redisKeys(redis.port, 'herald:lease:*'), [], 'the lease is released at the end');
+  } finally {
+    p.destroy();
+  }
+});
+
+test('a producer\'s node killed mid-answer: another node may take the stream over once the lease expires (10 s)', { skip: missing.length ? `missing ${missing}` : false, timeout: 40000 }, async () => {
+  const ch = 'ai:x-node-takeover';
+  const doomed = await C.startNode(redis.url, { args: NS });
+  const p = producer(doomed, ch);
+  p.reply.catch(() => {});
+  try {
+    await C.waitReady(doomed);
+    await p.write('from the node that dies ');
+    const { reader } = await H.openSynced(b, { channels: ch, since: 'earliest' });
+    await reader.nextEvent(5000);
+    const killedAt = Date.now();
+    await doomed.kill();
+    const early = await H.request(b, 'POST', `/api/stream?channel=${ch}`, { body: 'too early', headers: { 'Content-Type': 'text/plain' } });
+    assert.equal(early.status, 409, 'the dead node still holds the lease');
+    let taken;
+    while (Date.now() - killedAt < 15000) {
+      await new Promise((r) => setTimeout(r, 500));
+      taken = await H.request(b, 'POST', `/api/stream?channel=${ch}`, { body: 'and the rest from B', headers: { 'Content-Type': 'text/plain' } });
+      if (taken.status !== 409) break;
+    }
+    assert.equal(taken.status, 200, taken.text);
+    assert.equal(taken.json.state, 'completed');
+    assert.ok(Date.now() - killedAt <= 12000, `taken over ${Date.now() - killedAt} ms after the kill`);
+    const blocks = await reader.until((e) => e.event === 'end', 5000);
+    assert.equal(blocks.filter((e) => e.data !== undefined && e.event !== 'end').map((e) => JSON.parse(e.data).data).join(''), 'and the rest from B');
+    reader.close();
+  } finally {
+    p.destroy();
+    await doomed.kill();
+  }
+});
+
+test('SIGTERM drain: a live answer gets the drain window, then ends "error" for its readers and 503 draining for its producer', { skip: missing.length ? `missing ${missing}` : false }, async () => {
+  const ch = 'ai:drained';
+  const node = await C.startNode(redis.url, { args: NS, drainSeconds: 1 });
+  const p = producer(node, ch);
+  try {
+    await C.waitReady(node);
+    await p.write('an answer cut by a restart ');
+    const { reader } = await H.openSynced(b, { channels: ch, since: 'earliest' });
+    await reader.nextEvent(5000);
+    const t0 = Date.now();
+    node.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    await p.write('still within the window ');  // the window is the answer's: still taken
+    const r = await p.reply;
+    assert.ok(Date.now() - t0 >= 900, `answered ${Date.now() - t0} ms into a 1 s window`);
+    assert.equal(r.status, 503, JSON.stringify(r.json));
+    assert.equal(r.json.error.code, 'draining');
+    assert.equal(r.json.error.state, 'error');
+    const blocks = await reader.until((e) => e.event === 'end', 5000);
+    assert.equal(blocks.filter((e) => e.data !== undefined && e.event !== 'end').map((e) => JSON.parse(e.data).data).join(''), 'still within the window ');
+    assert.deepEqual(JSON.parse(blocks.at(-1).data).data, { state: 'error', reason: 'the server is shutting down' });
+    assert.equal(r.json.error.offset, JSON.parse(blocks.at(-1).data).offset);
+    const exit = await node.exited;
+    assert.equal(exit.code, 0);
+    assert.deepEqual(await C.redisKeys(redis.port, 'herald:lease:*'), []);
+    reader.close();
+  } finally {
+    p.destroy();
+    await node.kill();
+  }
+});

@@ -254,11 +254,33 @@ void memory_broker::take_once(std::string key, std::function<void(take_result)> 
   done(std::move(value));
 }
 
+// One node: a lease is only ever contended by this node's own ingests (already kept
+// apart by core::stream_registry), but it keeps the port's meaning all the same.
+void memory_broker::lease(std::string key, std::string holder, std::chrono::milliseconds ttl,
+                          std::function<void(lease_result)> done) {
+  bool held;
+  {
+    std::lock_guard lock(once_mutex_);
+    const auto now = util::steady_ms();
+    auto [it, fresh] = leases_.try_emplace(std::move(key), once_value{holder, 0});
+    held = fresh || it->second.value == holder || it->second.expires_ms <= now;
+    if (held) it->second = {std::move(holder), now + ttl.count()};
+  }
+  done(held);
+}
+
+void memory_broker::release_lease(std::string key, std::string holder) {
+  std::lock_guard lock(once_mutex_);
+  auto it = leases_.find(key);
+  if (it != leases_.end() && it->second.value == holder) leases_.erase(it);
+}
+
 std::size_t memory_broker::sweep() {
   const auto now = util::steady_ms();
   {
     std::lock_guard lock(once_mutex_);
     std::erase_if(once_, [now](const auto& kv) { return kv.second.expires_ms <= now; });
+    std::erase_if(leases_, [now](const auto& kv) { return kv.second.expires_ms <= now; });
   }
   const auto idle_ms = std::chrono::milliseconds(opts_.idle_ttl).count();
   std::size_t reclaimed = 0;

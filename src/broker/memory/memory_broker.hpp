@@ -45,6 +45,9 @@ class memory_broker final : public core::broker {
   void put_once(std::string key, std::string value, std::chrono::milliseconds ttl,
                 std::function<void(std::optional<util::api_error>)> done) override;
   void take_once(std::string key, std::function<void(take_result)> done) override;
+  void lease(std::string key, std::string holder, std::chrono::milliseconds ttl,
+             std::function<void(lease_result)> done) override;
+  void release_lease(std::string key, std::string holder) override;
   bool ready() const override { return true; }
   void channels(std::function<void(std::vector<core::channel_summary>)> done) const override;
   core::broker_stats stats() const override;
@@ -87,6 +90,7 @@ class memory_broker final : public core::broker {
   };
   std::mutex once_mutex_;
   std::unordered_map<std::string, once_value> once_;
+  std::unordered_map<std::string, once_value> leases_;  // value: the holder (once_mutex_)
 };
 
 }  // namespace herald::broker

@@ -55,6 +55,10 @@ class redis_broker final : public core::broker {
   void put_once(std::string key, std::string value, std::chrono::milliseconds ttl,
                 std::function<void(std::optional<util::api_error>)> done) override;
   void take_once(std::string key, std::function<void(take_result)> done) override;
+  /// One script per call (redis_lease.cpp): take or renew, compare-and-delete.
+  void lease(std::string key, std::string holder, std::chrono::milliseconds ttl,
+             std::function<void(lease_result)> done) override;
+  void release_lease(std::string key, std::string holder) override;
   void watch(const std::string& channel) override;
   void unwatch(const std::string& channel) override;
   bool ready() const override;
@@ -77,6 +81,10 @@ class redis_broker final : public core::broker {
   std::size_t shard_index(const std::string& key) const;
   /// Sends a command on a shard's command connection; `fn(nullptr)` when it is down.
   void command_on(std::size_t shard, std::vector<std::string> args, std::function<void(::redisReply*)> fn);
+  /// EVALSHA `sha` with `tail` (numkeys, keys, args), falling back to EVAL of `script`
+  /// (which caches it) after a Redis restart; `fn(nullptr)` when the shard is down.
+  void eval_on(std::size_t shard, const char* script, const std::string& sha, std::vector<std::string> tail,
+               std::function<void(::redisReply*)> fn);
   const core::namespace_table& namespaces() const noexcept { return namespaces_; }
 
   /// Channels with Pub/Sub callback state on the connections (watched, or being

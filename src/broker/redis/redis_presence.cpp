@@ -149,21 +149,10 @@ redis_presence::redis_presence(redis_broker& broker, core::presence_registry& lo
 
 void redis_presence::eval(std::size_t shard, int script, std::vector<std::string> keys, std::vector<std::string> args,
                           std::function<void(redisReply*)> fn) {
-  // EVALSHA, falling back to EVAL (which caches the script) after a Redis restart.
   std::vector<std::string> tail{std::to_string(keys.size())};
-  tail.insert(tail.end(), keys.begin(), keys.end());
-  tail.insert(tail.end(), args.begin(), args.end());
-  std::vector<std::string> cmd{"EVALSHA", sha_[script]};
-  cmd.insert(cmd.end(), tail.begin(), tail.end());
-  broker_.command_on(shard, std::move(cmd),
-                     [this, shard, script, tail = std::move(tail), fn = std::move(fn)](redisReply* r) mutable {
-                       if (r && r->type == REDIS_REPLY_ERROR && str(r).starts_with("NOSCRIPT")) {
-                         std::vector<std::string> full{"EVAL", scripts[script]};
-                         full.insert(full.end(), tail.begin(), tail.end());
-                         return broker_.command_on(shard, std::move(full), std::move(fn));
-                       }
-                       fn(r);
-                     });
+  tail.insert(tail.end(), std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
+  tail.insert(tail.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+  broker_.eval_on(shard, scripts[script], sha_[script], std::move(tail), std::move(fn));
 }
 
 void redis_presence::entered(const std::string& channel, const std::string& client, const std::string& user,

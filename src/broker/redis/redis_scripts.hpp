@@ -123,6 +123,16 @@ local function fresh(entry)
   return tonumber(string.match(entry, '^%d+ (%d+)')) >= now - ttl
 end
 local out = {epoch, top, 'ok', redis.call('HEXISTS', KEYS[1], 'x')}
+-- Appends entries to out, oldest first, while they fit in max_bytes (the first always goes).
+local function take(items)
+  local bytes = 0
+  for i, e in ipairs(items) do
+    bytes = bytes + #e + extra
+    if max_bytes > 0 and i > 1 and bytes > max_bytes then break end
+    table.insert(out, e)
+  end
+  return out
+end
 local len = redis.call('LLEN', KEYS[2])
 if ARGV[1] == 'latest' then
   if limit > 0 and len > 0 then
@@ -147,14 +157,7 @@ if ARGV[1] == 'earliest' then
     while start < len and not fresh(redis.call('LINDEX', KEYS[2], start)) do start = start + 1 end
   end
   if limit <= 0 or start >= len then return out end
-  local items = redis.call('LRANGE', KEYS[2], start, start + limit - 1)
-  local bytes = 0
-  for i, e in ipairs(items) do
-    bytes = bytes + #e + extra
-    if max_bytes > 0 and i > 1 and bytes > max_bytes then break end
-    table.insert(out, e)
-  end
-  return out
+  return take(redis.call('LRANGE', KEYS[2], start, start + limit - 1))
 end
 if ARGV[2] ~= epoch and not from_start then
   -- The epoch a failover replaced: at or before the offsets this primary kept of it, the
@@ -182,13 +185,7 @@ if len == 0 or since + 1 < first then out[3] = 'lost' return out end
 local start = since + 1 - first
 local items = redis.call('LRANGE', KEYS[2], start, start + limit - 1)
 if #items > 0 and not fresh(items[1]) then out[3] = 'lost' return out end
-local bytes = 0
-for i, e in ipairs(items) do
-  bytes = bytes + #e + extra
-  if max_bytes > 0 and i > 1 and bytes > max_bytes then break end
-  table.insert(out, e)
-end
-return out
+return take(items)
 )LUA";
 
 }  // namespace herald::broker::redis_scripts

@@ -266,6 +266,30 @@ TEST_P(BrokerContract, OnceValueUnknownOrExpiredIsNotFound) {
   EXPECT_FALSE(std::get<std::optional<std::string>>(expired).has_value());
 }
 
+namespace {
+core::broker::lease_result lease(core::broker& b, const std::string& key, const std::string& holder,
+                                 std::chrono::milliseconds ttl) {
+  std::promise<core::broker::lease_result> p;
+  b.lease(key, holder, ttl, [&](core::broker::lease_result r) { p.set_value(std::move(r)); });
+  return p.get_future().get();
+}
+bool held(const core::broker::lease_result& r) { return std::holds_alternative<bool>(r) && std::get<bool>(r); }
+bool refused(const core::broker::lease_result& r) { return std::holds_alternative<bool>(r) && !std::get<bool>(r); }
+}  // namespace
+
+TEST_P(BrokerContract, ALeaseHasOneHolderUntilReleasedOrExpired) {
+  EXPECT_TRUE(held(lease(broker(), "t:lease", "a", std::chrono::seconds(10))));
+  EXPECT_TRUE(held(lease(broker(), "t:lease", "a", std::chrono::seconds(10)))) << "its holder renews it";
+  EXPECT_TRUE(refused(lease(broker(), "t:lease", "b", std::chrono::seconds(10))));
+  broker().release_lease("t:lease", "b");  // not b's: nothing happens
+  EXPECT_TRUE(refused(lease(broker(), "t:lease", "b", std::chrono::seconds(10))));
+  broker().release_lease("t:lease", "a");
+  // release has no reply: the next lease on the same broker comes after it (one connection, FIFO).
+  EXPECT_TRUE(held(lease(broker(), "t:lease", "b", std::chrono::milliseconds(50))));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_TRUE(held(lease(broker(), "t:lease", "a", std::chrono::seconds(10)))) << "b's lease expired";
+}
+
 TEST_P(BrokerContract, OnceValueConcurrentTakersOnlyOneWins) {
   ASSERT_FALSE(put(broker(), "t:race", "v", std::chrono::seconds(10)));
   std::atomic<int> winners{0};
