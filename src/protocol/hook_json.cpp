@@ -61,7 +61,8 @@ std::variant<hook_decision, std::string> parse_hook_reply(std::string_view body)
   }
   if (obj->contains("data")) {
     // The data as the backend wrote it (numbers keep their spelling), not re-serialized.
-    for (const auto& m : *json_members(body))
+    const auto members = json_members(body);  // kept: the loop reads into it
+    for (const auto& m : *members)
       if (m.key == "data") d.data = compact_json(m.value);
   }
   return d;
