@@ -210,11 +210,57 @@ describe('backend hooks', () => {
     const ws = await wsClient(h, auth('ivy')); open.push(ws);
     const ch = fresh();
     await subscribed(ws, ch);
+    const before = backend.connections();
     for (let i = 0; i < 50; i++) {
       const r = await ws.cmd({ method: 'publish', channel: ch, data: i });
       assert.ok(r.result, JSON.stringify(r));
     }
+    assert.ok(backend.connections() - before <= 1, `${backend.connections() - before} new connections for 50 calls`);
     const m = await H.metrics(h);
     assert.ok(m.get('herald_hook_requests_total{hook="publish",result="allow"}') >= 50);
+  });
+});
+
+describe('backend hooks: pool limits and connections the backend closes', () => {
+  let backend, h;
+  const open = [];
+  before(async () => {
+    // The backend drops idle keep-alive connections after 100 ms.
+    backend = await startHookBackend({ slowMs: 1500, keepAliveMs: 100 });
+    h = await H.startHerald(['--token-key', `hs256:${SECRET}`, '--threads', '1', '--hook-timeout', '1000',
+      '--hook-pool-size', '1', '--hook-max-pending', '1', '--subscribe-hook', backend.url('/subscribe')]);
+  });
+  after(async () => {
+    for (const c of open) { try { c.sock?.terminate(); } catch { /* gone */ } }
+    await h?.stop();
+    await backend?.stop();
+  });
+
+  it('a call after the backend closed the idle connection is sent again on a new one and succeeds', async () => {
+    const ws = await wsClient(h, auth('jack')); open.push(ws);
+    for (let i = 0; i < 4; i++) {
+      await subscribed(ws, fresh());
+      await H.sleep(300);  // the backend closes the connection meanwhile
+    }
+    const m = await H.metrics(h);
+    assert.equal(m.get('herald_hook_requests_total{hook="subscribe",result="allow"}'), 4);
+    assert.equal(m.get('herald_hook_requests_total{hook="subscribe",result="unavailable"}'), 0);
+  });
+
+  it('past --hook-pool-size connections and --hook-max-pending waiting calls, a call fails at once with 503 hook_overloaded', async () => {
+    const ws = await wsClient(h, auth('kate')); open.push(ws);
+    // One slow call holds the only connection, one waits, the third is refused.
+    const slow = [fresh('slow-'), fresh('slow-'), fresh('slow-')].map((channel) => ws.cmd({ method: 'subscribe', channel }));
+    const t0 = Date.now();
+    const third = await slow[2];
+    assert.equal(third.error?.code, 'hook_overloaded', JSON.stringify(third));
+    assert.ok(Date.now() - t0 < 500, 'refused at once');
+    const [first, second] = await Promise.all(slow.slice(0, 2));
+    assert.equal(first.error?.code, 'hook_timeout');
+    assert.equal(second.error?.code, 'hook_timeout', 'the waiting call times out too: the deadline covers the wait');
+    // The pool recovers.
+    await subscribed(ws, fresh());
+    const m = await H.metrics(h);
+    assert.equal(m.get('herald_hook_requests_total{hook="subscribe",result="overloaded"}'), 1);
   });
 });

@@ -11,7 +11,7 @@
 // Every call is recorded in `calls` (the parsed JSON bodies).
 import http from 'node:http';
 
-export async function startHookBackend({ slowMs = 3000, allowAll = false } = {}) {
+export async function startHookBackend({ slowMs = 3000, allowAll = false, keepAliveMs } = {}) {
   const calls = [];
   const timers = new Set();
   const server = http.createServer((req, res) => {
@@ -41,12 +41,16 @@ export async function startHookBackend({ slowMs = 3000, allowAll = false } = {})
       send(200, '{"allow":true}');
     });
   });
+  if (keepAliveMs !== undefined) server.keepAliveTimeout = keepAliveMs;
+  let connections = 0;
+  server.on('connection', () => connections++);
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = server.address().port;
   return {
     port,
     url: (path = '/hook') => `http://127.0.0.1:${port}${path}`,
     calls,
+    connections: () => connections,
     async stop() {
       for (const t of timers) clearTimeout(t);
       server.closeAllConnections();
