@@ -39,6 +39,7 @@ thread_context::~thread_context() {
   tick_timer_.reset();
   hold_timer_.reset();  // timers before their io_context
   to_flush_.clear();
+  flushing_.clear();
   held_.clear();
   ioc_.reset();
 }
@@ -71,15 +72,20 @@ void thread_context::want_flush(std::shared_ptr<flushable> f) {
 
 void thread_context::flush_all() {
   flush_posted_ = false;
-  auto list = std::move(to_flush_);
-  to_flush_.clear();
-  for (auto& f : list) {
-    f->flush_pending_ = false;
-    f->flush();
+  if (flush_pos_ == flushing_.size()) {  // the last pass is done: take the next one
+    flushing_.clear();
+    flush_pos_ = 0;
+    flushing_.swap(to_flush_);  // both keep their capacity for the next passes
   }
-  if (to_flush_.empty() && to_flush_.capacity() < list.capacity()) {
-    list.clear();
-    to_flush_.swap(list);  // keep the larger buffer for the next pass
+  const std::size_t end = std::min(flushing_.size(), flush_pos_ + flush_batch);
+  while (flush_pos_ < end) {
+    auto f = std::move(flushing_[flush_pos_++]);
+    f->flush_pending_ = false;
+    f->flush();  // may want_flush() again: it joins to_flush_, after this pass
+  }
+  if ((flush_pos_ < flushing_.size() || !to_flush_.empty()) && !flush_posted_) {
+    flush_posted_ = true;
+    net::post(*ioc_, [this] { flush_all(); });  // behind what the loop has queued meanwhile
   }
 }
 

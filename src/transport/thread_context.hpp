@@ -67,7 +67,11 @@ class thread_context {
   void remove_tickable(tickable* t);
 
   /// Schedules `f->flush()` at the end of this pass (once, however often it is asked).
+  /// A pass's flushes run `flush_batch` at a time, each batch its own handler, so that
+  /// the loop's other work (a publisher's next request, a new connection) is not kept
+  /// waiting behind the writes of a large fan-out.
   void want_flush(std::shared_ptr<flushable> f);
+  static constexpr std::size_t flush_batch = 64;
 
   /// Write holding (--write-hold-ms): a connection whose peer has not acknowledged its
   /// last write yet may hold its next one up to this long, so that what arrives meanwhile
@@ -111,6 +115,8 @@ class thread_context {
   std::size_t drain_total_ = 0, drain_sent_ = 0;
   std::atomic<bool> drain_done_{false};
   std::vector<std::shared_ptr<flushable>> to_flush_;
+  std::vector<std::shared_ptr<flushable>> flushing_;  // the pass being flushed, from flush_pos_
+  std::size_t flush_pos_ = 0;
   bool flush_posted_ = false;
   std::chrono::milliseconds write_hold_{0};
   std::vector<std::shared_ptr<flushable>> held_;

@@ -70,3 +70,54 @@ test('held writes: every subscriber gets every message once, in order, and the l
     for (const f of sse) await f.stop();
   }
 });
+
+test('held writes and hostile readers: a WebSocket and an SSE stream that never read are cut at --max-queued-bytes, memory stays bounded, a good reader gets all', async () => {
+  const cap = 65536;
+  const own = await H.startHerald(['--threads', '2', '--write-hold-ms', String(HOLD_MS), '--max-queued-bytes', String(cap), '--history-size', '10']);  // history holds little: what grows is queues
+  const ch = 'hold:hostile';
+  const agent = H.keepAliveAgent(1);
+  const good = [];
+  const goodWs = new WebSocket(`ws://127.0.0.1:${own.port}/ws`);
+  const stuck = new WebSocket(`ws://127.0.0.1:${own.port}/ws`);
+  let slowSse;
+  const start = H.rssBytes(own.pid);
+  const rss = H.rssSampler(own);
+  try {
+    const subscribed = (ws, onPush) => new Promise((resolve, reject) => {
+      ws.on('open', () => { ws.send(JSON.stringify({ id: 1, method: 'subscribe', channel: ch })); });
+      ws.on('message', (b) => {
+        const m = JSON.parse(b.toString());
+        if (m.id === 1) return m.error ? reject(new Error(m.error.code)) : resolve();
+        if (m.push) onPush(m.push);
+      });
+      ws.on('error', () => {});
+    });
+    await Promise.all([subscribed(goodWs, (p) => good.push(p.offset)), subscribed(stuck, () => {})]);
+    stuck._socket.pause();  // never reads again: its bytes pile up in herald's queue
+    slowSse = await H.SSEReader.open(own, { channels: ch, pauseReading: true });
+    const m0 = await H.metrics(own);
+    const big = 'y'.repeat(8 * 1024);
+    const N = 1500;  // 12 MB each to the stuck readers: far past the kernel buffers and the cap
+    for (let i = 1; i <= N; i++) {
+      await H.publish(own, ch, { i, big }, { agent });
+      // In lockstep (as in slow-reader.test.mjs): a good reader is never a cap behind.
+      await H.waitFor(() => good.length >= i, { what: `the good reader at ${i}`, timeoutMs: 10000, intervalMs: 1 });
+    }
+    await H.waitFor(() => good.length === N, { what: 'every message at the good reader', timeoutMs: 10000 });
+    assert.deepEqual(good, good.map((_, k) => k + 1), 'the good reader got every offset once, in order');
+    const m1 = await H.metrics(own);
+    assert.equal(m1.get('herald_slow_disconnects_total') - m0.get('herald_slow_disconnects_total'), 2, 'both never-reading clients cut');
+    // 12 MB went to each stuck reader; herald held at most the cap for each (the kernel's
+    // socket buffers are not in its RSS).
+    const grown = rss.peak() - start;
+    console.log(`# RSS grew ${grown} B while 12 MB went to each of two stuck readers (cap ${cap} B)`);
+    assert.ok(grown < 4 * 1024 * 1024, `RSS grew ${grown} B`);
+  } finally {
+    rss.stop();
+    goodWs.terminate();
+    stuck.terminate();
+    slowSse?.close();
+    agent.destroy();
+    await own.stop();
+  }
+});

@@ -103,7 +103,8 @@ redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker
                                                      [sp](const std::string& host, int port) {
                                                        sp->cmd->retarget(host, port);
                                                        sp->sub->retarget(host, port);
-                                                     });
+                                                     },
+                                                     [sp] { return usable(*sp); });
     }
     auto update_ready = [this] {
       std::size_t n = 0;

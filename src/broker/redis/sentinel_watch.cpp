@@ -9,12 +9,13 @@
 namespace herald::broker {
 
 sentinel_watch::sentinel_watch(boost::asio::io_context& ioc, std::vector<redis_endpoint> sentinels, std::string master,
-                               std::chrono::milliseconds poll, moved_fn moved)
+                               std::chrono::milliseconds poll, moved_fn moved, usable_fn primary_usable)
     : ioc_(ioc),
       sentinels_(std::move(sentinels)),
       master_(std::move(master)),
       poll_(poll),
       moved_(std::move(moved)),
+      primary_usable_(std::move(primary_usable)),
       timer_(ioc) {}
 
 sentinel_watch::~sentinel_watch() {
@@ -35,7 +36,12 @@ void sentinel_watch::tick() {
   std::weak_ptr<bool> alive = alive_;
   timer_.async_wait([this, alive](const boost::system::error_code& ec) {
     if (ec || alive.expired()) return;
-    if (asking_ || !conn_->connected()) {
+    // The address it gave leads to no usable primary for three periods: the next sentinel
+    // (who may know better; in a failover they all catch up).
+    unusable_ = !host_.empty() && !primary_usable_() ? unusable_ + 1 : 0;
+    if (unusable_ >= 3) {
+      next_sentinel("its primary is not usable");
+    } else if (asking_ || !conn_->connected()) {
       // Two periods without an answer (down, or silent): the next sentinel.
       if (++unanswered_ >= 2) next_sentinel("no answer");
     } else {
@@ -78,6 +84,7 @@ void sentinel_watch::next_sentinel(const char* why) {
   util::log::throttled(util::log::level::warn, "sentinel_unusable", util::log::field("why", why),
                        {{"master", master_}, {"sentinel", conn_->address()}});
   unanswered_ = 0;
+  unusable_ = 0;
   asking_ = false;
   current_ = (current_ + 1) % sentinels_.size();
   const auto& s = sentinels_[current_];

@@ -81,3 +81,54 @@ TEST(ThreadContext, PostsFromTheLoopAndFromOtherThreadsRunInTheOrderMade) {
   for (std::size_t i = 0; i < r.offsets.size(); ++i) out_of_order += r.offsets[i] != i + 1;
   EXPECT_EQ(out_of_order, 0u) << "deliveries out of offset order";
 }
+
+namespace {
+struct flush_log final : transport::flushable {
+  int id;
+  std::vector<int>* log;
+  transport::thread_context* tc = nullptr;
+  bool again = false;  // wants one more flush from inside its flush
+  flush_log(int i, std::vector<int>* l) : id(i), log(l) {}
+  void flush() override {
+    log->push_back(id);
+    if (again) {
+      again = false;
+      tc->want_flush(std::static_pointer_cast<transport::flushable>(self.lock()));
+    }
+  }
+  std::weak_ptr<flush_log> self;
+};
+}  // namespace
+
+TEST(ThreadContext, AFanOutsFlushesRunInBatchesWithTheLoopsOtherWorkBetweenThemEachOnceInOrder) {
+  transport::thread_context tc(0);
+  std::vector<int> log;
+  constexpr int n = 3 * transport::thread_context::flush_batch + 5;
+  std::vector<std::shared_ptr<flush_log>> fs;
+  for (int i = 0; i < n; ++i) {
+    fs.push_back(std::make_shared<flush_log>(i, &log));
+    fs.back()->self = fs.back();
+    fs.back()->tc = &tc;
+  }
+  fs[3]->again = true;  // asks again while being flushed: once more, after this pass
+  boost::asio::post(tc.ioc(), [&] {
+    for (auto& f : fs) {
+      tc.want_flush(f);
+      tc.want_flush(f);  // twice in a pass: flushed once
+    }
+    // Work that arrives while the pass is being flushed (a publisher's next request).
+    boost::asio::post(tc.ioc(), [&] { log.push_back(-1); });
+  });
+  tc.ioc().run();
+  ASSERT_EQ(log.size(), static_cast<std::size_t>(n + 2));
+  const auto other = std::find(log.begin(), log.end(), -1) - log.begin();
+  EXPECT_LE(other, static_cast<long>(transport::thread_context::flush_batch))
+      << "the other work waited for more than one batch";
+  std::vector<int> flushed;
+  for (int v : log)
+    if (v >= 0) flushed.push_back(v);
+  std::vector<int> want;
+  for (int i = 0; i < n; ++i) want.push_back(i);
+  want.push_back(3);
+  EXPECT_EQ(flushed, want);
+}
