@@ -95,6 +95,13 @@ void handlers::handle(const request& req, std::function<void(response)> done) {
     if (req.path == "/api/history") return is_get ? history_async(req, std::move(done)) : method_not_allowed("GET");
     if (req.path == "/api/channels") return is_get ? channels(std::move(done)) : method_not_allowed("GET");
     if (req.path == "/api/presence") return is_get ? presence(req, std::move(done)) : method_not_allowed("GET");
+    using op = protocol::user_command::op;
+    if (req.path == "/api/disconnect")
+      return is_post ? user_command(req, op::disconnect, std::move(done)) : method_not_allowed("POST");
+    if (req.path == "/api/subscribe")
+      return is_post ? user_command(req, op::subscribe, std::move(done)) : method_not_allowed("POST");
+    if (req.path == "/api/unsubscribe")
+      return is_post ? user_command(req, op::unsubscribe, std::move(done)) : method_not_allowed("POST");
   } else if (req.path == "/publish") {
     return is_post ? publish(req, false, true, std::move(done)) : method_not_allowed("POST");
   } else if (req.path == "/stop") {

@@ -17,6 +17,7 @@
 #include "auth/authorizer.hpp"
 #include "auth/secret_digest.hpp"
 #include "core/context.hpp"
+#include "protocol/user_command.hpp"
 
 namespace herald::api {
 
@@ -68,6 +69,8 @@ class handlers {
   void history_async(const request& req, std::function<void(response)> done);
   /// GET /api/presence (presence_api.cpp).
   void presence(const request& req, std::function<void(response)> done);
+  /// POST /api/disconnect, /api/subscribe, /api/unsubscribe (users_api.cpp).
+  void user_command(const request& req, protocol::user_command::op what, std::function<void(response)> done);
   void stream_end(const request& req, std::function<void(response)> done);  // stream_api.cpp
   void stream_stop(const request& req, bool client, std::function<void(response)> done);
   void publish_abort(std::string channel, std::string reason, std::function<void(stop_result)> done);

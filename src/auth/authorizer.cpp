@@ -94,7 +94,19 @@ void authorizer::issue_ticket(const grants& g, std::function<void(ticket_result)
 }
 
 std::optional<api_error> authorizer::may_read(const identity& who, std::string_view channel) const {
-  if (ctx_.namespaces.for_channel(channel).anonymous || (who && who->can_subscribe(channel))) return std::nullopt;
+  const auto& ns = ctx_.namespaces.for_channel(channel);
+  if (ns.personal) {
+    // NS:<sub> belongs to the token whose sub it names; anybody else needs a grant.
+    if (who &&
+        ((!who->user.empty() && channel.substr(channel.find(':') + 1) == who->user) || who->can_subscribe(channel)))
+      return std::nullopt;
+    metrics::add(metrics::counter::auth_forbidden);
+    if (!who)
+      return api_error{401, "unauthorized",
+                       "channel " + std::string(channel) + " is personal: it needs its user's token"};
+    return api_error{403, "forbidden", "channel " + std::string(channel) + " is personal to another user"};
+  }
+  if (ns.anonymous || (who && who->can_subscribe(channel))) return std::nullopt;
   metrics::add(metrics::counter::auth_forbidden);
   if (!who) return api_error{401, "unauthorized", "channel " + std::string(channel) + " needs a token"};
   return api_error{403, "forbidden", "the token does not grant subscribing to " + std::string(channel)};

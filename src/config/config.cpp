@@ -9,6 +9,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 
+#include "config/hook_url.hpp"
 #include "protocol/channel_name.hpp"
 #include "util/parse_decimal.hpp"
 
@@ -43,7 +44,7 @@ po::options_description describe() {
     ("namespace", po::value<std::vector<std::string>>(),
         "NAME:history_size=N,history_ttl=S,history_bytes=N,client_publish=BOOL,anonymous=BOOL,max_subscribers=N,"
         "stream_coalesce_ms=MS,stream_idle_timeout=S,stream_max_bytes=N,stream_max_duration=S,presence=BOOL,"
-        "join_leave=BOOL (repeatable)")
+        "join_leave=BOOL,personal=BOOL (repeatable)")
     ("token-key", po::value<std::vector<std::string>>(),
         "a key verifying connection tokens (JWT): [KID=]hs256:SECRET, [KID=]hs256:@FILE or [KID=]rs256:@PUBLIC.pem (repeatable, for rotation; none: tokens are refused)")
     ("token-issuer", po::value<std::string>()->default_value(""), "required iss claim of tokens (empty: not checked)")
@@ -84,6 +85,12 @@ po::options_description describe() {
     ("max-connections-per-ip", po::value<std::size_t>()->default_value(0), "open connections from one address (0: no limit; behind a proxy every client shares its address)")
     ("max-polls-per-ip", po::value<std::size_t>()->default_value(0), "long polls held at once for one address (0: no limit)")
     ("ws-commands-per-second", po::value<unsigned>()->default_value(1000), "commands one WebSocket connection may send per second, burst of one second's worth (0: no limit)")
+    ("connect-hook", po::value<std::string>()->default_value(""), "URL (http://HOST[:PORT]/PATH) the backend is asked at on each connection (WebSocket, SSE, each long poll); empty: none")
+    ("subscribe-hook", po::value<std::string>()->default_value(""), "URL the backend is asked at on each subscription; empty: none")
+    ("publish-hook", po::value<std::string>()->default_value(""), "URL the backend is asked at on each client publish, which may replace the data; empty: none")
+    ("hook-timeout", po::value<unsigned>()->default_value(1000), "ms a hook call may take before the client gets 503 hook_timeout")
+    ("hook-pool-size", po::value<std::size_t>()->default_value(8), "keep-alive connections to each hook's backend, per thread")
+    ("hook-max-pending", po::value<std::size_t>()->default_value(1024), "hook calls waiting for a connection, per thread and hook; past it 503 hook_overloaded")
     ("log-level", po::value<std::string>()->default_value("info"), "least severe log lines written to stderr: debug | info | warn | error")
     ("log-format", po::value<std::string>()->default_value("text"), "log lines as key=value text or JSON objects: text | json");
   // clang-format on
@@ -153,10 +160,12 @@ std::pair<std::string, core::namespace_options> parse_namespace(std::string_view
       o.presence = parse_bool(value, setting + " presence");
     else if (key == "join_leave")
       o.join_leave = parse_bool(value, setting + " join_leave");
+    else if (key == "personal")
+      o.personal = parse_bool(value, setting + " personal");
     else
       throw config_error("invalid " + setting + ": unknown key \"" + std::string(key) +
                          "\" (history_size, history_ttl, history_bytes, client_publish, anonymous, max_subscribers, stream_coalesce_ms, "
-                         "stream_idle_timeout, stream_max_bytes, stream_max_duration, presence, join_leave)");
+                         "stream_idle_timeout, stream_max_bytes, stream_max_duration, presence, join_leave, personal)");
   }
   return {name, o};
 }
@@ -340,6 +349,8 @@ parse_result parse_from(int argc, const char* const* argv, const std::vector<std
   require(t.ws_max_message >= 1024, "ws-max-message", "at least 1024");
   require(t.ws_ping_interval.count() > 0, "ws-ping-interval", "must be positive");
   require(t.ws_pong_timeout.count() > 0, "ws-pong-timeout", "must be positive");
+
+  t.hooks = hook_options_from(vm);
 
   c.api.api_key = get<std::string>(vm, "api-key");
   c.api.web_root = get<std::string>(vm, "web-root");

@@ -59,6 +59,8 @@ class publication_listener {
   virtual void on_stop_request(const std::string& channel, const std::string& reason) {
     (void)channel, (void)reason;
   }
+  /// Another node asks this one to act on a user's connections (user_command_remote).
+  virtual void on_user_command(const std::string& payload) { (void)payload; }
 
  protected:
   ~publication_listener() = default;
@@ -175,6 +177,15 @@ class broker {
   /// node has a live ingest of it) or there are no other nodes (the memory broker).
   virtual void stop_remote(const std::string& channel, const std::string& reason, std::function<void(bool)> done) {
     (void)channel, (void)reason;
+    done(false);
+  }
+
+  /// The users API: hands `payload` (protocol::user_command_json) to every other node
+  /// sharing the broker (publication_listener::on_user_command there, not here); `done`
+  /// gets true once it is sent, false when there is no other node (the memory broker)
+  /// or the broker is not reachable.
+  virtual void user_command_remote(const std::string& payload, std::function<void(bool)> done) {
+    (void)payload;
     done(false);
   }
 

@@ -6,6 +6,7 @@
 #include "core/namespace_options.hpp"
 #include "core/presence.hpp"
 #include "core/stream_registry.hpp"
+#include "core/user_registry.hpp"
 
 namespace herald::core {
 
@@ -20,6 +21,8 @@ struct context {
   stream_registry* streams = nullptr;
   /// Who is subscribed where presence or join_leave is on (null: not kept).
   presence_registry* presence = nullptr;
+  /// The live connections of each user, for the users API (null: not kept).
+  user_registry* users = nullptr;
 };
 
 }  // namespace herald::core

@@ -47,6 +47,12 @@ class hub final : public publication_listener {
   /// Where stop requests from the broker go (the node's ingest registry); set once, before
   /// the broker starts.
   void set_stop_handler(std::function<void(const std::string&, const std::string&)> fn) { stop_handler_ = std::move(fn); }
+  void on_user_command(const std::string& payload) override {
+    if (user_handler_) user_handler_(payload);
+  }
+  /// Where users-API commands from other nodes go (the user registry); set once, before
+  /// the broker starts.
+  void set_user_handler(std::function<void(const std::string&)> fn) { user_handler_ = std::move(fn); }
 
   static constexpr std::uint32_t no_slot = ~std::uint32_t{0};
   /// Registers / removes `s` for `channel`; call on thread `t` only. subscribe() returns
@@ -106,6 +112,7 @@ class hub final : public publication_listener {
   std::unique_ptr<registry_shard[]> shards_;
   broker* broker_ = nullptr;
   std::function<void(const std::string&, const std::string&)> stop_handler_;
+  std::function<void(const std::string&)> user_handler_;
 };
 
 }  // namespace herald::core

@@ -20,6 +20,7 @@ struct namespace_options {
   std::size_t max_subscribers = 0;        // per channel and node (0: no limit)
   bool presence = false;                  // who is subscribed: GET /api/presence, WebSocket presence
   bool join_leave = false;                // join and leave events to the channel's subscribers
+  bool personal = false;                  // NS:<sub> is its own token's (no grant needed), nobody else's
   // Streams (POST /api/stream, docs/streams.md)
   std::chrono::milliseconds stream_coalesce{25};  // text deltas within this window: one message (0: one per read)
   std::chrono::seconds stream_idle_timeout{30};   // a producer silent this long ends the stream with error

@@ -256,6 +256,11 @@ void subscriber_session::resync_hint(const std::string& channel) {
   if (auto* c = find(channel); c && c->synced) resync(*c);
 }
 
+void subscriber_session::set_client_id(std::string id) {
+  if (!presence_)
+    presence_ = std::make_unique<presence_identity>(presence_identity{std::move(id), std::string(presence_user())});
+}
+
 void subscriber_session::enter_presence(channel_state& c) {
   if (!ctx_.presence || !ctx_.presence->tracks(c.name)) return;
   if (!presence_)

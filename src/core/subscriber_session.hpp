@@ -108,6 +108,10 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   /// a long poll stays present between polls. nullopt when it is present nowhere.
   std::optional<presence_handover> take_presence();
 
+  /// Gives the connection its id before it subscribes (the id the backend hooks were
+  /// told), so presence lists it under the same one. No effect once it has one.
+  void set_client_id(std::string id);
+
   /// This connection's id in presence (empty until it subscribes where presence is kept).
   std::string_view client_id() const noexcept {
     return presence_ ? std::string_view(presence_->client) : std::string_view();

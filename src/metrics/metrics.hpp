@@ -53,6 +53,29 @@ enum class counter : unsigned {
   tls_handshakes_timeout,     // not finished within --tls-handshake-timeout
   tls_handshakes_plain_http,  // plain HTTP sent to the TLS port (answered with a 400 in clear)
   tls_handshakes_error,       // anything else: not TLS, no common version or cipher, closed midway
+  // Backend hooks (transport/hooks.hpp): herald_hook_requests_total{hook,result}, six
+  // results per hook in this order (hooks.cpp relies on it), then the time spent per hook.
+  hook_connect_allow,
+  hook_connect_refuse,
+  hook_connect_timeout,
+  hook_connect_unavailable,
+  hook_connect_bad_reply,
+  hook_connect_overloaded,
+  hook_subscribe_allow,
+  hook_subscribe_refuse,
+  hook_subscribe_timeout,
+  hook_subscribe_unavailable,
+  hook_subscribe_bad_reply,
+  hook_subscribe_overloaded,
+  hook_publish_allow,
+  hook_publish_refuse,
+  hook_publish_timeout,
+  hook_publish_unavailable,
+  hook_publish_bad_reply,
+  hook_publish_overloaded,
+  hook_connect_us,  // microseconds from asking to the answer, summed
+  hook_subscribe_us,
+  hook_publish_us,
   count_
 };
 

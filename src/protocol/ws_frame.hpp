@@ -38,6 +38,7 @@ inline constexpr std::uint16_t slow_consumer = 4000;
 inline constexpr std::uint16_t no_pong = 4001;
 inline constexpr std::uint16_t broker_unavailable = 4002;
 inline constexpr std::uint16_t token_expired = 4003;  // get a fresh token (or ticket), then reconnect
+inline constexpr std::uint16_t hook_failed = 4004;    // the connect hook timed out or failed: reconnect later
 inline constexpr std::uint16_t bad_request = 4100;
 inline constexpr std::uint16_t unauthorized = 4101;  // invalid token or ticket: do not retry with it
 inline constexpr std::uint16_t forbidden = 4103;

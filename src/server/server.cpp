@@ -16,6 +16,7 @@
 #include "broker/redis/redis_broker.hpp"
 #include "core/hub.hpp"
 #include "metrics/metrics.hpp"
+#include "transport/hooks.hpp"
 #include "transport/ip_counter.hpp"
 #include "transport/listener.hpp"
 #include "transport/shared_state.hpp"
@@ -69,9 +70,14 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   hub_->set_stop_handler([r = streams_.get()](const std::string& channel, const std::string& reason) {
     r->stop(channel, reason, [](core::broker::publish_result) {});
   });
-  core_ = std::make_unique<core::context>(core::context{*hub_, *broker_, cfg_.namespaces,
-                                                        cfg_.transport.max_queued_bytes, streams_.get(),
-                                                        presence_.get()});
+  users_ = std::make_unique<core::user_registry>(*hub_, cfg_.threads);
+  // A users-API command given to another node reaches this node's connections here.
+  hub_->set_user_handler([u = users_.get()](const std::string& payload) {
+    if (auto cmd = protocol::user_command_from_json(payload)) u->apply(*cmd, [](std::size_t) {});
+  });
+  core_ =
+      std::make_unique<core::context>(core::context{*hub_, *broker_, cfg_.namespaces, cfg_.transport.max_queued_bytes,
+                                                    streams_.get(), presence_.get(), users_.get()});
   auth_ = std::make_unique<auth::authorizer>(*core_, cfg_.auth);
   api_ = std::make_unique<api::handlers>(*core_, *auth_, cfg_.api);
   connections_per_ip_ = std::make_unique<transport::ip_counter>(cfg_.transport.max_connections_per_ip);
@@ -81,6 +87,12 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
     tls_ = std::make_unique<transport::tls_context>(cfg_.transport.tls_cert, cfg_.transport.tls_key);
   shared_ = std::make_unique<transport::shared_state>(transport::shared_state{
       *core_, *api_, cfg_.transport, cfg_.api, *auth_, *connections_per_ip_, *polls_per_ip_, tls_.get()});
+  if (cfg_.transport.hooks.any()) {
+    std::vector<net::io_context*> loops;
+    for (auto& t : threads_) loops.push_back(&t->ioc());
+    hooks_ = std::make_unique<transport::hooks>(cfg_.transport.hooks, loops, cfg_.api.max_data_bytes);
+    shared_->backend_hooks = hooks_.get();
+  }
   timers_ = std::make_unique<timers>(threads_[0]->ioc());
 
   metrics::register_callback_gauge("herald_presence_connections",
@@ -146,6 +158,7 @@ server::~server() {
   timers_.reset();
   listeners_.clear();
   if (redis_) redis_->stop();  // no more callbacks into the loops
+  hooks_.reset();              // their sockets before the loops
   threads_.clear();
 }
 

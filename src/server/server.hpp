@@ -21,6 +21,7 @@ class broker;
 class presence_registry;
 struct context;
 class stream_registry;
+class user_registry;
 }  // namespace herald::core
 namespace herald::api {
 class handlers;
@@ -30,6 +31,7 @@ class ip_counter;
 class tls_context;
 class thread_context;
 class listener;
+class hooks;
 struct shared_state;
 }  // namespace herald::transport
 
@@ -74,12 +76,14 @@ class server {
   broker::memory_broker* memory_ = nullptr;            // the broker, when it is the memory one
   broker::redis_broker* redis_ = nullptr;              // the broker, when it is Redis
   std::unique_ptr<core::stream_registry> streams_;
+  std::unique_ptr<core::user_registry> users_;  // live connections by user (the users API)
   std::unique_ptr<core::context> core_;
   std::unique_ptr<auth::authorizer> auth_;
   std::unique_ptr<api::handlers> api_;
   std::unique_ptr<transport::ip_counter> connections_per_ip_, polls_per_ip_;
   std::unique_ptr<transport::tls_context> tls_;
   std::unique_ptr<transport::shared_state> shared_;
+  std::unique_ptr<transport::hooks> hooks_;  // the backend hooks, when any is configured
   std::vector<std::shared_ptr<transport::listener>> listeners_;
   listen_lock lock_;  // one herald per address (see listen_lock.hpp)
   struct timers;

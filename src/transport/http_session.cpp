@@ -11,6 +11,7 @@
 #include "protocol/channel_name.hpp"
 #include "protocol/json_fields.hpp"
 #include "transport/client_events.hpp"
+#include "transport/hooks.hpp"
 #include "transport/http_response.hpp"
 #include "transport/lingering_close.hpp"
 #include "transport/longpoll_request.hpp"
@@ -80,6 +81,8 @@ void http_session::refuse_plain_http() {
 }
 
 void http_session::do_read() {
+  hooked_body_.reset();
+  client_id_.clear();
   parser_.emplace();
   head_.reset();
   parser_->header_limit(static_cast<std::uint32_t>(st_.opts.max_header_bytes));
@@ -234,9 +237,13 @@ void http_session::dispatch(auth::authorizer::auth_result result) {
   const std::string_view path = head_->target.path;
   const auto params = head_->target.params;
   auto* refusal = std::get_if<util::api_error>(&result);
+  if (path == "/ws" && !refusal && st_.backend_hooks && st_.backend_hooks->enabled(protocol::hook_kind::connect))
+    return ask_ws_connect_hook(std::get<auth::identity>(result));
   if (path == "/ws") return start_ws(refusal ? nullptr : &std::get<auth::identity>(result), refusal);
   if (refusal) return send_error(*refusal);
   auto& who = std::get<auth::identity>(result);
+  if (path == "/publish" && st_.backend_hooks && st_.backend_hooks->enabled(protocol::hook_kind::publish))
+    return ask_publish_hook(params, std::move(who));
   if (path == "/publish" || path == "/stop") return call_api(path, params, std::move(who));
   start_stream(path, params, who);
 }
@@ -292,12 +299,18 @@ void http_session::start_stream(std::string_view path, boost::urls::params_view 
   auto& sub = std::get<subscribe_request>(parsed);
   for (const auto& ch : sub.channels)
     if (auto err = st_.auth.may_subscribe(who, ch)) return send_error(*err);
+  if (stream_hooked()) return ask_stream_hooks(path, std::move(sub), who);
+  open_stream(path, std::move(sub), who);
+}
+
+void http_session::open_stream(std::string_view path, subscribe_request sub, const auth::identity& who) {
   if (path == "/sse") {
     tcp::socket plain(tc_.ioc());
     std::unique_ptr<tls_stream> tls;
     hand_over(plain, tls);
     auto s = std::make_shared<sse_session>(std::move(plain), std::move(tls), tc_, st_);
     s->adopt(who, std::move(ip_slot_));
+    if (!client_id_.empty()) s->set_client_id(std::move(client_id_));
     s->start(std::move(sub), std::move(cors_));
     return;
   }
@@ -313,10 +326,11 @@ void http_session::start_stream(std::string_view path, boost::urls::params_view 
   }
   stream().expires_never();
   auto p = std::make_shared<longpoll_request>(shared_from_this(), who, std::move(poll_slot));
+  if (!client_id_.empty()) p->set_client_id(std::move(client_id_));
   p->start(std::move(sub));
 }
 
-void http_session::start_ws(const auth::identity* who, const util::api_error* refusal) {
+void http_session::start_ws(const auth::identity* who, const util::api_error* refusal, std::uint16_t close_code) {
   const auto early = buffer_.data();
   std::string leftover(static_cast<const char*>(early.data()), early.size());
   tcp::socket plain(tc_.ioc());
@@ -326,13 +340,15 @@ void http_session::start_ws(const auth::identity* who, const util::api_error* re
   if (refusal) {
     // Browsers cannot read an HTTP refusal of an upgrade: open, then close with a code
     // that says what to do (4003: refresh the token; 4101: do not retry with it).
-    const auto code = refusal->code == "token_expired" ? protocol::ws_close::token_expired
-                      : refusal->status == 503         ? protocol::ws_close::broker_unavailable
-                                                       : protocol::ws_close::unauthorized;
+    const auto code = close_code                         ? close_code
+                      : refusal->code == "token_expired" ? protocol::ws_close::token_expired
+                      : refusal->status == 503           ? protocol::ws_close::broker_unavailable
+                                                         : protocol::ws_close::unauthorized;
     ws->start_refused(ws_accept_->response, code, refusal->message);
     return;
   }
   ws->adopt(*who, std::move(ip_slot_));
+  if (!client_id_.empty()) ws->set_client_id(std::move(client_id_));
   ws->start(ws_accept_->response, std::move(leftover));
 }
 
@@ -343,7 +359,7 @@ void http_session::call_api(std::string_view path, boost::urls::params_view para
   areq.path = path;
   areq.params = params;
   if (auto it = req.find(http::field::authorization); it != req.end()) areq.authorization = it->value();
-  areq.body = req.body();
+  areq.body = hooked_body_ ? std::string_view(*hooked_body_) : std::string_view(req.body());
   areq.who = std::move(who);
   const auto t = tc_.index();
   st_.api.handle(areq, [self = shared_from_this(), t](api::response r) {

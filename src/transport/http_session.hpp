@@ -23,6 +23,7 @@
 #include "metrics/metrics.hpp"
 #include "transport/request_head.hpp"
 #include "transport/shared_state.hpp"
+#include "transport/subscribe_request.hpp"
 #include "transport/thread_context.hpp"
 #include "transport/tls.hpp"
 #include "transport/write_queue.hpp"
@@ -94,7 +95,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void handle_request();
   void dispatch(auth::authorizer::auth_result who);
   void start_stream(std::string_view path, boost::urls::params_view params, const auth::identity& who);
-  void start_ws(const auth::identity* who, const util::api_error* refusal);
+  void open_stream(std::string_view path, subscribe_request sub, const auth::identity& who);
+  void start_ws(const auth::identity* who, const util::api_error* refusal, std::uint16_t close_code = 0);
+  // The backend hooks' decision points (http_hooks.cpp).
+  bool stream_hooked() const noexcept;
+  void ask_stream_hooks(std::string_view path, subscribe_request sub, auth::identity who);
+  void ask_ws_connect_hook(auth::identity who);
+  void ask_publish_hook(boost::urls::params_view params, auth::identity who);
+  std::string new_client_id() const;
   void call_api(std::string_view path, boost::urls::params_view params, auth::identity who);
   void start_ingest();
   void write_some();
@@ -118,6 +126,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool keep_alive_ = true;
   bool head_only_ = false;
   bool first_request_ = true;
+  std::string client_id_;                   // the connection's id given to the hooks
+  std::optional<std::string> hooked_body_;  // POST /publish with the data the publish hook put
   metrics::gauge_guard gauge_{metrics::gauge::connections_http};
 };
 

@@ -19,7 +19,26 @@ longpoll_request::longpoll_request(std::shared_ptr<http_session> http, auth::ide
       who_(std::move(who)),
       slot_(std::move(slot)) {}
 
-longpoll_request::~longpoll_request() { tc_.remove_tickable(this); }
+longpoll_request::~longpoll_request() {
+  tc_.remove_tickable(this);
+  unlist_user();
+}
+
+void longpoll_request::unlist_user() {
+  if (!user_listed_) return;
+  user_listed_ = false;
+  ctx_.users->remove(tc_.index(), who_->user, this);
+}
+
+bool longpoll_request::apply_user_command(const protocol::user_command& c) {
+  if (done_ || c.what != protocol::user_command::op::disconnect) return false;
+  util::api_error e{
+      c.reconnect() ? 503 : 403, "disconnected", c.reason.empty() ? "disconnected by the server" : c.reason,
+      "\"close_code\":" + std::to_string(c.code) + ",\"reconnect\":" + (c.reconnect() ? "true" : "false")};
+  http_->set_keep_alive(false);
+  on_error({}, e);
+  return true;
+}
 
 std::shared_ptr<longpoll_request> longpoll_request::self() {
   return std::static_pointer_cast<longpoll_request>(shared_from_this());
@@ -33,6 +52,10 @@ void longpoll_request::start(subscribe_request req) {
   deadline_ms_ = now + std::chrono::milliseconds(req.timeout).count();
   if (who_ && who_->expires_ms) deadline_ms_ = std::min(deadline_ms_, now + (who_->expires_ms - util::unix_ms()));
   watch_close();  // also keeps this request alive while it waits for the broker
+  if (who_ && !who_->user.empty() && ctx_.users) {
+    ctx_.users->add(tc_.index(), who_->user, this);
+    user_listed_ = true;
+  }
   subscribe(req.channels, req.since, req.limit, req.earliest);
 }
 
@@ -218,6 +241,7 @@ void longpoll_request::finish() {
       for (const auto& channel : p.channels) reg->exit(channel, p.client, p.user);
     });
   }
+  unlist_user();
   unsubscribe_all();
   tc_.remove_tickable(this);
   held_.reset();

@@ -16,6 +16,7 @@
 
 #include "auth/authorizer.hpp"
 #include "core/subscriber_session.hpp"
+#include "core/user_registry.hpp"
 #include "metrics/metrics.hpp"
 #include "transport/ip_counter.hpp"
 #include "transport/subscribe_request.hpp"
@@ -25,7 +26,7 @@ namespace herald::transport {
 
 class http_session;
 
-class longpoll_request final : public core::subscriber_session, public tickable {
+class longpoll_request final : public core::subscriber_session, public core::user_connection, public tickable {
  public:
   /// How long a poller stays in presence after its poll ends (see finish()).
   static constexpr std::chrono::seconds presence_linger{5};
@@ -46,6 +47,11 @@ class longpoll_request final : public core::subscriber_session, public tickable 
   std::string_view presence_user() const noexcept override { return who_ ? std::string_view(who_->user) : ""; }
   void on_tick(std::int64_t now_ms) override;
   void drain() override;
+  /// A disconnect from the backend answers a held poll with 403 (or 503 when the client
+  /// should come back) `disconnected`; a poll's channels are its URL's, so subscribe and
+  /// unsubscribe do not act on it (docs/presence.md).
+  bool apply_user_command(const protocol::user_command& c) override;
+  void unlist_user();
 
   std::shared_ptr<longpoll_request> self();
   void schedule_reply();
@@ -69,6 +75,7 @@ class longpoll_request final : public core::subscriber_session, public tickable 
   bool synced_once_ = false;
   bool reply_scheduled_ = false;
   bool done_ = false;
+  bool user_listed_ = false;
   std::optional<metrics::gauge_guard> held_;
   auth::identity who_;
   ip_slot slot_;

@@ -7,6 +7,23 @@
 
 namespace herald::transport {
 
+/// A backend hook's URL (http://HOST[:PORT][/PATH]), split for the client; empty: no hook.
+struct hook_endpoint {
+  std::string url;
+  std::string host, port = "80", target = "/";
+  bool enabled() const noexcept { return !host.empty(); }
+};
+
+/// The backend hooks (docs/http-api.md "Hooks", transport/hooks.hpp).
+struct hook_options {
+  hook_endpoint connect, subscribe, publish;
+  std::chrono::milliseconds timeout{1000};  // per call, from the ask to the answer
+  std::size_t pool_size = 8;                // keep-alive connections per thread and hook
+  std::size_t max_pending = 1024;           // calls waiting for a connection, per thread and hook
+  std::size_t max_reply_bytes = 64 * 1024;  // a reply body past it is a bad reply
+  bool any() const noexcept { return connect.enabled() || subscribe.enabled() || publish.enabled(); }
+};
+
 struct options {
   std::size_t max_header_bytes = 8 * 1024;       // request line + headers
   std::size_t max_body_bytes = 1024 * 1024;      // request body
@@ -43,6 +60,8 @@ struct options {
   std::size_t max_connections_per_ip = 0;  // open TCP connections from one address
   std::size_t max_polls_per_ip = 0;        // held long polls from one address
   unsigned ws_commands_per_second = 1000;  // per WebSocket connection (burst: one second's worth)
+
+  hook_options hooks;
 };
 
 }  // namespace herald::transport

@@ -1,6 +1,6 @@
 #pragma once
-// What every connection of the node shares: the core, the API handlers, the authorizer
-// and the limits.
+// What every connection of the node shares: the core, the API handlers, the authorizer,
+// the limits and the backend hooks.
 #include "api/api_handlers.hpp"
 #include "auth/authorizer.hpp"
 #include "core/context.hpp"
@@ -10,6 +10,7 @@
 namespace herald::transport {
 
 class tls_context;
+class hooks;
 
 struct shared_state {
   core::context& core;
@@ -20,6 +21,8 @@ struct shared_state {
   ip_counter& connections_per_ip;
   ip_counter& polls_per_ip;
   tls_context* tls = nullptr;  // TLS on the port (--tls-cert); null: plain TCP
+  /// The backend hooks (null: none configured).
+  hooks* backend_hooks = nullptr;
 };
 
 }  // namespace herald::transport

@@ -4,6 +4,7 @@
 
 #include "api/api_handlers.hpp"
 #include "protocol/replies.hpp"
+#include "protocol/user_command.hpp"
 #include "transport/client_events.hpp"
 #include "transport/http_response.hpp"
 
@@ -20,6 +21,7 @@ void sse_session::start(subscribe_request req, header_list headers) {
   raw_ = req.raw;
   subscribe(req.channels, req.since, st_.opts.replay_limit, req.earliest);
   if (closing_) return;
+  list_user();
   tc_.add_tickable(this);
   wait_readable();
 }
@@ -91,6 +93,21 @@ void sse_session::on_signal(const protocol::message_ptr& m) {
   out_.push_shared(m->sse_event(), m);
   metrics::add(metrics::counter::signals_delivered);
   schedule_flush();
+}
+
+bool sse_session::apply_user_command(const protocol::user_command& c) {
+  // The channels of a stream are its URL's: a subscribe or unsubscribe from the backend
+  // tells the client to reopen the stream with the new set (docs/presence.md).
+  using op = protocol::user_command::op;
+  if (closing_ || close_after_write_ || error_sent_) return false;
+  if (c.what == op::subscribe && subscribed(c.channel)) return false;
+  if (c.what == op::unsubscribe && !subscribed(c.channel)) return false;
+  send_head();
+  out_.push_copy(c.what == op::disconnect ? protocol::sse_disconnect_event(c) : protocol::sse_resubscribe_event(c));
+  pause();
+  close_after_write_ = true;
+  schedule_flush();
+  return true;
 }
 
 void sse_session::on_synced() {

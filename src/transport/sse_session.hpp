@@ -34,6 +34,7 @@ class sse_session final : public stream_session {
   void on_synced() override;
   void on_error(const std::string& channel, const util::api_error& e) override;
   void on_signal(const protocol::message_ptr& m) override;
+  bool apply_user_command(const protocol::user_command& c) override;
   void on_tick(std::int64_t now_ms) override;
   void drain() override;
   bool can_write() const noexcept override { return !closing_; }

@@ -20,13 +20,26 @@ stream_session::stream_session(net::ip::tcp::socket socket, std::unique_ptr<tls_
       st_(st),
       last_write_s_(static_cast<std::int32_t>(tc.now_s())) {}
 
-stream_session::~stream_session() { tc_.remove_tickable(this); }
+stream_session::~stream_session() {
+  tc_.remove_tickable(this);
+  if (user_listed_) st_.core.users->remove(tc_.index(), who_->user, this);
+}
 
 std::shared_ptr<stream_session> stream_session::self() {
   return std::static_pointer_cast<stream_session>(shared_from_this());
 }
 
+void stream_session::list_user() {
+  if (user_listed_ || !who_ || who_->user.empty() || !st_.core.users) return;
+  st_.core.users->add(tc_.index(), who_->user, this);
+  user_listed_ = true;
+}
+
 void stream_session::shut_down() {
+  if (user_listed_) {
+    st_.core.users->remove(tc_.index(), who_->user, this);
+    user_listed_ = false;
+  }
   unsubscribe_all();
   tc_.remove_tickable(this);
   const bool writing = out_.writing();

@@ -24,7 +24,10 @@
 
 namespace herald::transport {
 
-class stream_session : public core::subscriber_session, public tickable, public flushable {
+class stream_session : public core::subscriber_session,
+                       public core::user_connection,
+                       public tickable,
+                       public flushable {
  public:
   /// The connection's identity (its token's grants; null: anonymous) and its slot in
   /// the per-address connection count; call before start.
@@ -65,6 +68,9 @@ class stream_session : public core::subscriber_session, public tickable, public 
   /// The common part of end(): leaves every channel, stops ticking, drops what is
   /// queued and closes the socket.
   void shut_down();
+  /// Lists the connection under its token's user (the users API); anonymous: not listed.
+  /// Undone by shut_down().
+  void list_user();
   /// True once the connection's token has expired (checked on the tick).
   bool token_expired() const noexcept;
   std::string_view presence_user() const noexcept override { return who_ ? std::string_view(who_->user) : ""; }
@@ -91,6 +97,7 @@ class stream_session : public core::subscriber_session, public tickable, public 
   std::shared_ptr<stream_session> self();
 
   bool live_ = false;
+  bool user_listed_ = false;
 };
 
 }  // namespace herald::transport

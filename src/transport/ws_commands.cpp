@@ -1,13 +1,16 @@
 // The WebSocket session's commands (docs/protocol.md, "WebSocket"): subscribe,
-// unsubscribe, publish (and its ephemeral form), history, presence, stop. The rest of the
-// session is in ws_session.cpp.
+// unsubscribe, publish (and its ephemeral form), history, presence, stop; subscribe and
+// publish ask the backend first when a hook is configured (transport/hooks.hpp). The
+// rest of the session is in ws_session.cpp.
 #include <algorithm>
 
 #include "core/history_read.hpp"
 #include "core/presence.hpp"
 #include "protocol/cursor.hpp"
 #include "protocol/replies.hpp"
+#include "protocol/user_command.hpp"
 #include "transport/client_events.hpp"
+#include "transport/hooks.hpp"
 #include "transport/ws_session.hpp"
 #include "util/clock.hpp"
 
@@ -61,11 +64,45 @@ void ws_session::subscribe_command(protocol::ws_command& cmd) {
     if (!entries) return reply_error(cmd.id, {400, "bad_cursor", "since is not a valid cursor"});
     since = std::move(*entries);
   }
+  if (!st_.backend_hooks || !st_.backend_hooks->enabled(protocol::hook_kind::subscribe))
+    return subscribe_now(cmd, std::move(since), earliest);
+  ++commands_in_flight_;
+  auto call = hook_call_of(protocol::hook_kind::subscribe, cmd);  // before cmd moves into the callback
+  st_.backend_hooks->ask(
+      tc_.index(), call, [s = self(), cmd = std::move(cmd), since = std::move(since), earliest](hook_verdict v) {
+        s->command_done();
+        if (s->state_ != state::open) return;
+        if (v.refusal) return s->reply_error(cmd.id, *v.refusal);
+        // Asked twice meanwhile: the first answer won.
+        if (s->subscribed(cmd.channel))
+          return s->reply_error(cmd.id, {400, "already_subscribed", "already subscribed to " + cmd.channel});
+        s->subscribe_now(cmd, since, earliest);
+      });
+}
+
+void ws_session::subscribe_now(const protocol::ws_command& cmd, std::vector<protocol::cursor_entry> since,
+                               bool earliest) {
   pending_subscribes_.emplace_back(cmd.channel, cmd.id);
   raw_.set(cmd.channel, cmd.raw);
   replaying();
   std::string channels[] = {cmd.channel};
   subscribe(channels, since, st_.opts.replay_limit, earliest);
+}
+
+protocol::hook_call ws_session::hook_call_of(protocol::hook_kind k, const protocol::ws_command& cmd) {
+  if (client_id().empty() && st_.core.presence) set_client_id(st_.core.presence->next_client_id());
+  protocol::hook_call c;
+  c.kind = k;
+  if (who_) c.user = who_->user;
+  c.client = std::string(client_id());
+  c.transport = "ws";
+  c.channel = cmd.channel;
+  if (k == protocol::hook_kind::publish) {
+    c.event = cmd.event;
+    c.data_json = cmd.data_json;
+    c.ephemeral = cmd.ephemeral;
+  }
+  return c;
 }
 
 void ws_session::history_command(protocol::ws_command& cmd) {
@@ -96,6 +133,22 @@ void ws_session::publish_command(protocol::ws_command& cmd) {
     metrics::add(metrics::counter::publish_errors);
     return reply_error(cmd.id, *err);
   }
+  if (!st_.backend_hooks || !st_.backend_hooks->enabled(protocol::hook_kind::publish)) return publish_now(cmd);
+  ++commands_in_flight_;
+  auto call = hook_call_of(protocol::hook_kind::publish, cmd);  // before cmd moves into the callback
+  st_.backend_hooks->ask(tc_.index(), call, [s = self(), cmd = std::move(cmd)](hook_verdict v) mutable {
+    s->command_done();
+    if (s->state_ != state::open) return;
+    if (v.refusal) {
+      metrics::add(metrics::counter::publish_errors);
+      return s->reply_error(cmd.id, *v.refusal);
+    }
+    if (v.data) cmd.data_json = std::move(*v.data);
+    s->publish_now(cmd);
+  });
+}
+
+void ws_session::publish_now(protocol::ws_command& cmd) {
   if (cmd.ephemeral) {
     ++commands_in_flight_;
     auto m = std::make_shared<protocol::message>(protocol::message_kind::ephemeral, cmd.channel, util::unix_ms(),
@@ -157,6 +210,43 @@ void ws_session::presence_command(protocol::ws_command& cmd) {
           s->reply(id, core::presence_registry::to_json(std::get<core::presence_snapshot>(r)));
         });
       });
+}
+
+bool ws_session::apply_user_command(const protocol::user_command& c) {
+  using op = protocol::user_command::op;
+  if (state_ != state::open) return false;
+  switch (c.what) {
+    case op::disconnect:
+      close_with(c.code,
+                 !c.reason.empty() ? std::string_view(c.reason)
+                 : c.reconnect()   ? std::string_view("disconnected by the server: reconnect")
+                                   : std::string_view("disconnected by the server"),
+                 false);
+      return true;
+    case op::unsubscribe: {
+      if (!subscribed(c.channel)) return false;
+      auto it = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
+                             [&](auto& p) { return p.first == c.channel; });
+      if (it != pending_subscribes_.end()) {
+        reply_error(it->second, {409, "unsubscribed", "unsubscribed by the server before the subscription completed"});
+        drop_pending(it);
+      }
+      unsubscribe(c.channel);
+      raw_.set(c.channel, false);
+      send_text(protocol::ws_unsubscribed_push(c.channel));
+      return true;
+    }
+    case op::subscribe: {
+      // The backend's word is the grant. The result comes as a reply with "id":null.
+      if (subscribed(c.channel) || channel_count() >= st_.opts.max_channels_per_connection) return false;
+      protocol::ws_command cmd;
+      cmd.id = "null";
+      cmd.channel = c.channel;
+      subscribe_now(cmd, {}, false);
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace herald::transport

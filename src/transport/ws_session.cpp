@@ -34,6 +34,7 @@ void ws_session::start(const std::string& response_head, std::string early) {
   boost::system::error_code ec;
   if (!tls_) socket_.non_blocking(true, ec);
   flush();
+  list_user();
   if (!early.empty()) feed(early.data(), early.size());
   if (state_ != state::closed) do_read();
 }

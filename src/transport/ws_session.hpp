@@ -35,6 +35,8 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "metrics/metrics.hpp"
+#include "protocol/cursor.hpp"
+#include "protocol/hook_json.hpp"
 #include "protocol/ws_frame.hpp"
 #include "protocol/ws_protocol.hpp"
 #include "transport/stream_session.hpp"
@@ -64,6 +66,8 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void on_synced() override;
   void on_error(const std::string& channel, const util::api_error& e) override;
   void on_signal(const protocol::message_ptr& m) override;
+  // core::user_connection (ws_commands.cpp)
+  bool apply_user_command(const protocol::user_command& c) override;
   // protocol::ws_reader::handler
   void on_ws_message(bool text, std::string_view payload) override;
   void on_ws_ping(std::string_view payload) override;
@@ -84,6 +88,9 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void subscribe_command(protocol::ws_command& cmd);
   void history_command(protocol::ws_command& cmd);
   void publish_command(protocol::ws_command& cmd);
+  void publish_now(protocol::ws_command& cmd);
+  void subscribe_now(const protocol::ws_command& cmd, std::vector<protocol::cursor_entry> since, bool earliest);
+  protocol::hook_call hook_call_of(protocol::hook_kind k, const protocol::ws_command& cmd);
   void presence_command(protocol::ws_command& cmd);
   void stop_command(protocol::ws_command& cmd);
   void reply(std::string_view id, std::string_view result_json);

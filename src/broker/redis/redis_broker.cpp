@@ -90,7 +90,7 @@ std::string redis_broker::script_sha(std::string_view script) {
 }
 
 redis_broker::redis_broker(const core::namespace_table& namespaces, redis_broker_options opts)
-    : namespaces_(namespaces), opts_(std::move(opts)) {
+    : namespaces_(namespaces), opts_(std::move(opts)), node_id_(new_node_id()) {
   for (int i = 0; i < 2; ++i) script_sha_[i] = script_sha(scripts[i]);
   for (std::size_t i = 0; i < opts_.shards.size(); ++i) {
     auto s = std::make_unique<shard>();
@@ -462,6 +462,7 @@ void redis_broker::on_pubsub_up(shard& s) {
   // Stop requests travel on shard 0's Pub/Sub connection.
   if (&s == shards_.front().get()) {
     s.sub->subscribe(control_stop, [this](redisReply* r) { on_control(r); });
+    s.sub->subscribe(redis_scripts::control_user, [this](redisReply* r) { on_user_control(r); });
     control_subscribed_ = true;
   }
   // (Re)subscribe everything watched; publications missed while down are recovered by
@@ -564,8 +565,8 @@ std::size_t redis_broker::subscription_entries() const {
   std::size_t n = 0;
   for (auto& s : shards_)
     if (s->sub) n += s->sub->subscription_entries();
-  // The control channel's entry (kept for the broker's life) is no channel's.
-  return control_subscribed_ && n > 0 ? n - 1 : n;
+  // The control channels' entries (kept for the broker's life) are no channel's.
+  return control_subscribed_ && n > 1 ? n - 2 : n;
 }
 
 core::broker_stats redis_broker::stats() const {

@@ -67,6 +67,9 @@ class redis_broker final : public core::broker {
   /// PUBLISH on the control channel herald:ctl:stop (every node subscribes to it on
   /// shard 0), then checks the channel's end flag every 50 ms for about a second.
   void stop_remote(const std::string& channel, const std::string& reason, std::function<void(bool)> done) override;
+  /// PUBLISH on the control channel herald:ctl:user: "<node id> <payload>"; every node
+  /// but this one hands the payload to its listener (redis_users.cpp).
+  void user_command_remote(const std::string& payload, std::function<void(bool)> done) override;
   /// Shares `local`'s presence with every node through Redis (redis_presence.hpp) and
   /// returns the mirror to give it (presence_registry::set_mirror). Call before start().
   core::presence_mirror* share_presence(core::presence_registry& local);
@@ -118,7 +121,10 @@ class redis_broker final : public core::broker {
   std::atomic<std::size_t> ready_shards_{0};
   std::atomic<std::size_t> watched_count_{0};
   bool stopping_ = false;  // broker thread only
-  std::atomic<bool> control_subscribed_{false};  // herald:ctl:stop has its entry on shard 0
+  std::atomic<bool> control_subscribed_{false};  // herald:ctl:stop and herald:ctl:user have their entries on shard 0
+  void on_user_control(redisReply* r);
+  static std::string new_node_id();
+  const std::string node_id_;  // tells this node's own users-API commands apart
 };
 
 }  // namespace herald::broker

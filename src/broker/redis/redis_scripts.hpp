@@ -8,6 +8,7 @@
 //   herald:{C}:h  list  history entries "<offset> <time ms> <event|.> <data json>"
 //   herald:p:C    pub/sub channel, payload "<epoch> <offset> <time ms> <event|.> <data>"
 //   herald:ctl:stop  pub/sub channel (first shard), payload "<channel> <reason>": streams' stops
+//   herald:ctl:user  pub/sub channel (first shard), payload "<node id> <users-API command JSON>"
 // The meta hash expires `meta_ttl` after the last publish: when it goes, the next publish
 // draws a new epoch, so cursors of the lost life are answered "not recovered".
 //
@@ -22,6 +23,9 @@
 // instead of an offset that a lost message had; one at or before it reads on (pe, pt).
 // Until then a read answers a cursor past the top "lost", not "ahead".
 namespace herald::broker::redis_scripts {
+
+/// The users API's control channel (redis_users.cpp).
+inline constexpr const char* control_user = "herald:ctl:user";
 
 // KEYS: meta, list. ARGV: pubsub channel, data, event, history size, ttl ms, meta ttl s,
 // epoch candidate, now ms, expected offset ('' for none), '1' when this is the end,
