@@ -3,6 +3,7 @@
 // apart from a failure.
 
 import { positionOf } from './cursor.js';
+import { HeraldError } from './types.js';
 import { type Conn, type Host, type OnFail, channelQuery, errorText, requestHeaders } from './transport.js';
 import { type WireMessage, type WirePresence, byteLength, isObject, parseSseBlock, splitSseEvents } from './wire.js';
 
@@ -87,7 +88,7 @@ export function openSse(host: Host, gen: number, onOpen: () => void, onFail: OnF
           fail('sse: token expired');
           return;
         }
-        sseEvent(host, text, channels, byteLength(text) + sepLen);
+        sseEvent(host, text, channels, byteLength(text) + sepLen, fail);
         if (!live()) return;
       }
     }
@@ -95,7 +96,7 @@ export function openSse(host: Host, gen: number, onOpen: () => void, onFail: OnF
   return conn;
 }
 
-function sseEvent(host: Host, block: string, channels: string[], bytes: number): void {
+function sseEvent(host: Host, block: string, channels: string[], bytes: number, fail: OnFail): void {
   const { id, event, data, hasData } = parseSseBlock(block);
   if (!hasData) {
     if (id) host.storeCursor(channels, id);
@@ -107,6 +108,13 @@ function sseEvent(host: Host, block: string, channels: string[], bytes: number):
     let obj: unknown;
     try { obj = JSON.parse(data); } catch { return; }
     if (!isObject(obj)) return;
+    if (event === 'disconnect') {
+      // The backend's users API ended this connection: stop unless it says reconnect.
+      const permanent = obj.reconnect !== true;
+      if (permanent) host.error(new HeraldError('disconnected', `sse: disconnected by the server (${String(obj.code)} ${String(obj.reason ?? '')})`));
+      fail(`sse: disconnected by the server (${String(obj.code)})`, permanent);
+      return;
+    }
     if (event === 'join' || event === 'leave') host.presenceEvent(event, obj as unknown as WirePresence, 'sse');
     else if (obj.ephemeral === true) host.ephemeral(obj as unknown as WireMessage, 'sse');
     return;

@@ -168,7 +168,7 @@ export function openWs(host: Host, gen: number, onOpen: () => void, onFail: OnFa
     if (!live()) return;
     const code = e?.code ?? 1006;
     const permanent = code >= 4100 && code <= 4199;
-    if (permanent) host.error(new HeraldError(code === 4101 ? 'unauthorized' : 'refused', `websocket closed ${code} ${e?.reason ?? ''}`));
+    if (permanent) host.error(new HeraldError(code === 4101 ? 'unauthorized' : code === 4105 ? 'disconnected' : 'refused', `websocket closed ${code} ${e?.reason ?? ''}`));
     fail(`websocket: closed ${code}${e?.reason ? ' ' + e.reason : ''}`, permanent);
   };
   return {

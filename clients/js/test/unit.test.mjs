@@ -159,4 +159,28 @@ describe('the client against a fake server', { timeout: 10000 }, () => {
     assert.equal(c.cursor('chat:room1'), 'AUa8x0u8vhicA6NE', 'the position line, not a signal');
     c.close();
   });
+
+  for (const reconnect of [false, true]) {
+    it(`SSE: event disconnect (users API) with reconnect ${reconnect}: ${reconnect ? 'reconnects' : 'stops, no retry'}`, async () => {
+      const calls = [];
+      const ev = `retry: 3000\n\nid: AUa8x0u8vhicA6NE\n\nevent: disconnect\ndata: {"code":${reconnect ? 4005 : 4105},"reason":"kicked","reconnect":${reconnect}}\n\n`;
+      const c = new Herald({ url: 'http://h', transports: ['sse'], backoffBaseMs: 10, backoffMaxMs: 20, fetch: fakeFetch({
+        '/sse': () => new Response(new ReadableStream({ start(ctl) { ctl.enqueue(new TextEncoder().encode(ev)); ctl.close(); } }), { headers: { 'Content-Type': 'text/event-stream' } }),
+      }, calls) });
+      const errors = [];
+      c.on('error', (e) => errors.push(e.code));
+      c.subscribe('chat:room1', {}, 'AUa8x0u8vhicA6NE');
+      await c.connect();
+      await tick(200);
+      if (reconnect) {
+        assert.ok(calls.length >= 2, `reconnected: ${calls.length}`);
+        assert.deepEqual(errors, []);
+      } else {
+        assert.equal(c.state, 'closed');
+        assert.deepEqual(calls, ['/sse']);
+        assert.deepEqual(errors, ['disconnected']);
+      }
+      c.close();
+    });
+  }
 });
