@@ -42,8 +42,7 @@ stream_ingest::stream_ingest(std::shared_ptr<http_session> http, std::string cha
       sse_(st_.api_opts.max_data_bytes),
       // A JSON string may take 6 bytes per byte of text (\u00XX): within max_data_bytes.
       max_text_bytes_(std::max<std::size_t>(1, std::min<std::size_t>(16 * 1024, st_.api_opts.max_data_bytes / 6))),
-      coalesce_(tc_.ioc()),
-      watchdog_(tc_.ioc()) {}
+      coalesce_(tc_.ioc()) {}
 
 namespace {
 // The broker's lease key of a channel's producer, and this process's part of its holders'
@@ -110,7 +109,7 @@ void stream_ingest::begin(bool expects_continue) {
   parser_.emplace(std::move(http_->parser()));
   parser_->body_limit(ns_.stream_max_bytes);
   deadline_ms_ = util::steady_ms() + std::chrono::milliseconds(ns_.stream_max_duration).count();
-  http_->stream().expires_never();  // the watchdog keeps time: idle limit and duration
+  http_->stream().expires_never();  // on_tick keeps time: idle limit and duration
   if (parser_->is_done()) return body_ended();
   if (!expects_continue) return read();
   static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -128,6 +127,7 @@ void stream_ingest::begin(bool expects_continue) {
 }
 
 void stream_ingest::on_tick(std::int64_t now_ms) {
+  check_limits(now_ms);
   if (!lease_holder_.empty() && !renewing_ && !replied_ && now_ms >= lease_renew_ms_) renew_lease();
 }
 
@@ -169,7 +169,8 @@ void stream_ingest::read() {
   body.data = buf_.data();
   body.size = buf_.size();
   body.more = true;
-  arm_watchdog();
+  timed_out_ = nullptr;
+  read_started_ms_ = util::steady_ms();  // the idle limit counts from here (on_tick)
   http_->with_stream([&](auto& stream) {
     http::async_read_some(stream, http_->read_buffer(), *parser_,
                           [s = self()](beast::error_code ec, std::size_t) { s->on_read(ec); });
@@ -178,7 +179,6 @@ void stream_ingest::read() {
 
 void stream_ingest::on_read(beast::error_code ec) {
   reading_ = false;
-  watchdog_.cancel();
   const std::size_t got = buf_.size() - parser_->get().body().size;
   metrics::add(metrics::counter::bytes_in, got);
   if (ending_) return pump();  // stopped meanwhile: what came after the stop is not taken
@@ -247,23 +247,18 @@ void stream_ingest::body_ended() {
   finish(protocol::state_completed, "");
 }
 
-void stream_ingest::arm_watchdog() {
-  // One timer for both limits: the idle one restarts with each read.
-  timed_out_ = nullptr;
-  const auto now = util::steady_ms();
-  std::int64_t at = deadline_ms_;
-  if (ns_.stream_idle_timeout.count() > 0)
-    at = std::min(at, now + std::chrono::milliseconds(ns_.stream_idle_timeout).count());
-  watchdog_.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(0, at - now)));
-  watchdog_.async_wait([s = self()](const beast::error_code& ec) {
-    if (!ec) s->on_watchdog();
-  });
-}
-
-void stream_ingest::on_watchdog() {
-  if (!reading_ || ending_) return;
-  timed_out_ = util::steady_ms() >= deadline_ms_ ? "the stream passed its maximum duration"
-                                                 : "the producer was silent past the idle limit";
+void stream_ingest::check_limits(std::int64_t now_ms) {
+  // Checked each tick (a quarter second) rather than by a timer re-armed on every read:
+  // at 50 tokens/s a timer per read cost a timer-queue update and a cancelled handler
+  // per token, and the limits are seconds long.
+  if (!reading_ || ending_ || timed_out_) return;
+  const auto idle_ms = std::chrono::milliseconds(ns_.stream_idle_timeout).count();
+  if (now_ms >= deadline_ms_)
+    timed_out_ = "the stream passed its maximum duration";
+  else if (idle_ms > 0 && now_ms - read_started_ms_ >= idle_ms)
+    timed_out_ = "the producer was silent past the idle limit";
+  else
+    return;
   metrics::add(metrics::counter::stream_timeouts);
   beast::error_code ignored;
   http_->stream().socket().cancel(ignored);  // on_read ends the stream with the reason
@@ -406,7 +401,6 @@ void stream_ingest::reply() {
   registry_id_ = 0;
   if (!lease_holder_.empty()) st_.core.brokers.release_lease(lease_key(channel_), std::exchange(lease_holder_, {}));
   tc_.remove_tickable(this);
-  watchdog_.cancel();
   if (!can_reply_) return;  // the producer is gone; the session closes with this object
   api::response resp;
   const protocol::message* end =

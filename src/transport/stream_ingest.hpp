@@ -74,8 +74,8 @@ class stream_ingest : public std::enable_shared_from_this<stream_ingest>, public
   std::optional<util::api_error> take(std::string_view bytes);
   void queue(std::vector<protocol::ingest_item>& items);
   void body_ended();
-  void arm_watchdog();
-  void on_watchdog();
+  /// Cuts the read in flight past the idle limit or the maximum duration (each tick).
+  void check_limits(std::int64_t now_ms);
   void arm_coalesce();
   void flush_text();
   void pump();
@@ -105,7 +105,6 @@ class stream_ingest : public std::enable_shared_from_this<stream_ingest>, public
   std::deque<protocol::ingest_item> waiting_;  // parsed, not yet published (oldest first)
   std::size_t waiting_bytes_ = 0;
   net::steady_timer coalesce_;
-  net::steady_timer watchdog_;
   std::uint32_t coalesce_gen_ = 0;
   bool coalesce_armed_ = false;
   std::int64_t deadline_ms_ = 0;
@@ -115,7 +114,8 @@ class stream_ingest : public std::enable_shared_from_this<stream_ingest>, public
   bool renewing_ = false;
   bool reading_ = false, publishing_ = false, body_done_ = false;
   bool ending_ = false, can_reply_ = true, end_sent_ = false, end_skipped_ = false, replied_ = false;
-  const char* timed_out_ = nullptr;  // why the watchdog cut the read
+  const char* timed_out_ = nullptr;  // why check_limits cut the read
+  std::int64_t read_started_ms_ = 0;
   unsigned end_retries_ = 0;
   std::string end_state_, end_reason_;
   std::optional<util::api_error> reply_error_;
