@@ -75,9 +75,16 @@ describe('presence, join/leave and typing in headless Chromium', { timeout: 1800
       await waitFor(bob, (s) => s.members.includes('alice'), 5000, 'alice in bob\'s presence');
 
       const cursorBefore = await alice.evaluate((ch) => C.cursor(ch), ch);
-      await bob.evaluate((ch) => C.publish(ch, { user: 'bob' }, { event: 'typing', ephemeral: true }), ch);
-      a = await waitFor(alice, (s) => s.signals.length === 1, 5000, 'the typing signal');
+      // A poller gets only the signals sent while one of its polls is held (one sent in
+      // the gap between two polls is gone), so bob repeats it, as a typing indicator does.
+      for (let k = 0; k < 20 && (await state(alice)).signals.length === 0; k++) {
+        await bob.evaluate((ch) => C.publish(ch, { user: 'bob' }, { event: 'typing', ephemeral: true }), ch);
+        await sleep(250);
+      }
+      a = await waitFor(alice, (s) => s.signals.length >= 1, 5000, 'the typing signal');
       assert.deepEqual(a.signals[0], { event: 'typing', data: { user: 'bob' }, transport: t });
+      if (t !== 'poll') assert.equal(a.signals.length, 1, 'one signal sent, one received');
+      const signals = a.signals.length;
       await sleep(300);
       assert.equal(await alice.evaluate((ch) => C.cursor(ch), ch), cursorBefore, 'the signal did not move the cursor');
       const r = await bob.evaluate((ch) => C.publish(ch, { text: 'hello' }), ch);
@@ -90,7 +97,7 @@ describe('presence, join/leave and typing in headless Chromium', { timeout: 1800
       await bob.close();
       a = await waitFor(alice, (s) => s.leaves.includes('bob'), t === 'poll' ? 15000 : 5000, 'bob\'s leave');
       assert.deepEqual(a.members, ['alice']);
-      assert.equal(a.signals.length, 1);
+      assert.equal(a.signals.length, signals);
       assert.deepEqual(alice.errors, []);
       await alice.close();
     });
