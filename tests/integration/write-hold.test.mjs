@@ -111,7 +111,12 @@ test('held writes and hostile readers: a WebSocket and an SSE stream that never 
     // socket buffers are not in its RSS).
     const grown = rss.peak() - start;
     console.log(`# RSS grew ${grown} B while 12 MB went to each of two stuck readers (cap ${cap} B)`);
-    assert.ok(grown < 4 * 1024 * 1024, `RSS grew ${grown} B`);
+    // Without the cut the queues would hold 24 MB. Under AddressSanitizer every freed
+    // 8 KiB message waits in its 8 MiB quarantine and the heap's shadow grows with it
+    // (31 MB measured): there the bound is that allowance, and the cut counted above is
+    // what shows the queues bounded.
+    const bound = (H.UNDER_ASAN ? 40 : 4) * 1024 * 1024;
+    assert.ok(grown < bound, `RSS grew ${grown} B (bound ${bound} B)`);
   } finally {
     rss.stop();
     goodWs.terminate();

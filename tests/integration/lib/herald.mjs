@@ -778,6 +778,11 @@ export function rng(seed) {
 // Memory of a running herald
 
 /** The resident set size of process `pid`, in bytes (Linux /proc). */
+/** True when the suite runs against the AddressSanitizer build (scripts/sanitize.sh sets
+ * ASAN_OPTIONS for it): its quarantine of freed memory and its shadow pages add tens of MiB
+ * to an RSS that a normal build keeps to a few, so memory bounds allow for it. */
+export const UNDER_ASAN = Boolean(process.env.ASAN_OPTIONS);
+
 export function rssBytes(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m[1]) * 1024;
