@@ -3,7 +3,9 @@
 under src/<layer>/ must follow an allowed arrow, and so must every herald library a
 target of src/CMakeLists.txt links (the link graph mirrors the include graph: config
 links the Redis options library, not the broker and hiredis). Run by `make test` (CTest
-`layers`, label unit); prints each offending include or link and exits 1.
+`layers`, label unit); prints each offending include or link and exits 1. Above core,
+publications and history reads go through the core façade (core/context.hpp: counted,
+clamped, answered on the caller's thread), never straight to the broker port.
 
 Usage: scripts/check-layers.py [SRC_DIR]
 """
@@ -40,6 +42,9 @@ LIBRARY_LAYER = {
 }
 # What config may link of the layers it configures: their options libraries only.
 OPTIONS_LIBRARIES = {"herald_redis_options"}
+# A call of the broker port's publish, signal or history from above the core.
+BROKER_BYPASS = re.compile(r"\bbrokers\s*\.\s*(publish|signal|history)\s*\(")
+ABOVE_CORE = {"api", "transport", "auth", "server"}
 LINK = re.compile(r"target_link_libraries\(\s*(\w+)\s+(?:PUBLIC|PRIVATE|INTERFACE)\s+([^)]*)\)")
 
 
@@ -88,6 +93,9 @@ def main() -> int:
             if own == "config" and OPTIONS_HEADER.match(inc):
                 continue
             bad.append(f"{rel}: includes {inc} ({own} may not include {other})")
+        if own in ABOVE_CORE:
+            for m in BROKER_BYPASS.finditer(f.read_text()):
+                bad.append(f"{rel}: calls brokers.{m.group(1)}() (use the core façade, core/context.hpp)")
     bad += check_links(src / "CMakeLists.txt")
     for b in bad:
         print(f"check-layers: {b}", file=sys.stderr)

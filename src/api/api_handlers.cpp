@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <unordered_set>
 
 #include <boost/json.hpp>
@@ -154,17 +153,17 @@ void handlers::publish(const request& req, bool broadcast, bool client, std::fun
   }
 
   if (!broadcast) {
-    publish_one({fields.channels[0], fields.event, fields.data_json, fields.expected_offset}, fields.ephemeral,
-                [done = std::move(done)](core::broker::publish_result r) {
-                  if (auto* err = std::get_if<api_error>(&r)) return done(error_response(*err));
-                  done(json_response(result_json(*std::get<protocol::message_ptr>(r))));
-                });
+    ctx_.publish(req.thread, {fields.channels[0], fields.event, fields.data_json, fields.expected_offset},
+                 fields.ephemeral, [done = std::move(done)](core::broker::publish_result r) {
+                   if (auto* err = std::get_if<api_error>(&r)) return done(error_response(*err));
+                   done(json_response(result_json(*std::get<protocol::message_ptr>(r))));
+                 });
     return;
   }
 
   // Broadcast: one publish per channel; the reply lists each result in request order.
+  // Every result comes back on this thread, so the state needs no lock.
   struct state {
-    std::mutex m;
     std::vector<std::string> results;
     std::size_t remaining;
     std::function<void(response)> done;
@@ -175,50 +174,27 @@ void handlers::publish(const request& req, bool broadcast, bool client, std::fun
   st->done = std::move(done);
   for (std::size_t i = 0; i < fields.channels.size(); ++i) {
     const std::string channel = fields.channels[i];
-    publish_one({channel, fields.event, fields.data_json}, fields.ephemeral,
-                [st, i, channel](core::broker::publish_result r) {
-                  // {"channel":..,} + the publish result or the error, merged into one object.
-                  std::string item = "{\"channel\":" + protocol::json_quote(channel) + ",";
-                  if (auto* err = std::get_if<api_error>(&r)) {
-                    std::string e = protocol::error_json(*err);
-                    item += e.substr(1);  // {"error":..} merged into the item
-                  } else {
-                    item += result_json(*std::get<protocol::message_ptr>(r)).substr(1);
-                  }
-                  std::unique_lock lock(st->m);
-                  st->results[i] = std::move(item);
-                  if (--st->remaining) return;
-                  lock.unlock();
-                  std::string body = "{\"results\":[";
-                  for (std::size_t k = 0; k < st->results.size(); ++k) {
-                    if (k) body += ',';
-                    body += st->results[k];
-                  }
-                  body += "]}";
-                  st->done(json_response(std::move(body)));
-                });
+    ctx_.publish(req.thread, {channel, fields.event, fields.data_json}, fields.ephemeral,
+                 [st, i, channel](core::broker::publish_result r) {
+                   // {"channel":..,} + the publish result or the error, merged into one object.
+                   std::string item = "{\"channel\":" + protocol::json_quote(channel) + ",";
+                   if (auto* err = std::get_if<api_error>(&r)) {
+                     std::string e = protocol::error_json(*err);
+                     item += e.substr(1);  // {"error":..} merged into the item
+                   } else {
+                     item += result_json(*std::get<protocol::message_ptr>(r)).substr(1);
+                   }
+                   st->results[i] = std::move(item);
+                   if (--st->remaining) return;
+                   std::string body = "{\"results\":[";
+                   for (std::size_t k = 0; k < st->results.size(); ++k) {
+                     if (k) body += ',';
+                     body += st->results[k];
+                   }
+                   body += "]}";
+                   st->done(json_response(std::move(body)));
+                 });
   }
-}
-
-void handlers::publish_one(core::publish_request req, bool ephemeral,
-                           std::function<void(core::broker::publish_result)> done) {
-  // Counted here for both paths; `done` may run on a broker thread.
-  if (!ephemeral)
-    return ctx_.brokers.publish(std::move(req), [done = std::move(done)](core::broker::publish_result r) {
-      metrics::add(std::holds_alternative<api_error>(r) ? metrics::counter::publish_errors
-                                                        : metrics::counter::publishes);
-      done(std::move(r));
-    });
-  auto m = std::make_shared<const protocol::message>(protocol::message_kind::ephemeral, std::move(req.channel),
-                                                     util::unix_ms(), std::move(req.event), req.data_json);
-  ctx_.brokers.signal(m, [m, done = std::move(done)](std::optional<api_error> err) {
-    if (err) {
-      metrics::add(metrics::counter::publish_errors);
-      return done(std::move(*err));
-    }
-    metrics::add(metrics::counter::ephemeral_publishes);
-    done(m);
-  });
 }
 
 std::string handlers::result_json(const protocol::message& m) {
@@ -261,7 +237,7 @@ void handlers::history_async(const request& req, std::function<void(response)> d
   if (auto limit = get("limit")) {
     auto n = util::parse_decimal(*limit, util::query_integer_max);  // as /poll's
     if (!n) return done(error_response(bad_request("bad_request", "limit must be a non-negative integer")));
-    q.limit = static_cast<std::size_t>(std::min<std::uint64_t>(*n, opts_.history_limit_max));
+    q.limit = ctx_.history_limit(*n);
   }
   if (auto since = get("since"); since && *since == "earliest") {
     q.earliest = true;
@@ -270,13 +246,12 @@ void handlers::history_async(const request& req, std::function<void(response)> d
     if (auto* err = std::get_if<api_error>(&pos)) return done(error_response(*err));
     q.since = std::get<core::position>(pos);
   }
-  q.max_bytes = ctx_.max_reply_bytes;  // a reply is never larger than a connection may queue
   auto since = q.since;
-  ctx_.brokers.history(std::move(q),
-                       [done = std::move(done), since, channel = *channel](core::broker::history_result r) {
-                         if (auto* err = std::get_if<api_error>(&r)) return done(error_response(*err));
-                         done(json_response(core::history_json(channel, std::get<core::history_reply>(r), since)));
-                       });
+  ctx_.history(req.thread, std::move(q),
+               [done = std::move(done), since, channel = *channel](core::broker::history_result r) {
+                 if (auto* err = std::get_if<api_error>(&r)) return done(error_response(*err));
+                 done(json_response(core::history_json(channel, std::get<core::history_reply>(r), since)));
+               });
 }
 
 void handlers::channels(std::function<void(response)> done) {

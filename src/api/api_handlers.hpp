@@ -28,6 +28,7 @@ struct request {
   std::string_view authorization;   // the Authorization header, or empty
   std::string_view body;
   auth::identity who;  // the client's token grants (/publish), null: anonymous
+  unsigned thread = 0;  // the calling event-loop thread: publishes and history reads answer on it
 };
 
 struct response {
@@ -52,18 +53,16 @@ class handlers {
   /// a live ingest on this node ends `aborted` and its request is answered; else the end
   /// (aborted) is published for a piecewise producer. `done` gets the result JSON
   /// ({"channel","offset","cursor","state"}) or the error: 404 for a channel with no
-  /// message, 409 stream_ended once it ended. Runs `done` on any thread.
+  /// message, 409 stream_ended once it ended. Runs `done` on thread `t` (the caller's)
+  /// or, for a live ingest of this node, on the ingest's.
   using stop_result = std::variant<std::string, util::api_error>;
-  void stop_stream(std::string channel, std::string reason, std::function<void(stop_result)> done);
+  void stop_stream(unsigned t, std::string channel, std::string reason, std::function<void(stop_result)> done);
 
   /// The API-key check of /api/* for an `Authorization` header value: 401/403, or none.
   std::optional<util::api_error> check_key(std::string_view authorization) const;
 
  private:
   void publish(const request& req, bool broadcast, bool client, std::function<void(response)> done);
-  /// One publication, or one ephemeral message (broker::signal) whose result is the
-  /// signal itself (offset 0); counted.
-  void publish_one(core::publish_request req, bool ephemeral, std::function<void(core::broker::publish_result)> done);
   /// {"offset":N,"cursor":..}, or {"ephemeral":true} for a signal.
   static std::string result_json(const protocol::message& m);
   void history_async(const request& req, std::function<void(response)> done);
@@ -73,8 +72,8 @@ class handlers {
   void user_command(const request& req, protocol::user_command::op what, std::function<void(response)> done);
   void stream_end(const request& req, std::function<void(response)> done);  // stream_api.cpp
   void stream_stop(const request& req, bool client, std::function<void(response)> done);
-  void publish_abort(std::string channel, std::string reason, std::function<void(stop_result)> done);
-  void answer_with_end(std::string channel, std::function<void(stop_result)> done);
+  void publish_abort(unsigned t, std::string channel, std::string reason, std::function<void(stop_result)> done);
+  void answer_with_end(unsigned t, std::string channel, std::function<void(stop_result)> done);
   void ticket(const request& req, std::function<void(response)> done);
   void channels(std::function<void(response)> done);
   response metrics();

@@ -111,16 +111,11 @@ void subscriber_session::request_history(channel_state& c, std::optional<positio
     c.epoch = since->epoch;
     c.offset = since->offset;
   }
-  history_query q{c.name, since, limit, ctx_.max_reply_bytes, earliest};
+  history_query q{c.name, since, limit, 0, earliest};  // the byte bound: the context's
   std::weak_ptr<subscriber_session> weak = weak_from_this();
-  hub& h = ctx_.hubs;
-  ctx_.brokers.history(std::move(q),
-                       [weak, name = c.name, id = c.sync_id, t = thread_, &h](broker::history_result r) mutable {
-                         auto run = [weak, name = std::move(name), id, r = std::move(r)]() mutable {
-                           if (auto self = weak.lock()) self->apply_history(name, id, std::move(r));
-                         };
-                         h.run_on(t, std::move(run));
-                       });
+  ctx_.replay(thread_, std::move(q), [weak, name = c.name, id = c.sync_id](broker::history_result r) mutable {
+    if (auto self = weak.lock()) self->apply_history(name, id, std::move(r));
+  });
 }
 
 void subscriber_session::apply_history(const std::string& channel, std::uint16_t sync_id, broker::history_result r) {

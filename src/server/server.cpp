@@ -75,9 +75,9 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   hub_->set_user_handler([u = users_.get()](const std::string& payload) {
     if (auto cmd = protocol::user_command_from_json(payload)) u->apply(*cmd, [](std::size_t) {});
   });
-  core_ =
-      std::make_unique<core::context>(core::context{*hub_, *broker_, cfg_.namespaces, cfg_.transport.max_queued_bytes,
-                                                    streams_.get(), presence_.get(), users_.get()});
+  core_ = std::make_unique<core::context>(core::context{*hub_, *broker_, cfg_.namespaces,
+                                                        cfg_.transport.max_queued_bytes, streams_.get(),
+                                                        presence_.get(), users_.get(), cfg_.api.history_limit_max});
   auth_ = std::make_unique<auth::authorizer>(*core_, cfg_.auth);
   api_ = std::make_unique<api::handlers>(*core_, *auth_, cfg_.api);
   connections_per_ip_ = std::make_unique<transport::ip_counter>(cfg_.transport.max_connections_per_ip);

@@ -362,6 +362,7 @@ void http_session::call_api(std::string_view path, boost::urls::params_view para
   areq.body = hooked_body_ ? std::string_view(*hooked_body_) : std::string_view(req.body());
   areq.who = std::move(who);
   const auto t = tc_.index();
+  areq.thread = t;
   st_.api.handle(areq, [self = shared_from_this(), t](api::response r) {
     self->st_.core.hubs.run_on(t, [self, r = std::move(r)]() mutable { self->send_api_response(std::move(r)); });
   });

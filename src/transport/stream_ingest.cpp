@@ -300,12 +300,9 @@ void stream_ingest::pump() {
   publishing_ = true;
   auto& item = waiting_.front();
   core::publish_request req{channel_, item.event, item.data_json};
-  const auto t = tc_.index();
   std::weak_ptr<stream_ingest> weak = weak_from_this();
-  st_.core.brokers.publish(std::move(req), [weak, t, &h = st_.core.hubs](publish_result r) {
-    h.run_on(t, [weak, r = std::move(r)]() mutable {
-      if (auto s = weak.lock()) s->on_published(std::move(r));
-    });
+  st_.core.publish(tc_.index(), std::move(req), false, [weak](publish_result r) {
+    if (auto s = weak.lock()) s->on_published(std::move(r));
   });
 }
 
@@ -316,7 +313,6 @@ void stream_ingest::on_published(publish_result r) {
   if (auto* err = std::get_if<api_error>(&r)) {
     // Refused (the channel ended meanwhile, broker unavailable): the stream ends here,
     // with no end of ours when the channel has one already.
-    metrics::add(metrics::counter::publish_errors);
     waiting_.clear();
     waiting_bytes_ = 0;
     if (err->code == "stream_ended") end_skipped_ = true;
@@ -324,7 +320,6 @@ void stream_ingest::on_published(publish_result r) {
     if (!ending_) return finish(protocol::state_error, err->message, *err);
     return pump();
   }
-  metrics::add(metrics::counter::publishes);
   read();
   pump();
 }
@@ -360,15 +355,12 @@ void stream_ingest::stop(std::string reason, std::function<void(publish_result)>
 void stream_ingest::publish_end() {
   end_sent_ = true;
   core::publish_request req{channel_, std::string(core::end_event), protocol::end_data_json(end_state_, end_reason_)};
-  const auto t = tc_.index();
-  st_.core.brokers.publish(std::move(req), [s = self(), t](publish_result r) {
-    s->st_.core.hubs.run_on(t, [s, r = std::move(r)]() mutable { s->on_end_published(std::move(r)); });
-  });
+  st_.core.publish(tc_.index(), std::move(req), false,
+                   [s = self()](publish_result r) { s->on_end_published(std::move(r)); });
 }
 
 void stream_ingest::on_end_published(publish_result r) {
   if (auto* err = std::get_if<api_error>(&r)) {
-    metrics::add(metrics::counter::publish_errors);
     if (!reply_error_) reply_error_ = *err;
     if (err->status == 503 && end_retries_ < max_end_retries) {
       // The broker is away (Redis restarting): the producer hears it now, the readers get
@@ -384,8 +376,6 @@ void stream_ingest::on_end_published(publish_result r) {
       });
       return;
     }
-  } else {
-    metrics::add(metrics::counter::publishes);
   }
   end_result_ = r;
   auto waiters = std::move(stop_waiters_);

@@ -107,8 +107,7 @@ protocol::hook_call ws_session::hook_call_of(protocol::hook_kind k, const protoc
 
 void ws_session::history_command(protocol::ws_command& cmd) {
   if (auto err = st_.auth.may_read(who_, cmd.channel)) return reply_error(cmd.id, *err);
-  core::history_query q{cmd.channel, std::nullopt, std::min<std::size_t>(cmd.limit, st_.opts.poll_limit_max),
-                        st_.core.max_reply_bytes};
+  core::history_query q{cmd.channel, std::nullopt, cmd.limit};
   if (cmd.since == "earliest") {
     q.earliest = true;
   } else if (!cmd.since.empty()) {
@@ -118,14 +117,12 @@ void ws_session::history_command(protocol::ws_command& cmd) {
   }
   auto since = q.since;
   ++commands_in_flight_;
-  st_.core.brokers.history(std::move(q),
-                           [s = self(), id = cmd.id, channel = cmd.channel, since](core::broker::history_result r) {
-                             s->st_.core.hubs.run_on(s->thread(), [s, id, channel, since, r = std::move(r)] {
-                               s->command_done();
-                               if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
-                               s->reply(id, core::history_json(channel, std::get<core::history_reply>(r), since));
-                             });
-                           });
+  st_.core.history(thread(), std::move(q),
+                   [s = self(), id = cmd.id, channel = cmd.channel, since](core::broker::history_result r) {
+                     s->command_done();
+                     if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
+                     s->reply(id, core::history_json(channel, std::get<core::history_reply>(r), since));
+                   });
 }
 
 void ws_session::publish_command(protocol::ws_command& cmd) {
@@ -149,44 +146,22 @@ void ws_session::publish_command(protocol::ws_command& cmd) {
 }
 
 void ws_session::publish_now(protocol::ws_command& cmd) {
-  if (cmd.ephemeral) {
-    ++commands_in_flight_;
-    auto m = std::make_shared<protocol::message>(protocol::message_kind::ephemeral, cmd.channel, util::unix_ms(),
-                                                 std::move(cmd.event), cmd.data_json);
-    st_.core.brokers.signal(std::move(m), [s = self(), id = cmd.id](std::optional<util::api_error> err) {
-      s->st_.core.hubs.run_on(s->thread(), [s, id, err = std::move(err)] {
-        s->command_done();
-        if (err) {
-          metrics::add(metrics::counter::publish_errors);
-          return s->reply_error(id, *err);
-        }
-        metrics::add(metrics::counter::ephemeral_publishes);
-        s->reply(id, protocol::ephemeral_result());
-      });
-    });
-    return;
-  }
   ++commands_in_flight_;
-  st_.core.brokers.publish({cmd.channel, cmd.event, std::move(cmd.data_json), cmd.expected_offset},
-                           [s = self(), id = cmd.id](core::broker::publish_result r) {
-                             s->st_.core.hubs.run_on(s->thread(), [s, id, r = std::move(r)] {
-                               s->command_done();
-                               if (auto* err = std::get_if<util::api_error>(&r)) {
-                                 metrics::add(metrics::counter::publish_errors);
-                                 return s->reply_error(id, *err);
-                               }
-                               metrics::add(metrics::counter::publishes);
-                               auto& m = std::get<protocol::message_ptr>(r);
-                               s->reply(id, protocol::publish_result(m->offset(), m->cursor()));
-                             });
-                           });
+  st_.core.publish(thread(), {cmd.channel, std::move(cmd.event), std::move(cmd.data_json), cmd.expected_offset},
+                   cmd.ephemeral, [s = self(), id = cmd.id](core::broker::publish_result r) {
+                     s->command_done();
+                     if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
+                     auto& m = std::get<protocol::message_ptr>(r);
+                     s->reply(id, m->is_signal() ? protocol::ephemeral_result()
+                                                 : protocol::publish_result(m->offset(), m->cursor()));
+                   });
 }
 
 void ws_session::stop_command(protocol::ws_command& cmd) {
   // A client stops a stream it may publish on.
   if (auto err = st_.auth.may_publish(who_, cmd.channel)) return reply_error(cmd.id, *err);
   ++commands_in_flight_;
-  st_.api.stop_stream(cmd.channel, cmd.reason, [s = self(), id = cmd.id](api::handlers::stop_result r) {
+  st_.api.stop_stream(thread(), cmd.channel, cmd.reason, [s = self(), id = cmd.id](api::handlers::stop_result r) {
     s->st_.core.hubs.run_on(s->thread(), [s, id, r = std::move(r)] {
       s->command_done();
       if (auto* err = std::get_if<util::api_error>(&r)) return s->reply_error(id, *err);
