@@ -1,5 +1,7 @@
 #pragma once
-// Load clients over raw sockets: subscribers for each transport and an HTTP publisher.
+// Load clients over raw sockets: subscribers for each transport (clients.cpp, their
+// parsers in subscriber_parse.cpp), chat participants (chat_client.cpp) and an HTTP
+// publisher (publisher.cpp).
 // Deliberately minimal parsers (the server is the system under test, not this tool):
 // a message is found by its "offset" and the publisher's timestamp "t" in the payload.
 #include <boost/asio/io_context.hpp>
@@ -90,7 +92,10 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
   void on_connect();
   void send(std::string bytes);
   void do_read();
-  void parse();
+  void parse();  // subscriber_parse.cpp: one per transport
+  void parse_ws();
+  void parse_sse();
+  void parse_poll();
   void on_payload(std::string_view json);
   void on_reset();
   void refused();

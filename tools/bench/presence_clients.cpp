@@ -1,5 +1,7 @@
 #include "presence_clients.hpp"
 
+#include "http_head.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -33,9 +35,8 @@ std::string base64url(std::string_view in) {
 }
 
 std::string upgrade(const std::string& token, const std::string& channel) {
-  return "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer " +
-         token + "\r\n\r\n" + ws_client_frame(R"({"id":1,"method":"subscribe","channel":")" + channel + "\"}");
+  return ws_upgrade("/ws", "Authorization: Bearer " + token + "\r\n") +
+         ws_client_frame(R"({"id":1,"method":"subscribe","channel":")" + channel + "\"}");
 }
 
 void send_once(tcp::socket& socket, std::string bytes) {

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "wire.hpp"
+#include "http_head.hpp"
 
 namespace herald::bench {
 
@@ -21,14 +21,6 @@ std::string make_token(std::size_t i) {
   if (i % 11 == 5) return "\"q" + n + "\\ ";
   if (i % 7 == 3) return "\xC3\xA9" + n + " ";  // é
   return "t" + n + " ";
-}
-
-std::string_view quoted_after(std::string_view s, std::string_view key) {
-  auto p = s.rfind(key);
-  if (p == std::string_view::npos) return {};
-  p += key.size();
-  auto end = s.find('"', p);
-  return end == std::string_view::npos ? std::string_view{} : s.substr(p, end - p);
 }
 
 void send_once(tcp::socket& socket, std::string bytes) {
@@ -102,16 +94,13 @@ void stream_producer::do_read() {
                                                                         std::size_t n) {
     if (self->replied_) return;
     self->in_.append(self->buf_.data(), n);
-    const auto end = self->in_.find("\r\n\r\n");
-    const bool whole = end != std::string::npos &&
-                       self->in_.size() >= end + 4 + number_after(std::string_view(self->in_).substr(0, end),
-                                                                  "Content-Length: ");
+    const bool whole = whole_response(self->in_).has_value();
     if (!whole && !ec) return self->do_read();
     self->replied_ = true;
-    if (whole && self->in_.starts_with("HTTP/1.1 200") &&
-        self->in_.find("\"state\":\"completed\"") != std::string::npos) {
+    const auto head = read_head(self->in_);
+    if (whole && head->status == 200 && self->in_.find("\"state\":\"completed\"") != std::string::npos) {
       ++self->totals_.producers_completed;
-      self->totals_.end_offsets += number_after(self->in_, "\"offset\":", end);
+      self->totals_.end_offsets += number_after(self->in_, "\"offset\":", head->size);
     } else {
       if (!self->totals_.producer_errors)
         std::cerr << "herald-bench: a producer of " << self->plan_.channel << " got: "
@@ -148,11 +137,8 @@ void stream_reader::connect() {
       send_once(self->socket_, req + "\r\n");
     } else {
       const std::string since = self->cursor_.empty() ? "earliest" : self->cursor_;
-      send_once(self->socket_,
-                "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" +
-                    ws_client_frame(R"({"id":1,"method":"subscribe","channel":")" + ch + R"(","since":")" + since +
-                                    "\"}"));
+      send_once(self->socket_, ws_upgrade() + ws_client_frame(R"({"id":1,"method":"subscribe","channel":")" + ch +
+                                                              R"(","since":")" + since + "\"}"));
     }
     self->do_read();
   });
@@ -188,21 +174,20 @@ void stream_reader::do_read() {
 
 void stream_reader::parse() {
   if (!headers_done_) {
-    const auto end = in_.find("\r\n\r\n");
-    if (end == std::string::npos) return;
+    const auto head = read_head(in_);
+    if (!head) return;
     headers_done_ = true;
-    const bool ok = in_.starts_with(t_ == transport::sse ? "HTTP/1.1 200" : "HTTP/1.1 101");
-    if (t_ == transport::sse && in_.starts_with("HTTP/1.1 204")) return finish();  // resumed at the end
-    if (!ok) return fail();
+    if (t_ == transport::sse && head->status == 204) return finish();  // resumed at the end
+    if (head->status != (t_ == transport::sse ? 200 : 101)) return fail();
     if (t_ == transport::sse && !counted_connect_) counted_connect_ = true, ++totals_.readers_connected;
-    in_.erase(0, end + 4);
+    in_.erase(0, head->size);
   }
   if (t_ == transport::ws) {
     const auto gen = generation_;
     const auto used = ws_frames(in_, [&](std::string_view payload) {
       if (done_ || gen != generation_) return;
       if (payload.starts_with("{\"push\"")) {
-        auto c = quoted_after(payload, "\"cursor\":\"");
+        auto c = string_after_last(payload, "\"cursor\":\"");
         if (!c.empty()) cursor_.assign(c);
         on_event(payload, payload.find("\"event\":\"end\"") != std::string_view::npos);
       } else if (payload.starts_with("{\"id\":1,\"result\"")) {
