@@ -219,16 +219,17 @@ void longpoll_request::reply_raw(const std::string& cursor, bool several) {
 void longpoll_request::watch_close() {
   // While held, readable with nothing to read means the client went away. Readable
   // with bytes is the next request, read once this one is answered.
-  http_->socket().async_wait(net::ip::tcp::socket::wait_read, [s = self()](const boost::system::error_code& ec) {
-    if (s->done_) return;
-    boost::system::error_code aec;
-    if (ec || s->http_->socket().available(aec) == 0) {
-      s->done_ = true;
-      s->finish();
-      boost::system::error_code ignored;
-      s->http_->socket().close(ignored);
-    }
-  });
+  http_->socket().async_wait(net::ip::tcp::socket::wait_read,
+                             tc_.idle_wait([s = self()](const boost::system::error_code& ec) {
+                               if (s->done_) return;
+                               boost::system::error_code aec;
+                               if (ec || s->http_->socket().available(aec) == 0) {
+                                 s->done_ = true;
+                                 s->finish();
+                                 boost::system::error_code ignored;
+                                 s->http_->socket().close(ignored);
+                               }
+                             }));
 }
 
 void longpoll_request::finish() {

@@ -189,13 +189,13 @@ void sse_session::wait_readable() {
     });
     return;
   }
-  socket_.async_wait(net::ip::tcp::socket::wait_read, [s = self()](const boost::system::error_code& ec) {
+  socket_.async_wait(net::ip::tcp::socket::wait_read, tc_.idle_wait([s = self()](const boost::system::error_code& ec) {
     if (ec || s->closing_) return s->close();
     boost::system::error_code rec;
     std::size_t n = s->socket_.read_some(net::buffer(s->tc_.scratch()), rec);
     if (rec || n == 0) return s->close();
     s->wait_readable();
-  });
+  }));
 }
 
 void sse_session::close() {

@@ -11,8 +11,12 @@
 #include <optional>
 #include <vector>
 
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include "util/exact_allocator.hpp"
 
 namespace herald::transport {
 
@@ -56,6 +60,16 @@ class thread_context {
   ~thread_context();
 
   net::io_context& ioc() noexcept { return *ioc_; }
+  /// `h` made the completion handler of the one operation an idle connection keeps
+  /// pending (its wait for readable): allocated at its own size (util::exact_allocator)
+  /// rather than in a block Asio recycled from a larger operation, and bound to this
+  /// loop's executor (one pointer, where the socket's polymorphic executor that the
+  /// operation would otherwise keep a second copy of is several). Same thread, same order.
+  template <class Handler>
+  auto idle_wait(Handler&& h) {
+    return net::bind_allocator(util::exact_allocator<void>(),
+                               net::bind_executor(ioc_->get_executor(), std::forward<Handler>(h)));
+  }
   unsigned index() const noexcept { return index_; }
   /// Seconds on a steady clock, updated each tick (coarse: for heartbeats and pings).
   std::int64_t now_s() const noexcept { return now_ms_ / 1000; }

@@ -55,25 +55,30 @@ void ws_session::start_refused(const std::string& response_head, std::uint16_t c
 
 void ws_session::do_read() {
   if (tls_) return do_read_tls();
-  socket_.async_wait(net::ip::tcp::socket::wait_read, [s = self()](const boost::system::error_code& ec) {
-    if (s->state_ == state::closed) return;
-    if (ec) return s->terminate();
-    // Drain what is there (bounded, to stay fair to the other connections of the loop).
-    for (int i = 0; i < 16 && !s->hold(); ++i) {
-      boost::system::error_code rec;
-      std::size_t n = s->socket_.read_some(net::buffer(s->tc_.scratch()), rec);
-      if (rec == net::error::would_block) break;
-      if (rec || n == 0) return s->terminate();
-      metrics::add(metrics::counter::bytes_in, n);
-      s->feed(s->tc_.scratch().data(), n);
-      if (s->state_ == state::closed || n < s->tc_.scratch().size()) break;
-    }
-    if (s->state_ == state::closed) return;
-    if (s->hold())
-      s->read_held_ = true;
-    else
-      s->do_read();
-  });
+  // Bound to the loop's executor (a pointer: the operation keeps no second copy of the
+  // socket's polymorphic one); allocated by Asio's recycling cache, which here hands
+  // the wait a block of its own size (the reads reuse it): measured smaller than
+  // thread_context::idle_wait's exact block, which the SSE and long-poll waits use.
+  socket_.async_wait(net::ip::tcp::socket::wait_read,
+                     net::bind_executor(tc_.ioc().get_executor(), [s = self()](const boost::system::error_code& ec) {
+                       if (s->state_ == state::closed) return;
+                       if (ec) return s->terminate();
+                       // Drain what is there (bounded, to stay fair to the other connections of the loop).
+                       for (int i = 0; i < 16 && !s->hold(); ++i) {
+                         boost::system::error_code rec;
+                         std::size_t n = s->socket_.read_some(net::buffer(s->tc_.scratch()), rec);
+                         if (rec == net::error::would_block) break;
+                         if (rec || n == 0) return s->terminate();
+                         metrics::add(metrics::counter::bytes_in, n);
+                         s->feed(s->tc_.scratch().data(), n);
+                         if (s->state_ == state::closed || n < s->tc_.scratch().size()) break;
+                       }
+                       if (s->state_ == state::closed) return;
+                       if (s->hold())
+                         s->read_held_ = true;
+                       else
+                         s->do_read();
+                     }));
 }
 
 void ws_session::do_read_tls() {
