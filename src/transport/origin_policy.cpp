@@ -1,24 +1,19 @@
 #include "transport/origin_policy.hpp"
 
 #include <algorithm>
+#include <boost/beast/core/string.hpp>
 #include <cctype>
 
 namespace herald::transport {
 
 namespace {
 
-bool iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 // Same origin: the scheme clients reach herald by, and the Host they named. An
 // "https://host" page is another origin than "http://host" (RFC 6454 4).
 bool same_origin(std::string_view origin, std::string_view host, std::string_view scheme) {
   auto p = origin.find("://");
   if (p == std::string_view::npos || host.empty()) return false;
-  return iequal(origin.substr(0, p), scheme) && iequal(origin.substr(p + 3), host);
+  return boost::beast::iequals(origin.substr(0, p), scheme) && boost::beast::iequals(origin.substr(p + 3), host);
 }
 
 }  // namespace

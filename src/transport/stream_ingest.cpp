@@ -6,6 +6,7 @@
 #include <utility>
 
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 
@@ -24,10 +25,10 @@ using util::api_error;
 std::optional<stream_ingest::kind> stream_ingest::kind_of(std::string_view content_type) {
   std::string t(content_type.substr(0, content_type.find(';')));
   std::erase_if(t, [](unsigned char c) { return std::isspace(c); });
-  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (t == "text/plain") return kind::text;
-  if (t == "application/x-ndjson" || t == "application/ndjson") return kind::ndjson;
-  if (t == "text/event-stream") return kind::sse;
+  using boost::beast::iequals;
+  if (iequals(t, "text/plain")) return kind::text;
+  if (iequals(t, "application/x-ndjson") || iequals(t, "application/ndjson")) return kind::ndjson;
+  if (iequals(t, "text/event-stream")) return kind::sse;
   return std::nullopt;
 }
 

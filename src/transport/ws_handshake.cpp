@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <boost/beast/core/string.hpp>
 #include <cctype>
 
 #include "transport/origin_policy.hpp"
@@ -27,11 +28,10 @@ std::string_view trim(std::string_view s) {
 
 // True when the comma-separated header value lists `token` (case-insensitive).
 bool has_token(std::string_view value, std::string_view token) {
-  std::string v = lower(value);
-  std::string_view rest = v;
+  std::string_view rest = value;
   while (!rest.empty()) {
     auto comma = rest.find(',');
-    if (trim(rest.substr(0, comma)) == token) return true;
+    if (boost::beast::iequals(trim(rest.substr(0, comma)), token)) return true;
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
