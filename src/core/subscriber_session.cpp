@@ -70,7 +70,7 @@ void subscriber_session::unsubscribe(const std::string& channel) {
   exit_presence(*it);
   if (!it->synced) --unsynced_;
   channels_.erase(it);
-  std::erase(resets_, channel);
+  if (resets_) std::erase(*resets_, channel);
   if (unsynced_ == 0 && !channels_.empty()) finish_sync();
 }
 
@@ -80,7 +80,7 @@ void subscriber_session::unsubscribe_all() {
     exit_presence(c);
   }
   channels_.clear();
-  resets_.clear();
+  resets_.reset();
   unsynced_ = 0;
 }
 
@@ -136,7 +136,7 @@ void subscriber_session::apply_history(const std::string& channel, std::uint16_t
     c.offset = reply.messages.empty() ? reply.top : reply.messages.front()->offset() - 1;
   }
   if (!reply.recovered) {
-    resets_.push_back(c.name);
+    add_reset(c.name);
     metrics::add(metrics::counter::resets);
     c.offset = reply.top;
   } else if (!c.asked_since) {
@@ -157,7 +157,7 @@ void subscriber_session::apply_history(const std::string& channel, std::uint16_t
     // lost it. Say so rather than re-reading forever.
     auto next = std::find_if(c.pending.begin(), c.pending.end(), [&](const auto& m) { return m->offset() > c.offset; });
     if (next != c.pending.end() && (*next)->offset() > c.offset + 1) {
-      resets_.push_back(c.name);
+      add_reset(c.name);
       metrics::add(metrics::counter::resets);
       c.offset = (*next)->offset() - 1;
     }
@@ -168,6 +168,11 @@ void subscriber_session::apply_history(const std::string& channel, std::uint16_t
   }
   c.synced = true;
   if (--unsynced_ == 0) finish_sync();
+}
+
+void subscriber_session::add_reset(const std::string& channel) {
+  if (!resets_) resets_ = std::make_unique<std::vector<std::string>>();
+  resets_->push_back(channel);
 }
 
 void subscriber_session::finish_sync() {
@@ -183,10 +188,9 @@ void subscriber_session::finish_sync() {
   flushing = this;
   do {
     again = false;
-    if (!resets_.empty()) {
+    if (resets_) {
       auto resets = std::move(resets_);
-      resets_.clear();
-      on_reset(resets);
+      if (!resets->empty()) on_reset(*resets);
     }
     for (std::size_t i = 0; i < channels_.size(); ++i) {
       auto& c = channels_[i];

@@ -146,18 +146,20 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   void apply_history(const std::string& channel, std::uint16_t sync_id, broker::history_result r);
   channel_state* find(std::string_view channel) noexcept;
   void finish_sync();
+  void add_reset(const std::string& channel);  // reported with on_reset at the end of the sync
   /// Consumes `m` for channel `c` if it is the next offset; returns false on a gap.
   bool consume(channel_state& c, const protocol::message_ptr& m);
   void resync(channel_state& c);
   void enter_presence(channel_state& c);
   void exit_presence(channel_state& c);
 
+  // Packed: a subscriber_session is kept per connection.
   unsigned thread_;
+  std::uint32_t unsynced_ = 0;      // channels whose history read is outstanding
+  std::uint16_t next_sync_id_ = 0;  // wraps: a reply 65536 syncs old cannot be pending
   transport kind_;
   bool paused_ = false;
-  std::size_t unsynced_ = 0;
-  std::uint16_t next_sync_id_ = 0;  // wraps: a reply 65536 syncs old cannot be pending
-  std::vector<std::string> resets_;
+  std::unique_ptr<std::vector<std::string>> resets_;  // channels reset in this sync (rare)
   std::vector<channel_state> channels_;
   // Allocated only where presence is kept; the user is kept from the first enter, so the
   // destructor (where presence_user() no longer reaches the transport) exits the same.

@@ -45,7 +45,7 @@ thread_context::~thread_context() {
 }
 
 void thread_context::add_tickable(tickable* t) {
-  t->tick_index_ = tickables_.size();
+  t->tick_index_ = static_cast<std::uint32_t>(tickables_.size());
   tickables_.push_back(t);
   streams_.store(tickables_.size(), std::memory_order_relaxed);
 }
@@ -56,7 +56,7 @@ void thread_context::remove_tickable(tickable* t) {
   tickables_[t->tick_index_] = last;
   last->tick_index_ = t->tick_index_;
   tickables_.pop_back();
-  t->tick_index_ = SIZE_MAX;
+  t->tick_index_ = tickable::no_tick_index;
   streams_.store(tickables_.size(), std::memory_order_relaxed);
 }
 

@@ -32,7 +32,8 @@ class tickable {
   /// Told at the end of the drain window rather than spread over it (a stream's producer:
   /// its answer gets the whole window to finish).
   virtual bool drains_last() const noexcept { return false; }
-  std::size_t tick_index_ = SIZE_MAX;  // position in the thread's list; owned by it
+  static constexpr std::uint32_t no_tick_index = UINT32_MAX;
+  std::uint32_t tick_index_ = no_tick_index;  // position in the thread's list; owned by it
   bool drained_ = false;
 
  protected:
