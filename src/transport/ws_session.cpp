@@ -193,10 +193,8 @@ void ws_session::on_ws_close(std::uint16_t code, std::string_view) {
 // ---------------------------------------------------------------------------
 // Subscription hooks
 
-void ws_session::drop_pending(std::vector<std::pair<std::string, std::string>>::iterator it) {
-  pending_subscribes_.erase(it);
-  // Idle connections keep no storage for commands long answered.
-  if (pending_subscribes_.empty()) std::vector<std::pair<std::string, std::string>>().swap(pending_subscribes_);
+void ws_session::drop_pending(pending_list::iterator it) {
+  pending_subscribes_.erase(it);  // the last one frees the list: idle connections keep none
 }
 
 void ws_session::reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor,

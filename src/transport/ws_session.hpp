@@ -44,6 +44,30 @@
 
 namespace herald::transport {
 
+/// The subscribe commands of a WebSocket waiting for their answer: (channel, command
+/// id). Allocated only while one waits, so an idle connection keeps a null pointer.
+class pending_list {
+ public:
+  using value_type = std::pair<std::string, std::string>;
+  using iterator = value_type*;
+  iterator begin() noexcept { return v_ ? v_->data() : nullptr; }
+  iterator end() noexcept { return v_ ? v_->data() + v_->size() : nullptr; }
+  bool empty() const noexcept { return !v_; }
+  value_type& front() noexcept { return v_->front(); }
+  void emplace_back(std::string channel, std::string id) {
+    if (!v_) v_ = std::make_unique<std::vector<value_type>>();
+    v_->emplace_back(std::move(channel), std::move(id));
+  }
+  void clear() noexcept { v_.reset(); }
+  void erase(iterator it) {
+    v_->erase(v_->begin() + (it - v_->data()));
+    if (v_->empty()) v_.reset();
+  }
+
+ private:
+  std::unique_ptr<std::vector<value_type>> v_;
+};
+
 class ws_session final : public stream_session, private protocol::ws_reader::handler {
  public:
   /// `tls`: the TLS stream of a wss connection (null: plain, on `socket`).
@@ -98,7 +122,7 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   void reply_subscribed(const std::string& channel, bool recovered, const std::string& cursor, bool ended = false);
   /// Leaves `channel` (posted: not from inside a hook) once its stream ended.
   void leave_ended(const std::string& channel);
-  void drop_pending(std::vector<std::pair<std::string, std::string>>::iterator it);
+  void drop_pending(pending_list::iterator it);
   void send_text(std::string_view json);
   void close_with(std::uint16_t code, std::string_view reason, bool wait_for_peer);
   void feed(char* data, std::size_t n);
@@ -129,7 +153,7 @@ class ws_session final : public stream_session, private protocol::ws_reader::han
   // handler runs, so the thread's scratch buffer cannot be shared); plain: none.
   std::unique_ptr<char[]> tls_read_;
   // Subscribe commands waiting for their channel's sync: (channel, request id).
-  std::vector<std::pair<std::string, std::string>> pending_subscribes_;
+  pending_list pending_subscribes_;
   metrics::gauge_guard gauge_{metrics::gauge::connections_ws};
 };
 
