@@ -111,6 +111,9 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   /// Gives the connection its id before it subscribes (the id the backend hooks were
   /// told), so presence lists it under the same one. No effect once it has one.
   void set_client_id(std::string id);
+  /// Off: the session's subscriptions are not listed in presence (a long poll that only
+  /// reads the position). Before subscribe().
+  void count_in_presence(bool on) noexcept { in_presence_ = on; }
 
   /// This connection's id in presence (empty until it subscribes where presence is kept).
   std::string_view client_id() const noexcept {
@@ -159,6 +162,7 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   std::uint16_t next_sync_id_ = 0;  // wraps: a reply 65536 syncs old cannot be pending
   transport kind_;
   bool paused_ = false;
+  bool in_presence_ = true;
   std::unique_ptr<std::vector<std::string>> resets_;  // channels reset in this sync (rare)
   std::vector<channel_state> channels_;
   // Allocated only where presence is kept; the user is kept from the first enter, so the

@@ -51,6 +51,10 @@ void longpoll_request::start(subscribe_request req) {
   const auto now = util::steady_ms();
   deadline_ms_ = now + std::chrono::milliseconds(req.timeout).count();
   if (who_ && who_->expires_ms) deadline_ms_ = std::min(deadline_ms_, now + (who_->expires_ms - util::unix_ms()));
+  // With timeout=0 and no cursor the poll answers at once with nothing but the position
+  // (the browser client's read before its first subscription): no participant, so it
+  // neither joins nor leaves. A loop of timeout=0 polls is present from its second poll.
+  count_in_presence(req.timeout.count() > 0 || !req.since.empty() || req.earliest);
   watch_close();  // also keeps this request alive while it waits for the broker
   if (who_ && !who_->user.empty() && ctx_.users) {
     ctx_.users->add(tc_.index(), who_->user, this);

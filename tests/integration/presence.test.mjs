@@ -240,6 +240,29 @@ describe('presence, join/leave and ephemeral messages (memory broker)', () => {
     sse.reader.close();
   });
 
+  it('a position read (GET /poll?timeout=0 without a cursor) is no presence: no join, no leave, not listed; a held poll is', async () => {
+    const ch = fresh();
+    const watcher = await wsClient(h, auth('watcher3')); open.push(watcher);
+    await subscribed(watcher, ch);
+    const agent = H.keepAliveAgent(1);
+    for (let i = 0; i < 3; i++) {
+      const r = await H.poll(h, ch, { timeout: 0, agent, headers: auth('reader') });
+      assert.equal(r.status, 200, r.text);
+      assert.ok(r.json.cursor, 'the reply carries the position');
+    }
+    assert.equal((await presence(h, ch)).json.users, 1, 'only the watcher is present');
+    // A real poller, held, joins (the negative above is not for want of presence).
+    const held = H.poll(h, ch, { timeout: 2, agent, headers: auth('holder') });
+    await watcher.until((m) => m.join && m.join.user === 'holder', 3000, 'the held poller join');
+    await held;
+    await H.sleep(5800);  // past the 5 s linger of every poll above
+    const joins = watcher.messages.filter((m) => m.join).map((m) => m.join.user);
+    const leaves = watcher.messages.filter((m) => m.leave).map((m) => m.leave.user);
+    assert.deepEqual(joins, ['holder'], JSON.stringify(watcher.messages));
+    assert.deepEqual(leaves, ['holder'], 'the held poller leaves after its linger; the reads never joined');
+    agent.destroy();
+  });
+
   it('a user polling in a loop stays present between polls: one join, and one leave after it stops', async () => {
     const ch = fresh();
     const watcher = await wsClient(h, auth('watcher2')); open.push(watcher);
