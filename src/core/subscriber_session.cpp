@@ -262,7 +262,7 @@ void subscriber_session::set_client_id(std::string id) {
 }
 
 void subscriber_session::enter_presence(channel_state& c) {
-  if (!ctx_.presence || !ctx_.presence->tracks(c.name)) return;
+  if (!ctx_.presence || !counts_in_presence() || !ctx_.presence->tracks(c.name)) return;
   if (!presence_)
     presence_ = std::make_unique<presence_identity>(
         presence_identity{ctx_.presence->next_client_id(), std::string(presence_user())});

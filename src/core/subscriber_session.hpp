@@ -96,6 +96,9 @@ class subscriber_session : public subscriber, public std::enable_shared_from_thi
   virtual void on_signal(const protocol::message_ptr& m) { (void)m; }
   /// The user presence lists this connection under (a token's sub; empty: anonymous).
   virtual std::string_view presence_user() const noexcept { return {}; }
+  /// Whether subscribing enters presence (and so sends joins): false for a connection
+  /// that only reads a position and is answered at once (longpoll_request).
+  virtual bool counts_in_presence() const noexcept { return true; }
 
  public:
   /// What take_presence() hands over: the channels this connection is present in.

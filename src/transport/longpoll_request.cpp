@@ -47,6 +47,8 @@ std::shared_ptr<longpoll_request> longpoll_request::self() {
 void longpoll_request::start(subscribe_request req) {
   limit_ = req.limit;
   raw_ = req.raw;
+  // No since and timeout=0: the reply is the position "now" and nothing else, at once.
+  position_read_ = req.timeout.count() == 0 && req.since.empty() && !req.earliest;
   // The tick runs every 250 ms: a hold ends at its timeout or at most that much later.
   const auto now = util::steady_ms();
   deadline_ms_ = now + std::chrono::milliseconds(req.timeout).count();

@@ -45,6 +45,10 @@ class longpoll_request final : public core::subscriber_session, public core::use
   void on_error(const std::string& channel, const util::api_error& e) override;
   void on_signal(const protocol::message_ptr& m) override;
   std::string_view presence_user() const noexcept override { return who_ ? std::string_view(who_->user) : ""; }
+  /// A position read (no since, timeout=0: answered at once with the cursor of "now",
+  /// never a message) is no poller in the channel: it neither joins nor leaves
+  /// (docs/presence.md). A short-polling loop passes since and counts.
+  bool counts_in_presence() const noexcept override { return !position_read_; }
   void on_tick(std::int64_t now_ms) override;
   void drain() override;
   /// A disconnect from the backend answers a held poll with 403 (or 503 when the client
@@ -69,6 +73,7 @@ class longpoll_request final : public core::subscriber_session, public core::use
   // keeps them at their last message (its cursor entry) and leaves the reset to the next poll.
   std::vector<protocol::cursor_entry> held_back_;
   bool raw_ = false;
+  bool position_read_ = false;  // see counts_in_presence()
   std::size_t limit_ = 0;
   std::size_t bytes_ = 0;  // of messages_' JSON
   std::int64_t deadline_ms_ = 0;
