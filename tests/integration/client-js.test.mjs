@@ -9,3 +9,4 @@ execFileSync(path.join(repo, 'scripts/build-web.sh'), { stdio: ['ignore', 'inher
 await import('../../clients/js/test/unit.test.mjs');
 await import('../../clients/js/test/client.test.mjs');
 await import('../../clients/js/test/signals.test.mjs');
+await import('../../clients/js/test/users.test.mjs');

@@ -6,7 +6,8 @@
 //   - GET /api/presence and the WebSocket presence command: users (three tabs count
 //     once), connections, anonymous clients counted and not listed, the listing's limit;
 //   - join and leave on SSE, WebSocket and long polling: once per user, on its first and
-//     last connection, no offset, no id line, cursors unchanged;
+//     last connection, no offset, no id line, cursors unchanged; a position read
+//     (GET /poll, no since, timeout=0) is no member and joins nothing;
 //   - bad input: presence where the namespace has none, invalid or missing channels,
 //     a bad "ephemeral", the reserved event names.
 import { describe, it, before, after } from 'node:test';
@@ -284,6 +285,31 @@ describe('presence, join/leave and ephemeral messages (memory broker)', () => {
     const waited = Date.now() - t0;
     assert.ok(waited >= 3500 && waited < 8000, `the leave came ${waited} ms after the last poll (linger 5 s)`);
     agent.destroy();
+  });
+
+  it('a position read (GET /poll without since, timeout=0) joins nothing, on WebSocket nor SSE; a held poller joins', async () => {
+    const ch = fresh();
+    const watcher = await wsClient(h, auth('watcher3')); open.push(watcher);
+    await subscribed(watcher, ch);
+    const sse = await H.openSynced(h, { channels: ch, headers: auth('sse-watcher3') });
+    await watcher.until((m) => m.join && m.join.user === 'sse-watcher3', 5000, 'the SSE watcher join');
+
+    const read = await H.poll(h, ch, { timeout: 0, headers: auth('reader') });
+    assert.equal(read.status, 200, read.text);
+    assert.deepEqual(read.json.messages, []);
+    assert.ok(read.json.cursor);
+    assert.equal((await presence(h, ch)).json.users, 2, 'the reader is not listed');
+
+    const held = H.poll(h, ch, { since: read.json.cursor, timeout: 10, headers: auth('holder') });
+    const join = (await watcher.until((m) => m.join && m.join.user === 'holder', 5000, 'the held poller join')).join;
+    assert.equal(join.transport, 'poll');
+    const blocks = await sse.reader.until((b) => b.event === 'join' && JSON.parse(b.data).user === 'holder');
+    // Joins come in order: had the read joined, its join would be before the holder's.
+    assert.ok(!watcher.messages.some((m) => m.join && m.join.user === 'reader'), JSON.stringify(watcher.messages));
+    assert.ok(!blocks.some((b) => b.event === 'join' && JSON.parse(b.data).user === 'reader'), JSON.stringify(blocks));
+    await H.publish(h, ch, 'release');
+    assert.equal((await held).status, 200);
+    sse.reader.close();
   });
 
   it('bad input gets a clear error: presence where the namespace has none, bad channels, bad "ephemeral", reserved event names', async () => {

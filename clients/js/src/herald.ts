@@ -12,7 +12,7 @@
 import {
   type EndInfo, type Handlers, type HeraldOptions, type HistoryResult, type Message, type PresenceEvent,
   type PresenceInfo, type PublishOptions, type PublishResult, type ResetInfo, type Signal, type StateChange,
-  type StopResult, type SubscribedInfo, type ConnectionState, type TransportName, type WebSocketCtor, HeraldError,
+  type StopResult, type SubscribedInfo, type UnsubscribedInfo, type ConnectionState, type TransportName, type WebSocketCtor, HeraldError,
 } from './types.js';
 import { type Conn, type Host, type ResolvedOptions, errorText } from './transport.js';
 import { Connector } from './connector.js';
@@ -29,6 +29,7 @@ type Listener = (arg: never) => void;
 interface EventMap {
   message: Message; reset: ResetInfo; state: StateChange; error: Error;
   signal: Signal; join: PresenceEvent; leave: PresenceEvent; end: EndInfo; subscribed: SubscribedInfo;
+  unsubscribed: UnsubscribedInfo;
 }
 
 const DEFAULT_ORDER: TransportName[] = ['websocket', 'sse', 'poll'];
@@ -46,6 +47,8 @@ export class Herald {
   private endedChannels = new Map<string, EndInfo>();
   /** Channels the current connection holds (announced by 'subscribed'). */
   private held = new Set<string>();
+  /** Channels the backend subscribed (users API) whose first 'subscribed' is still due. */
+  private byServer = new Set<string>();
   /** Per channel: the newest cursor covering it (any transport), in receipt order. */
   private cursors = new CursorBook();
   /** Per channel: the last offset delivered (dedupe across reconnects and transports). */
@@ -95,7 +98,8 @@ export class Herald {
 
   /**
    * Events: 'message', 'reset', 'state', 'error', and for every subscribed channel
-   * 'signal' (ephemeral messages), 'join', 'leave', 'end' (a stream's end).
+   * 'signal' (ephemeral messages), 'join', 'leave', 'end' (a stream's end), 'subscribed'
+   * (`byServer` when the backend added the channel) and 'unsubscribed' (the backend took it off).
    */
   on<K extends keyof EventMap>(event: K, fn: (arg: EventMap[K]) => void): () => void {
     let s = this.listeners.get(event);
@@ -115,7 +119,7 @@ export class Herald {
   }
 
   /** Calls `pick(handlers)` of every handler set of `channel`, then the client's `event` listeners. */
-  private dispatch<K extends 'message' | 'reset' | 'signal' | 'join' | 'leave' | 'end' | 'subscribed'>(channel: string, event: K, arg: EventMap[K]): void {
+  private dispatch<K extends 'message' | 'reset' | 'signal' | 'join' | 'leave' | 'end' | 'subscribed' | 'unsubscribed'>(channel: string, event: K, arg: EventMap[K]): void {
     for (const h of [...(this.subs.get(channel) ?? [])]) {
       const fn = (h as Handlers<unknown>)[event] as ((a: EventMap[K]) => void) | undefined;
       try { fn?.(arg); } catch (e) { this.emit('error', asError(e)); }
@@ -194,6 +198,7 @@ export class Herald {
   unsubscribe(channel: string): void {
     if (!this.subs.delete(channel)) return;
     this.held.delete(channel);
+    this.byServer.delete(channel);
     this.endedChannels.delete(channel);
     this.conn?.update();
   }
@@ -388,6 +393,40 @@ export class Herald {
     this.dispatch(b.channel, kind, { channel: b.channel, user: b.user, client: b.client, clientTransport: b.transport, transport, receivedAt: m0() });
   }
 
+  /**
+   * The backend subscribed this client (`POST /api/subscribe`): the channel joins the
+   * subscriptions (without handlers: the client's listeners get its messages) from the
+   * cursor herald gave, and is carried on every later connection as the application's are.
+   */
+  private serverSubscribed(channel: string, cursor: string | undefined): void {
+    if (cursor) this.cursors.store([channel], cursor);
+    this.endedChannels.delete(channel);
+    if (this.subs.has(channel)) return;
+    this.subs.set(channel, new Set());
+    // Announced ('subscribed', byServer) once a transport holds it: WebSocket at once,
+    // SSE when the reopened stream does.
+    this.byServer.add(channel);
+  }
+
+  /** The backend unsubscribed this client: the channel is left, not resubscribed on a reconnect. */
+  private serverUnsubscribed(channel: string, transport: TransportName): void {
+    if (!this.subs.has(channel)) return;
+    this.dispatch(channel, 'unsubscribed', { channel, transport });
+    this.subs.delete(channel);
+    this.held.delete(channel);
+    this.byServer.delete(channel);
+    this.endedChannels.delete(channel);
+    this.positioning.delete(channel);
+  }
+
+  private announce(channel: string, transport: TransportName): void {
+    if (!this.subs.has(channel)) return;
+    this.held.add(channel);
+    const info: SubscribedInfo = { channel, transport };
+    if (this.byServer.delete(channel)) info.byServer = true;
+    this.dispatch(channel, 'subscribed', info);
+  }
+
   private makeHost(WS: WebSocketCtor | undefined, fetchFn: typeof fetch): Host {
     const self = this;  // for the getter below
     return {
@@ -410,7 +449,9 @@ export class Herald {
       presenceEvent: (k, b, t) => this.presenceEvent(k, b, t),
       ended: (c, e, t) => this.markEnded(c, e, t),
       error: (e) => this.emit('error', asError(e)),
-      subscribed: (c, t) => { if (this.subs.has(c)) { this.held.add(c); this.dispatch(c, 'subscribed', { channel: c, transport: t }); } },
+      subscribed: (c, t) => this.announce(c, t),
+      serverSubscribed: (c, x) => this.serverSubscribed(c, x),
+      serverUnsubscribed: (c, t) => this.serverUnsubscribed(c, t),
       reopen: () => this.connector.reopen(),
       refusal: (res, what, onFail) => this.connector.refusal(res, what, onFail),
     };

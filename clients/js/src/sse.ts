@@ -115,6 +115,14 @@ function sseEvent(host: Host, block: string, channels: string[], bytes: number, 
       fail(`sse: disconnected by the server (${String(obj.code)})`, permanent);
       return;
     }
+    if (event === 'resubscribe') {
+      // The backend's users API changed the channel set; herald ends this stream. Reopen
+      // at once (no backoff) with the new set, from the last event's id.
+      if (typeof obj.subscribe === 'string') host.serverSubscribed(obj.subscribe, undefined, 'sse');
+      if (typeof obj.unsubscribe === 'string') host.serverUnsubscribed(obj.unsubscribe, 'sse');
+      host.reopen();
+      return;
+    }
     if (event === 'join' || event === 'leave') host.presenceEvent(event, obj as unknown as WirePresence, 'sse');
     else if (obj.ephemeral === true) host.ephemeral(obj as unknown as WireMessage, 'sse');
     return;

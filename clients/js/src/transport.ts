@@ -60,6 +60,10 @@ export interface Host {
   error(e: unknown): void;
   /** The transport holds `channel` now (after every connection that carries it). */
   subscribed(channel: string, transport: TransportName): void;
+  /** The backend subscribed this connection to `channel` (users API), from `cursor` if given. */
+  serverSubscribed(channel: string, cursor: string | undefined, transport: TransportName): void;
+  /** The backend took `channel` off this connection (users API): the client leaves it. */
+  serverUnsubscribed(channel: string, transport: TransportName): void;
   /** Replaces the connection by a new one on the same transport (the channel set changed). */
   reopen(): void;
   /** A refused HTTP connection attempt: permanent unless the token merely expired. */

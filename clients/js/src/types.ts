@@ -100,9 +100,18 @@ export interface Handlers<T = unknown> {
   end?: (e: EndInfo) => void;
   /** A transport holds the channel (its subscription is registered and synced): after every (re)connection. */
   subscribed?: (s: SubscribedInfo) => void;
+  /** The backend (`POST /api/unsubscribe`) took the channel off this client: it is no longer subscribed. */
+  unsubscribed?: (u: UnsubscribedInfo) => void;
 }
 
 export interface SubscribedInfo {
+  channel: string;
+  transport: TransportName;
+  /** The backend subscribed this client (`POST /api/subscribe`); the channel is in channels() now. */
+  byServer?: true;
+}
+
+export interface UnsubscribedInfo {
   channel: string;
   transport: TransportName;
 }

@@ -104,6 +104,20 @@ export function openWs(host: Host, gen: number, onOpen: () => void, onFail: OnFa
       positions.delete(m.channel);
     }
   };
+  // A reply to no command: the backend's POST /api/subscribe (a JSON subscription from
+  // now, its cursor in the result), or an error (of that, or of an unreadable command).
+  const serverReply = (msg: Record<string, unknown>) => {
+    const err = msg.error as { code?: string; message?: string } | undefined;
+    if (isObject(err)) {
+      if (err.code !== 'already_subscribed') host.error(new HeraldError(String(err.code), String(err.message ?? '')));
+      return;
+    }
+    const r = msg.result as SubscribeResult | undefined;
+    if (!isObject(r) || typeof r.channel !== 'string' || typeof r.cursor !== 'string') return;
+    subscribed.add(r.channel);
+    host.serverSubscribed(r.channel, r.cursor, 'websocket');
+    host.subscribed(r.channel, 'websocket');
+  };
   ws.onopen = () => {
     if (!live()) return;
     clearTimeout(openTimer);
@@ -153,6 +167,16 @@ export function openWs(host: Host, gen: number, onOpen: () => void, onFail: OnFa
       const p = decodeCursor(r.cursor)?.[0];
       if (p && positions.has(r.channel)) positions.set(r.channel, p);
       host.reset(r.channel, r.cursor, 'websocket');
+    } else if (isObject(msg.unsubscribed)) {
+      // The backend's POST /api/unsubscribe: herald left the channel already.
+      const ch = msg.unsubscribed.channel;
+      if (typeof ch !== 'string') return;
+      subscribed.delete(ch);
+      positions.delete(ch);
+      if (current === ch) current = null;
+      host.serverUnsubscribed(ch, 'websocket');
+    } else if (msg.id === null) {
+      serverReply(msg);
     } else if ('id' in msg) {
       const p = pending.get(msg.id as number);
       if (!p) return;

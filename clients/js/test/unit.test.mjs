@@ -184,3 +184,92 @@ describe('the client against a fake server', { timeout: 10000 }, () => {
     });
   }
 });
+
+describe('the users API on a live connection (fake server)', { timeout: 10000 }, () => {
+  it('WebSocket: {"unsubscribed"} drops the channel, tells the application, and no reconnect resubscribes it', async () => {
+    const c = new Herald({ url: 'http://h', transports: ['websocket'], WebSocket: FakeWS, format: 'json', backoffBaseMs: 10, backoffMaxMs: 20, fetch: fakeFetch({}, []) });
+    const handler = [], client = [], messages = [];
+    c.on('unsubscribed', (u) => client.push([u.channel, u.transport]));
+    c.on('message', (m) => messages.push([m.channel, m.offset]));
+    c.subscribe('chat:a', { unsubscribed: (u) => handler.push(u.channel) }, 'AUa8x0u8vhicA6NE');
+    c.subscribe('chat:b', {}, 'AUa8x0u8vhicA6NE');
+    await c.connect();
+    await tick();
+    const ws = FakeWS.last;
+    for (const s of ws.sent) ws.server({ id: s.id, result: { channel: s.channel, recovered: true, cursor: 'AUa8x0u8vhicA6NE' } });
+    ws.server({ unsubscribed: { channel: 'chat:a' } });
+    ws.server({ push: { channel: 'chat:a', offset: 9, data: 'late', cursor: 'c9' } });
+    assert.deepEqual(handler, ['chat:a']);
+    assert.deepEqual(client, [['chat:a', 'websocket']]);
+    assert.deepEqual(c.channels(), ['chat:b']);
+    assert.deepEqual(messages, [], 'nothing of the channel after it was left');
+    await tick(10);
+    assert.equal(ws.sent.length, 2, 'no unsubscribe sent: herald left the channel already');
+    c.drop();
+    await tick(100);
+    assert.notEqual(FakeWS.last, ws);
+    assert.deepEqual(FakeWS.last.sent.map((s) => [s.method, s.channel]), [['subscribe', 'chat:b']]);
+    c.close();
+  });
+
+  it('WebSocket: {"id":null,"result"} adds the channel from its cursor, announced byServer; a reconnect resubscribes it', async () => {
+    const c = new Herald({ url: 'http://h', transports: ['websocket'], WebSocket: FakeWS, format: 'json', backoffBaseMs: 10, backoffMaxMs: 20, fetch: fakeFetch({}, []) });
+    const subscribed = [], messages = [], errors = [];
+    c.on('subscribed', (s) => subscribed.push([s.channel, s.transport, s.byServer]));
+    c.on('message', (m) => messages.push([m.channel, m.offset, m.data]));
+    c.on('error', (e) => errors.push(e.code));
+    await c.connect();
+    await tick();
+    const ws = FakeWS.last;
+    ws.server({ id: null, result: { channel: 'inbox:u', recovered: true, cursor: 'AUa8x0u8vhicA6NE' } });
+    assert.deepEqual(subscribed, [['inbox:u', 'websocket', true]]);
+    assert.deepEqual(c.channels(), ['inbox:u']);
+    assert.equal(c.cursor('inbox:u'), 'AUa8x0u8vhicA6NE');
+    ws.server({ push: { channel: 'inbox:u', offset: 1, data: 'hi', cursor: 'c1' } });
+    assert.deepEqual(messages, [['inbox:u', 1, 'hi']]);
+    ws.server({ id: null, error: { code: 'forbidden', message: 'no' } });
+    assert.deepEqual(errors, ['forbidden']);
+    await tick(10);
+    assert.equal(ws.sent.length, 0, 'the server subscribed it: no subscribe command');
+    c.drop();
+    await tick(100);
+    assert.deepEqual(FakeWS.last.sent.map((s) => [s.method, s.channel, s.since]), [['subscribe', 'inbox:u', 'c1']]);
+    FakeWS.last.server({ id: 1, result: { channel: 'inbox:u', recovered: true, cursor: 'c1' } });
+    assert.deepEqual(subscribed.at(-1), ['inbox:u', 'websocket', undefined]);
+    c.close();
+  });
+
+  it('SSE: event resubscribe reopens at once (no backoff) with the new channel set, from the last id', async () => {
+    const urls = [];
+    const sse = (text, end) => new Response(new ReadableStream({ start(ctl) { ctl.enqueue(new TextEncoder().encode(text)); if (end) ctl.close(); } }),
+      { headers: { 'Content-Type': 'text/event-stream' } });
+    const replies = [
+      () => sse('retry: 3000\n\nid: AUa8x0u8vhicA6NE\n\nevent: resubscribe\ndata: {"subscribe":"inbox:u"}\n\n', true),
+      () => sse('retry: 3000\n\nid: AUa8x0u8vhicA6NF\n\nevent: resubscribe\ndata: {"unsubscribe":"chat:room1"}\n\n', true),
+      () => sse('retry: 3000\n\n', false),
+    ];
+    const fetch = async (url) => {
+      const u = new URL(String(url));
+      urls.push([u.searchParams.getAll('channel'), u.searchParams.getAll('since')]);
+      return (replies[urls.length - 1] ?? replies[2])();
+    };
+    const c = new Herald({ url: 'http://h', transports: ['sse'], format: 'json', backoffBaseMs: 5000, backoffMaxMs: 5000, fetch });
+    const states = [], subscribed = [], unsubscribed = [];
+    c.on('state', (s) => states.push(s.state));
+    c.on('subscribed', (s) => subscribed.push([s.channel, s.byServer]));
+    c.on('unsubscribed', (u) => unsubscribed.push([u.channel, u.transport]));
+    c.subscribe('chat:room1', {}, 'AUa8x0u8vhicA6NA');
+    await c.connect();
+    await tick(100);
+    assert.deepEqual(urls, [
+      [['chat:room1'], ['AUa8x0u8vhicA6NA']],
+      [['chat:room1', 'inbox:u'], ['AUa8x0u8vhicA6NE']],
+      [['inbox:u'], ['AUa8x0u8vhicA6NF']],
+    ]);
+    assert.deepEqual(c.channels(), ['inbox:u']);
+    assert.deepEqual(unsubscribed, [['chat:room1', 'sse']]);
+    assert.deepEqual(subscribed.filter((s) => s[0] === 'inbox:u').map((s) => s[1]), [true, undefined]);
+    assert.ok(!states.includes('disconnected'), `no failure, no backoff: ${states}`);
+    c.close();
+  });
+});
