@@ -17,7 +17,7 @@ struct exact_allocator {
   template <class U>
   exact_allocator(const exact_allocator<U>&) noexcept {}
   T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
-  void deallocate(T* p, std::size_t n) noexcept { ::operator delete(p, n * sizeof(T)); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
   template <class U>
   bool operator==(const exact_allocator<U>&) const noexcept {
     return true;
