@@ -40,7 +40,7 @@ hook_verdict failed(hook_kind k, int status, const char* code, const std::string
 }  // namespace
 
 hooks::hooks(const hook_options& opts, const std::vector<net::io_context*>& loops, std::size_t max_data_bytes)
-    : opts_(opts), max_data_bytes_(max_data_bytes) {
+    : max_data_bytes_(max_data_bytes) {
   for (unsigned k = 0; k < protocol::hook_kinds; ++k) enabled_[k] = endpoint_of(opts, hook_kind(k)).enabled();
   clients_.resize(loops.size());
   for (std::size_t t = 0; t < loops.size(); ++t)

@@ -54,7 +54,6 @@ class hooks {
   void ask_all(unsigned thread, std::vector<protocol::hook_call> calls, std::function<void(hook_verdict)> done);
 
  private:
-  const hook_options& opts_;
   std::size_t max_data_bytes_;
   std::array<bool, protocol::hook_kinds> enabled_{};
   // [thread][kind], null where the hook is off.
