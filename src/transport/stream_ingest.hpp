@@ -36,7 +36,7 @@
 
 namespace herald::transport {
 
-class stream_ingest : public std::enable_shared_from_this<stream_ingest>, public tickable {
+class stream_ingest final : public std::enable_shared_from_this<stream_ingest>, public tickable {
  public:
   enum class kind : std::uint8_t { text, ndjson, sse };
   static constexpr std::size_t max_waiting_bytes = 64 * 1024;
