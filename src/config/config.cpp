@@ -48,8 +48,8 @@ void apply_redis(const po::variables_map& vm, const std::string& urls, broker::r
   } catch (const std::invalid_argument& e) {
     throw config_error(std::string("invalid sentinels: ") + e.what() + " (HOST:PORT[,HOST:PORT...])");
   }
-  const bool any_sentinel = std::any_of(r.shards.begin(), r.shards.end(),
-                                        [](const broker::redis_endpoint& e) { return !e.master.empty(); });
+  const bool any_sentinel =
+      std::any_of(r.shards.begin(), r.shards.end(), [](const broker::redis_endpoint& e) { return !e.master.empty(); });
   require(!any_sentinel || !r.sentinels.empty(), "sentinels",
           "a sentinel:// shard needs at least one sentinel (--sentinels HOST:PORT)");
   r.sentinel_poll = std::chrono::milliseconds(get<unsigned>(vm, "sentinel-poll"));

@@ -60,7 +60,9 @@ struct range {
   unsigned long long min = 0, max = std::numeric_limits<unsigned long long>::max();
   const char* why = nullptr;  // null: no bound
 };
-constexpr range at_least(unsigned long long min, const char* why) { return {min, std::numeric_limits<unsigned long long>::max(), why}; }
+constexpr range at_least(unsigned long long min, const char* why) {
+  return {min, std::numeric_limits<unsigned long long>::max(), why};
+}
 constexpr range at_most(unsigned long long max, const char* why) { return {0, max, why}; }
 constexpr range between(unsigned long long min, unsigned long long max, const char* why) { return {min, max, why}; }
 constexpr range positive = at_least(1, "must be positive");
@@ -157,7 +159,8 @@ std::string namespace_help() {
   return h + " (repeatable)";
 }
 
-#define HERALD_FIELD(expr) [](settings& s) -> auto& { return s.expr; }
+#define HERALD_FIELD(expr) \
+  [](settings & s) -> auto& { return s.expr; }
 
 std::vector<option_row> make_rows() {
   const settings d;
