@@ -90,10 +90,10 @@ std::pair<std::string, core::namespace_options> parse_namespace(std::string_view
 
 namespace {
 
+// Stores the flags, then the environment, then the file into `vm` (first stored wins).
 // `file`: the config file's contents, or null to read the file named by --config.
-parse_result parse_from(int argc, const char* const* argv, const std::vector<std::string>& env, std::istream* file) {
-  auto desc = describe();
-  po::variables_map vm;
+void read_sources(const po::options_description& desc, int argc, const char* const* argv,
+                  const std::vector<std::string>& env, std::istream* file, po::variables_map& vm) {
   try {
     // First stored wins: flags, then environment, then the file.
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -146,6 +146,13 @@ parse_result parse_from(int argc, const char* const* argv, const std::vector<std
   } catch (const po::error& e) {
     throw config_error(e.what());
   }
+}
+
+// `file`: the config file's contents, or null to read the file named by --config.
+parse_result parse_from(int argc, const char* const* argv, const std::vector<std::string>& env, std::istream* file) {
+  const auto desc = describe();
+  po::variables_map vm;
+  read_sources(desc, argc, argv, env, file, vm);
 
   parse_result out;
   if (vm.count("help")) {
