@@ -1,7 +1,8 @@
 #pragma once
-// herald's configuration: one declaration per option, read from (highest first) the
-// command line, HERALD_* environment variables and the --config file, onto each
-// component's own options struct. Errors name the setting.
+// herald's configuration: one row per option (config/option_table.cpp), read from
+// (highest first) the command line, HERALD_* environment variables and the --config
+// file, onto each component's own options struct, whose member initialisers are the
+// defaults. Errors name the setting.
 #include <chrono>
 #include <iosfwd>
 #include <optional>
@@ -53,8 +54,8 @@ parse_result parse(int argc, const char* const* argv, const std::vector<std::str
 /// For tests and the config fuzzer (tests/fuzz/config.cpp).
 parse_result parse(int argc, const char* const* argv, const std::vector<std::string>& env, std::istream& file);
 
-/// Parses one namespace spec "NAME:key=value,key=value" (keys: history_size,
-/// history_ttl, client_publish, anonymous, max_subscribers) on top of `defaults`.
+/// Parses one namespace spec "NAME:key=value,key=value" on top of `defaults` (the keys:
+/// namespace_keys() in config/option_table.cpp, listed by --help).
 std::pair<std::string, core::namespace_options> parse_namespace(std::string_view spec,
                                                                 core::namespace_options defaults);
 

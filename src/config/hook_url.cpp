@@ -41,17 +41,4 @@ transport::hook_endpoint parse_hook_url(const std::string& url, const std::strin
   return e;
 }
 
-transport::hook_options hook_options_from(const boost::program_options::variables_map& vm) {
-  transport::hook_options h;
-  h.connect = parse_hook_url(vm["connect-hook"].as<std::string>(), "connect-hook");
-  h.subscribe = parse_hook_url(vm["subscribe-hook"].as<std::string>(), "subscribe-hook");
-  h.publish = parse_hook_url(vm["publish-hook"].as<std::string>(), "publish-hook");
-  h.timeout = std::chrono::milliseconds(vm["hook-timeout"].as<unsigned>());
-  h.pool_size = vm["hook-pool-size"].as<std::size_t>();
-  h.max_pending = vm["hook-max-pending"].as<std::size_t>();
-  need(h.timeout.count() > 0 && h.timeout.count() <= 60000, "hook-timeout", "must be 1..60000");
-  need(h.pool_size > 0 && h.pool_size <= 1024, "hook-pool-size", "must be 1..1024");
-  return h;
-}
-
 }  // namespace herald::config
