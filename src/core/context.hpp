@@ -8,7 +8,9 @@
 // herald_ephemeral_publishes_total), every client's history read is clamped by one limit
 // and one byte bound, and every answer comes back on the calling event-loop thread (a
 // broker may answer inline or from a thread of its own). Fan-out stays the hub's.
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 
 #include "core/broker.hpp"
