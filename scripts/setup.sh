@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 what=${1:-build}
 build_pkgs=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json1.81-dev
-  libboost-url1.81-dev libboost-program-options1.81-dev libhiredis-dev libssl-dev zlib1g-dev
+  libboost-url1.81-dev libboost-program-options1.81-dev libhiredis-dev libssl-dev libnghttp2-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
 # clang: the sanitizer build (scripts/sanitize.sh) and libFuzzer (make fuzz).
 test_pkgs=(curl nodejs npm python3 python3-websockets chromium redis-server nginx haproxy clang libclang-rt-dev)

@@ -105,6 +105,14 @@ constexpr std::array<descriptor, n_counters> counter_desc{{
     {"herald_tls_handshakes_total", "TLS handshakes per result.", "{result=\"timeout\"}"},
     {"herald_tls_handshakes_total", "TLS handshakes per result.", "{result=\"plain_http\"}"},
     {"herald_tls_handshakes_total", "TLS handshakes per result.", "{result=\"error\"}"},
+    {"herald_h2_streams_total", "Requests received over HTTP/2.", ""},
+    {"herald_h2_stream_resets_total", "HTTP/2 streams reset, by side.", "{by=\"client\"}"},
+    {"herald_h2_stream_resets_total", "HTTP/2 streams reset, by side.", "{by=\"server\"}"},
+    {"herald_h2_goaways_total", "HTTP/2 connections ended by herald with GOAWAY, per reason.", "{reason=\"flood\"}"},
+    {"herald_h2_goaways_total", "HTTP/2 connections ended by herald with GOAWAY, per reason.",
+     "{reason=\"protocol_error\"}"},
+    {"herald_h2_goaways_total", "HTTP/2 connections ended by herald with GOAWAY, per reason.", "{reason=\"idle\"}"},
+    {"herald_h2_goaways_total", "HTTP/2 connections ended by herald with GOAWAY, per reason.", "{reason=\"drain\"}"},
     {"herald_hook_requests_total", "Backend hook calls by outcome.", "{hook=\"connect\",result=\"allow\"}"},
     {"herald_hook_requests_total", "Backend hook calls by outcome.", "{hook=\"connect\",result=\"refuse\"}"},
     {"herald_hook_requests_total", "Backend hook calls by outcome.", "{hook=\"connect\",result=\"timeout\"}"},
@@ -136,6 +144,7 @@ constexpr std::array<descriptor, n_gauges> gauge_desc{{
     {"herald_connections", "Open connections per transport.", "{transport=\"poll\"}"},
     {"herald_connections", "Open connections per transport.", "{transport=\"ws\"}"},
     {"herald_connections", "Open connections per transport.", "{transport=\"http\"}"},
+    {"herald_connections", "Open connections per transport.", "{transport=\"h2\"}"},
 }};
 
 }  // namespace

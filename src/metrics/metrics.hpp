@@ -44,15 +44,23 @@ enum class counter : unsigned {
   limit_max_subscribers,
   limit_message_size,  // WebSocket messages, request bodies and message data too big
   limit_header_size,
-  limit_request_timeout,  // requests (or WebSocket handshakes) not received in time: slowloris
-  internal_errors,        // exceptions that escaped an event-loop handler (bugs; each one logged)
-  stream_ingests,         // POST /api/stream requests that started
-  stream_stops,           // live ingests stopped (aborted)
-  stream_timeouts,        // ingests ended by the idle limit or the maximum duration
-  tls_handshakes_ok,      // TLS handshakes per result (herald_tls_handshakes_total{result=..})
+  limit_request_timeout,      // requests (or WebSocket handshakes) not received in time: slowloris
+  internal_errors,            // exceptions that escaped an event-loop handler (bugs; each one logged)
+  stream_ingests,             // POST /api/stream requests that started
+  stream_stops,               // live ingests stopped (aborted)
+  stream_timeouts,            // ingests ended by the idle limit or the maximum duration
+  tls_handshakes_ok,          // TLS handshakes per result (herald_tls_handshakes_total{result=..})
   tls_handshakes_timeout,     // not finished within --tls-handshake-timeout
   tls_handshakes_plain_http,  // plain HTTP sent to the TLS port (answered with a 400 in clear)
   tls_handshakes_error,       // anything else: not TLS, no common version or cipher, closed midway
+  // HTTP/2 (transport/h2_session.hpp).
+  h2_streams,                // requests received over HTTP/2
+  h2_resets_by_client,       // RST_STREAM frames received (herald_h2_stream_resets_total{by=..})
+  h2_resets_by_server,       // streams herald reset (limits, stalls, HTTP/1.1-only endpoints)
+  h2_goaway_flood,           // connections ended with GOAWAY ENHANCE_YOUR_CALM (reset or stream flood)
+  h2_goaway_protocol_error,  // ... for a protocol error (bad frames, a header block past the bound)
+  h2_goaway_idle,            // ... idle past the keep-alive timeout, or no request in time
+  h2_goaway_drain,           // ... because the server drains
   // Backend hooks (transport/hooks.hpp): herald_hook_requests_total{hook,result}, six
   // results per hook in this order (hooks.cpp relies on it), then the time spent per hook.
   hook_connect_allow,
@@ -84,6 +92,7 @@ enum class gauge : unsigned {
   connections_poll,  // held long polls
   connections_ws,
   connections_http,  // open HTTP connections of any kind
+  connections_h2,    // of which HTTP/2
   count_
 };
 

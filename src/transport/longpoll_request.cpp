@@ -6,13 +6,13 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "protocol/replies.hpp"
+#include "transport/http_exchange.hpp"
 #include "transport/http_response.hpp"
-#include "transport/http_session.hpp"
 #include "util/clock.hpp"
 
 namespace herald::transport {
 
-longpoll_request::longpoll_request(std::shared_ptr<http_session> http, auth::identity who, ip_slot slot)
+longpoll_request::longpoll_request(std::shared_ptr<http_exchange> http, auth::identity who, ip_slot slot)
     : core::subscriber_session(http->state().core, http->thread().index(), core::transport::poll),
       http_(std::move(http)),
       tc_(http_->thread()),
@@ -55,7 +55,7 @@ void longpoll_request::start(subscribe_request req) {
   // (the browser client's read before its first subscription): no participant, so it
   // neither joins nor leaves. A loop of timeout=0 polls is present from its second poll.
   count_in_presence(req.timeout.count() > 0 || !req.since.empty() || req.earliest);
-  watch_close();  // also keeps this request alive while it waits for the broker
+  http_->watch_close(self());  // also keeps this request alive while it waits for the broker
   if (who_ && !who_->user.empty() && ctx_.users) {
     ctx_.users->add(tc_.index(), who_->user, this);
     user_listed_ = true;
@@ -172,11 +172,11 @@ void longpoll_request::reply() {
   static const header_list headers = {{"Cache-Control", "no-store"}};
   auto& out = http_->out();
   if (http_->cors_headers().empty()) {
-    out.push_copy(http_head(200, "application/json", static_cast<long long>(length), http_->keep_alive(), headers));
+    http_->response_head(200, "application/json", static_cast<long long>(length), headers);
   } else {
     header_list h = headers;
     h.insert(h.end(), http_->cors_headers().begin(), http_->cors_headers().end());
-    out.push_copy(http_head(200, "application/json", static_cast<long long>(length), http_->keep_alive(), h));
+    http_->response_head(200, "application/json", static_cast<long long>(length), h);
   }
   out.push_copy(protocol::messages_head);
   for (std::size_t i = 0; i < messages_.size(); ++i) {
@@ -193,7 +193,7 @@ void longpoll_request::reply_ended() {
   done_ = true;
   pause();
   finish();
-  http_->out().push_copy(http_head(204, "", -1, http_->keep_alive(), http_->cors_headers()));
+  http_->response_head(204, "", -1, http_->cors_headers());
   http_->send();
 }
 
@@ -213,27 +213,17 @@ void longpoll_request::reply_raw(const std::string& cursor, bool several) {
   header_list h = headers;
   h.insert(h.end(), http_->cors_headers().begin(), http_->cors_headers().end());
   auto& out = http_->out();
-  out.push_copy(http_head(200, "text/plain", static_cast<long long>(length), http_->keep_alive(), h));
+  http_->response_head(200, "text/plain", static_cast<long long>(length), h);
   out.push_copy(head);
   for (auto& m : messages_) out.push_shared(line(*m), m);
   messages_.clear();
   http_->send();
 }
 
-void longpoll_request::watch_close() {
-  // While held, readable with nothing to read means the client went away. Readable
-  // with bytes is the next request, read once this one is answered.
-  http_->socket().async_wait(net::ip::tcp::socket::wait_read,
-                             tc_.idle_wait([s = self()](const boost::system::error_code& ec) {
-                               if (s->done_) return;
-                               boost::system::error_code aec;
-                               if (ec || s->http_->socket().available(aec) == 0) {
-                                 s->done_ = true;
-                                 s->finish();
-                                 boost::system::error_code ignored;
-                                 s->http_->socket().close(ignored);
-                               }
-                             }));
+void longpoll_request::client_gone() {
+  if (done_) return;
+  done_ = true;
+  finish();
 }
 
 void longpoll_request::finish() {

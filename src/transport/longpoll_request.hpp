@@ -3,7 +3,8 @@
 // `limit`, in one body) or a reset; otherwise holds the request until a message
 // arrives (messages of the same loop pass are batched into the reply) or `timeout`
 // passes, then answers with an empty list. Every reply carries the cursor to poll
-// with next; the connection then goes back to its http_session (keep-alive). A hold
+// with next; the connection then goes back to its carrier (HTTP/1.1 keep-alive, or the
+// HTTP/2 stream ends). A hold
 // never outlives the poller's token: the next poll then gets 401 token_expired.
 //
 // format=raw: the body is the cursor line, then one line per message (its data, and its
@@ -24,7 +25,7 @@
 
 namespace herald::transport {
 
-class http_session;
+class http_exchange;
 
 class longpoll_request final : public core::subscriber_session, public core::user_connection, public tickable {
  public:
@@ -33,10 +34,14 @@ class longpoll_request final : public core::subscriber_session, public core::use
 
   /// `who`: the poller's grants (a hold ends when its token expires); `slot`: its place
   /// in the per-address count of held polls.
-  longpoll_request(std::shared_ptr<http_session> http, auth::identity who, ip_slot slot);
+  longpoll_request(std::shared_ptr<http_exchange> http, auth::identity who, ip_slot slot);
   ~longpoll_request();
 
   void start(subscribe_request req);
+  /// The reply is written or on its way: the request no longer waits for its client.
+  bool answered() const noexcept { return done_; }
+  /// The client went away while the poll was held (http_exchange::watch_close).
+  void client_gone();
 
  private:
   void on_reset(std::span<const std::string> channels) override;
@@ -58,10 +63,9 @@ class longpoll_request final : public core::subscriber_session, public core::use
   void reply();
   void reply_ended();
   void reply_raw(const std::string& cursor, bool several);
-  void watch_close();
   void finish();
 
-  std::shared_ptr<http_session> http_;
+  std::shared_ptr<http_exchange> http_;
   thread_context& tc_;
   std::vector<protocol::message_ptr> messages_;
   std::vector<std::string> resets_;

@@ -31,11 +31,11 @@ void sse_session::send_head() {
   head_sent_ = true;
   static const header_list headers = {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
   if (extra_headers_.empty()) {
-    out_.push_copy(http_head(200, "text/event-stream", -1, true, headers));
+    queue_head(200, "text/event-stream", -1, true, headers);
   } else {
     header_list h = headers;
     h.insert(h.end(), extra_headers_.begin(), extra_headers_.end());
-    out_.push_copy(http_head(200, "text/event-stream", -1, true, h));
+    queue_head(200, "text/event-stream", -1, true, h);
     header_list().swap(extra_headers_);
   }
   out_.push_copy(protocol::sse_retry(st_.opts.sse_retry.count()));
@@ -115,7 +115,7 @@ void sse_session::on_synced() {
     if (!head_sent_) {
       // A resume at or after the end: 204 No Content, so EventSource stops reconnecting.
       head_sent_ = error_sent_ = true;
-      out_.push_copy(http_head(204, "", -1, false, extra_headers_));
+      queue_head(204, "", -1, false, extra_headers_);
     }
     pause();
     close_after_write_ = true;
@@ -143,7 +143,7 @@ void sse_session::on_error(const std::string&, const util::api_error& e) {
   error_sent_ = true;
   auto r = api::error_response(e);
   metrics::add(e.status >= 500 ? metrics::counter::http_server_errors : metrics::counter::http_client_errors);
-  out_.push_copy(http_head(r.status, r.content_type, static_cast<long long>(r.body.size()), false, extra_headers_));
+  queue_head(r.status, r.content_type, static_cast<long long>(r.body.size()), false, extra_headers_);
   out_.push_copy(r.body);
   close_after_write_ = true;
   schedule_flush();
@@ -180,6 +180,8 @@ void sse_session::drain() {
 
 void sse_session::wait_readable() {
   // Clients send nothing on an event stream: readable means closed (or junk, dropped).
+  // Over HTTP/2 the connection reads, and tells this session when its stream ends.
+  if (sink_) return;
   if (tls_) {
     // Through TLS (a close_notify, or the end): what is read is dropped, so the thread's
     // scratch buffer will do even though the stream may fill it before the handler runs.
@@ -199,7 +201,7 @@ void sse_session::wait_readable() {
 }
 
 void sse_session::close() {
-  if (!sock().is_open()) return;
+  if (!connected()) return;
   closing_ = true;
   shut_down();
 }

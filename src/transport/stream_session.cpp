@@ -3,9 +3,12 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 
+#include <utility>
+
 #include <boost/asio/write.hpp>
 
 #include "metrics/metrics.hpp"
+#include "transport/http_response.hpp"
 #include "transport/lingering_close.hpp"
 #include "util/clock.hpp"
 
@@ -43,6 +46,12 @@ void stream_session::shut_down() {
   unsubscribe_all();
   tc_.remove_tickable(this);
   const bool writing = out_.writing();
+  if (sink_) {
+    // The stream ends after what it has taken; a write still in flight is dropped with it.
+    std::exchange(sink_, nullptr)->sink_close(!writing);
+    out_.clear();
+    return;
+  }
   out_.clear();
   boost::system::error_code ignored;
   auto& s = sock();
@@ -65,8 +74,17 @@ void stream_session::schedule_flush() {
   if (!flush_pending_) tc_.want_flush(self());  // already due: no reference taken
 }
 
+void stream_session::queue_head(int status, std::string_view content_type, long long content_length, bool keep_alive,
+                                const header_list& headers) {
+  if (sink_) return sink_->sink_head(status, content_type, content_length, headers);
+  out_.push_copy(http_head(status, content_type, content_length, keep_alive, headers));
+}
+
 void stream_session::flush() {
+  // A head alone (an HTTP/2 204) went to the sink: nothing to write, the response ends.
+  if (sink_ && close_after_write_ && !out_.writing() && out_.empty()) return end();
   if (!can_write() || out_.writing() || out_.empty()) return;
+  if (sink_) return write();  // the HTTP/2 connection gathers its streams' writes itself
   // The peer has not acknowledged the last write yet: another small segment now would
   // cost as much as the first. Hold it (bounded by --write-hold-ms) so that what comes
   // meanwhile leaves with it; a backlog of 16 KiB goes at once. A peer that
@@ -92,7 +110,9 @@ void stream_session::flush_now() {
 void stream_session::write() {
   last_write_s_ = static_cast<std::int32_t>(tc_.now_s());
   auto done = [s = self()](const boost::system::error_code& ec, std::size_t n) { s->on_write(ec, n); };
-  if (tls_)
+  if (sink_)
+    sink_->sink_write(out_.start(), std::move(done));
+  else if (tls_)
     net::async_write(*tls_, out_.start(), std::move(done));
   else
     net::async_write(socket_, out_.start(), std::move(done));
@@ -105,7 +125,7 @@ bool stream_session::signal_fits() const noexcept {
 }
 
 void stream_session::on_write(const boost::system::error_code& ec, std::size_t bytes) {
-  metrics::add(metrics::counter::bytes_out, bytes);
+  if (!sink_) metrics::add(metrics::counter::bytes_out, bytes);  // an HTTP/2 connection counts its own
   out_.done();
   if (ec) return end();
   if (paused() && consuming() && out_.pending_bytes() < st_.opts.max_queued_bytes / 2) resume_consuming();

@@ -18,6 +18,7 @@
 #include "core/subscriber_session.hpp"
 #include "transport/ip_counter.hpp"
 #include "transport/shared_state.hpp"
+#include "transport/stream_sink.hpp"
 #include "transport/thread_context.hpp"
 #include "transport/tls.hpp"
 #include "transport/write_queue.hpp"
@@ -35,6 +36,11 @@ class stream_session : public core::subscriber_session,
     who_ = std::move(who);
     ip_slot_ = std::move(slot);
   }
+  /// The response goes to `sink` (a stream of an HTTP/2 connection), not to a socket of
+  /// the session's own; call before start.
+  void use_sink(std::shared_ptr<stream_sink> sink) { sink_ = std::move(sink); }
+  /// The sink's stream ended (the client reset it, or its connection went): ends the session.
+  void sink_closed() { end(); }
 
  protected:
   /// `tls`: the connection's TLS stream (then `socket` is unused); null: plain TCP.
@@ -78,11 +84,17 @@ class stream_session : public core::subscriber_session,
   /// cap is dropped and counted (herald_signal_drops_total), the connection is not cut.
   bool signal_fits() const noexcept;
 
-  /// The TCP socket (under the TLS stream, with TLS).
+  /// The TCP socket (under the TLS stream, with TLS); unused with a sink.
   net::ip::tcp::socket& sock() noexcept { return tls_ ? tls_->next_layer().socket() : socket_; }
+  /// The response still has somewhere to go (its socket is open, or its sink not closed).
+  bool connected() noexcept { return sink_ || sock().is_open(); }
+  /// Queues the response head: its text (HTTP/1.1), or to the sink.
+  void queue_head(int status, std::string_view content_type, long long content_length, bool keep_alive,
+                  const header_list& headers);
 
   net::ip::tcp::socket socket_;       // plain TCP
   std::unique_ptr<tls_stream> tls_;  // TLS
+  std::shared_ptr<stream_sink> sink_;  // an HTTP/2 stream (then neither of the above)
   thread_context& tc_;
   shared_state& st_;
   write_queue out_;
