@@ -175,6 +175,7 @@ std::vector<option_row> make_rows() {
     field<std::string>("tls-cert", "PEM certificate chain: serve HTTPS (and wss) on the listening port, with --tls-key; reloaded on SIGHUP (empty: plain HTTP)", HERALD_FIELD(c.transport.tls_cert)),
     field<std::string>("tls-key", "PEM private key of --tls-cert (reloaded with it on SIGHUP)", HERALD_FIELD(c.transport.tls_key)),
     field<unsigned>("tls-handshake-timeout", "seconds a TLS handshake may take before the connection is cut", HERALD_FIELD(c.transport.tls_handshake_timeout), positive),
+    field<bool>("http2", "serve HTTP/2 (SSE, long polling, the API, static files): offered through ALPN over TLS, and on plain HTTP to clients that open with its preface", HERALD_FIELD(c.transport.http2)),
     custom<unsigned>("threads", "event-loop threads (0: one per core, max 64)", dc.threads, [](unsigned n, settings& s) {
       s.c.threads = n == 0 ? std::max(1u, std::thread::hardware_concurrency()) : n;
       require(s.c.threads <= 64, "threads", "at most 64");

@@ -84,7 +84,8 @@ server::server(config::config cfg) : cfg_(std::move(cfg)) {
   polls_per_ip_ = std::make_unique<transport::ip_counter>(cfg_.transport.max_polls_per_ip);
   // A certificate or key that does not load stops the start here (the message names the file).
   if (!cfg_.transport.tls_cert.empty())
-    tls_ = std::make_unique<transport::tls_context>(cfg_.transport.tls_cert, cfg_.transport.tls_key);
+    tls_ =
+        std::make_unique<transport::tls_context>(cfg_.transport.tls_cert, cfg_.transport.tls_key, cfg_.transport.http2);
   shared_ = std::make_unique<transport::shared_state>(transport::shared_state{
       *core_, *api_, cfg_.transport, cfg_.api, *auth_, *connections_per_ip_, *polls_per_ip_, tls_.get()});
   if (cfg_.transport.hooks.any()) {

@@ -7,6 +7,7 @@
 
 #include "protocol/channel_name.hpp"
 #include "transport/client_events.hpp"
+#include "transport/h2_session.hpp"
 #include "transport/http_response.hpp"
 #include "transport/lingering_close.hpp"
 #include "transport/longpoll_request.hpp"
@@ -39,6 +40,7 @@ void http_session::run() {
 void http_session::on_handshake(beast::error_code ec) {
   if (!ec) {
     count_handshake(handshake_result::ok);
+    if (st_.opts.http2 && negotiated_h2(*tls_)) return start_h2({});
     return do_read();
   }
   if (ec == beast::error::timeout) {
@@ -88,7 +90,14 @@ void http_session::do_read() {
 
 void http_session::on_header(beast::error_code ec, std::size_t bytes) {
   metrics::add(metrics::counter::bytes_in, bytes);
-  first_request_ = false;
+  const bool first = std::exchange(first_request_, false);
+  if (ec == http::error::bad_version && first && !tls_ && st_.opts.http2) {
+    // The HTTP/2 preface ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", which Beast refuses, left in
+    // the buffer): a client with prior knowledge. nghttp2 reads it with what followed.
+    const auto data = buffer_.data();
+    const std::string_view read(static_cast<const char*>(data.data()), data.size());
+    if (read.starts_with("PRI * HTTP/2.0\r\n")) return start_h2(read);
+  }
   if (ec) return on_read_error(ec);
   auto head = check_request_head(parser_->get(), parser_->chunked());
   if (auto* refusal = std::get_if<head_refusal>(&head)) {
@@ -301,6 +310,15 @@ void http_session::close() {
   // With TLS no close_notify is sent: every reply is delimited by its length, and a
   // stream's end by its own event (docs/deploy.md).
   if (socket().is_open()) lingering_close(stream().release_socket(), tc_);
+}
+
+void http_session::start_h2(std::string_view already_read) {
+  tcp::socket plain(tc_.ioc());
+  std::unique_ptr<tls_stream> tls;
+  hand_over(plain, tls);
+  auto h2 =
+      std::make_shared<h2_session>(std::move(tls), beast::tcp_stream(std::move(plain)), tc_, st_, std::move(ip_slot_));
+  h2->start(already_read);
 }
 
 void http_session::hand_over(tcp::socket& plain, std::unique_ptr<tls_stream>& tls) {

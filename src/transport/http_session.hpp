@@ -1,8 +1,8 @@
 #pragma once
 // One HTTP/1.1 connection: reads requests (keep-alive, size and time limits), has them
 // routed (http_exchange.hpp), and writes responses. /sse hands the socket over to an
-// sse_session, /ws to a ws_session; /poll lends the connection to a longpoll_request
-// until its reply is written; POST /api/stream to a stream_ingest, which reads its body.
+// sse_session, /ws to a ws_session, an HTTP/2 connection to an h2_session; /poll lends the connection to a
+// longpoll_request until its reply is written; POST /api/stream to a stream_ingest, which reads its body.
 //
 // With TLS (`tls` given) the connection starts with the handshake, bounded by
 // tls_handshake_timeout; plain HTTP sent to the port gets a 400 in clear text.
@@ -79,6 +79,8 @@ class http_session final : public http_exchange {
   std::shared_ptr<http_session> self() { return std::static_pointer_cast<http_session>(shared_from_this()); }
   void on_handshake(beast::error_code ec);
   void refuse_plain_http();
+  /// Gives the connection to HTTP/2 (ALPN h2, or the preface on plain TCP).
+  void start_h2(std::string_view already_read);
   /// Gives the connection to a streaming session: the plain socket or the TLS stream.
   void hand_over(tcp::socket& plain, std::unique_ptr<tls_stream>& tls);
   void do_read();

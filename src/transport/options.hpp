@@ -55,6 +55,7 @@ struct options {
   std::string tls_cert;                              // PEM certificate chain
   std::string tls_key;                               // PEM private key
   std::chrono::seconds tls_handshake_timeout{10};    // a handshake not done by then is cut
+  bool http2 = true;  // HTTP/2: ALPN h2 over TLS, and the preface on plain TCP (transport/h2_session.hpp)
 
   // Abuse limits (0: off)
   std::size_t max_connections_per_ip = 0;  // open TCP connections from one address

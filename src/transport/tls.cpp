@@ -24,26 +24,31 @@ std::string openssl_reason() {
   return buf;
 }
 
-// ALPN: HTTP/1.1 is what this port speaks. A client that offers h2 and http/1.1 (every
-// browser, curl) is told http/1.1; one that offers neither goes on without ALPN.
+// ALPN: h2 first when HTTP/2 is on, then http/1.1. A client that offers neither goes on
+// without ALPN (HTTP/1.1).
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned inlen,
-                void*) {
-  static constexpr unsigned char ours[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+                void* arg) {
+  static constexpr unsigned char h2_first[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  static constexpr unsigned char h1_only[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  const bool http2 = arg != nullptr;
   unsigned char* chosen = nullptr;
-  if (SSL_select_next_proto(&chosen, outlen, ours, sizeof ours, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+  // SSL_select_next_proto prefers the server's order.
+  if (SSL_select_next_proto(&chosen, outlen, http2 ? h2_first : h1_only, http2 ? sizeof h2_first : sizeof h1_only, in,
+                            inlen) != OPENSSL_NPN_NEGOTIATED)
     return SSL_TLSEXT_ERR_NOACK;
   *out = chosen;
   return SSL_TLSEXT_ERR_OK;
 }
 
-std::shared_ptr<net::ssl::context> load(const std::string& cert, const std::string& key) {
+std::shared_ptr<net::ssl::context> load(const std::string& cert, const std::string& key, bool http2) {
   auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
   auto* h = ctx->native_handle();
   SSL_CTX_set_min_proto_version(h, TLS1_2_VERSION);
   SSL_CTX_set_options(h, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   // Idle connections give their record buffers back (most of a push server's are idle).
   SSL_CTX_set_mode(h, SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_alpn_select_cb(h, select_alpn, nullptr);
+  static int on;  // any non-null argument: HTTP/2 offered
+  SSL_CTX_set_alpn_select_cb(h, select_alpn, http2 ? &on : nullptr);
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(h, cert.c_str()) != 1)
     throw std::runtime_error("cannot load the TLS certificate " + cert + ": " + openssl_reason());
@@ -61,8 +66,11 @@ std::shared_ptr<net::ssl::context> load(const std::string& cert, const std::stri
 
 }  // namespace
 
-tls_context::tls_context(std::string cert_file, std::string key_file)
-    : cert_file_(std::move(cert_file)), key_file_(std::move(key_file)), ctx_(load(cert_file_, key_file_)) {}
+tls_context::tls_context(std::string cert_file, std::string key_file, bool http2)
+    : cert_file_(std::move(cert_file)),
+      key_file_(std::move(key_file)),
+      http2_(http2),
+      ctx_(load(cert_file_, key_file_, http2_)) {}
 
 std::shared_ptr<net::ssl::context> tls_context::current() const {
   std::lock_guard lock(mutex_);
@@ -72,7 +80,7 @@ std::shared_ptr<net::ssl::context> tls_context::current() const {
 std::string tls_context::reload() {
   std::shared_ptr<net::ssl::context> fresh;
   try {
-    fresh = load(cert_file_, key_file_);
+    fresh = load(cert_file_, key_file_, http2_);
   } catch (const std::exception& e) {
     return e.what();
   }
@@ -88,6 +96,13 @@ void count_handshake(handshake_result r) noexcept {
     case handshake_result::plain_http: return metrics::add(metrics::counter::tls_handshakes_plain_http);
     case handshake_result::error: return metrics::add(metrics::counter::tls_handshakes_error);
   }
+}
+
+bool negotiated_h2(tls_stream& s) noexcept {
+  const unsigned char* p = nullptr;
+  unsigned n = 0;
+  SSL_get0_alpn_selected(s.native_handle(), &p, &n);
+  return n == 2 && p[0] == 'h' && p[1] == '2';
 }
 
 bool is_plain_http(const boost::system::error_code& ec) noexcept {

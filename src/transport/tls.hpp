@@ -29,7 +29,8 @@ class tls_context {
  public:
   /// Loads the certificate chain and the private key (PEM files); throws
   /// std::runtime_error naming the file and OpenSSL's reason when they do not load.
-  tls_context(std::string cert_file, std::string key_file);
+  /// `http2`: ALPN offers h2 before http/1.1.
+  tls_context(std::string cert_file, std::string key_file, bool http2 = false);
 
   /// The context for a new connection.
   std::shared_ptr<net::ssl::context> current() const;
@@ -42,6 +43,7 @@ class tls_context {
 
  private:
   std::string cert_file_, key_file_;
+  bool http2_;
   mutable std::mutex mutex_;
   std::shared_ptr<net::ssl::context> ctx_;
 };
@@ -49,6 +51,8 @@ class tls_context {
 /// Why a TLS handshake ended: counted as herald_tls_handshakes_total{result}.
 enum class handshake_result { ok, timeout, plain_http, error };
 void count_handshake(handshake_result r) noexcept;
+/// True when ALPN chose h2 on this connection.
+bool negotiated_h2(tls_stream& s) noexcept;
 /// True when a failed handshake met a plain HTTP request instead of a ClientHello.
 bool is_plain_http(const boost::system::error_code& ec) noexcept;
 
