@@ -33,7 +33,9 @@
 //  - no crash, no undefined behaviour, no exception escaping an event-loop handler, no
 //    SIGPIPE (the harness does not ignore it, as herald does not);
 //  - the first bytes the server writes on a connection are an HTTP/1.1 status line,
-//    never a 5xx with the memory broker (501, an unsupported transfer coding, aside);
+//    never a 5xx with the memory broker (501, an unsupported transfer coding, aside), or,
+//    for a client that opened with the HTTP/2 preface, an HTTP/2 SETTINGS frame (the
+//    HTTP/2 path, h2_session and h2_stream, is fed the same way: seeds h2-* in the corpus);
 //  - after the client is gone, every connection of the server ends within the server's
 //    own bounds (request timeout, poll timeout, linger time): no open HTTP, SSE, poll or
 //    WebSocket connection left, no subscription left in the hub, and exactly the file
@@ -400,9 +402,13 @@ class client {
   }
 
   void check_head() const {
+    // HTTP/2 (a client that opened with the preface): the server's SETTINGS frame first,
+    // on stream 0 (RFC 9113 3.4).
+    if (head_.size() >= 9 && head_[3] == 0x04 && head_.compare(5, 4, std::string(4, '\0')) == 0) return;
     const std::size_t n = std::min<std::size_t>(head_.size(), 9);
-    FUZZ_CHECK(std::string_view(head_).substr(0, n) == std::string_view("HTTP/1.1 ").substr(0, n),
-               "the server's first bytes on a connection are an HTTP/1.1 status line");
+    FUZZ_CHECK(std::string_view(head_).substr(0, n) == std::string_view("HTTP/1.1 ").substr(0, n) ||
+                   (head_.size() < 9 && head_.size() >= 4 && head_[3] == 0x04),
+               "the server's first bytes on a connection are an HTTP/1.1 status line or an HTTP/2 SETTINGS frame");
     // 501 is the client's unsupported transfer coding (RFC 9112 6.1), not a server fault.
     if (head_.size() >= 12 && std::string_view(head_).substr(9, 3) != "501")
       FUZZ_CHECK(head_[9] != '5', "no 5xx reply with the memory broker (501 aside)");
