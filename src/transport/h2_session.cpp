@@ -188,6 +188,7 @@ h2_stream* h2_session::find(std::int32_t id) {
 
 int h2_session::on_begin_headers(std::int32_t id) {
   had_stream_ = true;
+  metrics::add(metrics::counter::h2_streams);
   if (++opened_in_window_ > max_opened_per_window)
     go_away(NGHTTP2_ENHANCE_YOUR_CALM, metrics::counter::h2_goaway_flood);
   if (going_away_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // refused: GOAWAY is on its way

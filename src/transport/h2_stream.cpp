@@ -85,10 +85,10 @@ void h2_stream::add_body(std::string_view data) {
 void h2_stream::request_done() {
   complete_ = true;
   if (header_too_large_ || body_too_large_ || closed_ || submitted_) return;
-  metrics::add(metrics::counter::h2_streams);
   auto head = check_request_head(req_, false);
   if (auto* refusal = std::get_if<head_refusal>(&head)) return send_error(refusal->error);
-  route(std::get<request_head>(head));
+  head_ = std::get<request_head>(head);
+  route();
 }
 
 void h2_stream::response_sent() {
@@ -123,15 +123,15 @@ void h2_stream::start_ws(const auth::identity*, const util::api_error*, std::uin
 void h2_stream::response_head(int status, std::string_view content_type, long long content_length,
                               const header_list& headers) {
   status_ = status;
-  head_.clear();
-  if (!content_type.empty()) head_.emplace_back("content-type", content_type);
-  if (content_length >= 0) head_.emplace_back("content-length", std::to_string(content_length));
+  response_fields_.clear();
+  if (!content_type.empty()) response_fields_.emplace_back("content-type", content_type);
+  if (content_length >= 0) response_fields_.emplace_back("content-length", std::to_string(content_length));
   for (const auto& [name, value] : headers) {
     std::string lower(name);
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
     // Connection-specific fields have no place in HTTP/2 (RFC 9113 8.2.2).
     if (lower == "connection" || lower == "keep-alive" || lower == "transfer-encoding" || lower == "upgrade") continue;
-    head_.emplace_back(std::move(lower), value);
+    response_fields_.emplace_back(std::move(lower), value);
   }
 }
 
@@ -159,7 +159,9 @@ void h2_stream::sink_write(const std::vector<boost::asio::const_buffer>& bufs, w
 }
 
 void h2_stream::sink_close(bool graceful) {
-  sse_.reset();
+  // The session is ending itself (from inside its own call, which this reference may be
+  // all that keeps alive): let go of it once that call has returned.
+  if (sse_) net::post(tc_.ioc(), [s = std::move(sse_)] {});
   if (closed_) return;
   // Graceful: END_STREAM after what was taken (or a head alone: 204).
   if (!graceful || (!submitted_ && !status_)) return reset(NGHTTP2_CANCEL);
@@ -181,21 +183,21 @@ void h2_stream::submit() {
   submitted_ = true;
   const std::string status = std::to_string(status_ ? status_ : 500);
   std::vector<nghttp2_nv> nva;
-  nva.reserve(head_.size() + 1);
+  nva.reserve(response_fields_.size() + 1);
   auto nv = [](std::string_view n, std::string_view v) {
     return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
                       reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
                       NGHTTP2_NV_FLAG_NONE};  // nghttp2 copies them
   };
   nva.push_back(nv(":status", status));
-  for (const auto& [n, v] : head_) nva.push_back(nv(n, v));
+  for (const auto& [n, v] : response_fields_) nva.push_back(nv(n, v));
   nghttp2_data_provider source{};
   source.source.ptr = this;
   source.read_callback = read_source;
   const bool body = bufs_ || !end_;
   if (nghttp2_submit_response(conn_->native(), id_, nva.data(), nva.size(), body ? &source : nullptr) != 0)
     return reset(NGHTTP2_INTERNAL_ERROR);
-  head_.clear();
+  response_fields_.clear();
   conn_->want_write();
 }
 

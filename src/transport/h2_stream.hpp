@@ -93,7 +93,7 @@ class h2_stream final : public http_exchange, public stream_sink {
   bool closed_ = false;
   // The response.
   int status_ = 0;
-  std::vector<std::pair<std::string, std::string>> head_;  // lower-case names
+  std::vector<std::pair<std::string, std::string>> response_fields_;  // the response head, lower-case names
   bool submitted_ = false;
   bool deferred_ = false;  // nghttp2 waits for resume_data
   bool end_ = false;       // the body ends once bufs_ is taken

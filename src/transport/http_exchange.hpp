@@ -78,8 +78,8 @@ class http_exchange : public std::enable_shared_from_this<http_exchange> {
   /// Opens the WebSocket of a valid upgrade (ws_accept_), or refuses it after opening.
   virtual void start_ws(const auth::identity* who, const util::api_error* refusal, std::uint16_t close_code = 0) = 0;
 
-  /// Routes the request whose head is `head` (the body read, if any).
-  void route(request_head head);
+  /// Routes request() (its body read, if any), whose checked head is in head_.
+  void route();
   /// Forgets the previous request's routing state (before reading the next one).
   void reset_request() noexcept;
 

@@ -106,7 +106,7 @@ void http_session::on_header(beast::error_code ec, std::size_t bytes) {
   }
   head_ = std::get<request_head>(head);
   if (head_->target.path == "/api/stream") return start_ingest();  // reads its body as it comes
-  if (parser_->is_done()) return route(*head_);                    // no body
+  if (parser_->is_done()) return route();                          // no body
   if (!head_->expects_continue) return read_body();
   static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
   with_stream([&](auto& s) {
@@ -130,7 +130,7 @@ void http_session::read_body() {
 void http_session::on_read(beast::error_code ec, std::size_t bytes) {
   metrics::add(metrics::counter::bytes_in, bytes);
   if (ec) return on_read_error(ec);
-  route(*head_);
+  route();
 }
 
 void http_session::on_read_error(beast::error_code ec) {

@@ -1,8 +1,9 @@
 #pragma once
 // One HTTP/1.1 connection: reads requests (keep-alive, size and time limits), has them
 // routed (http_exchange.hpp), and writes responses. /sse hands the socket over to an
-// sse_session, /ws to a ws_session, an HTTP/2 connection to an h2_session; /poll lends the connection to a
-// longpoll_request until its reply is written; POST /api/stream to a stream_ingest, which reads its body.
+// sse_session, /ws to a ws_session, an HTTP/2 connection (ALPN h2, or the preface) to an
+// h2_session; /poll lends the connection to a longpoll_request until its reply is
+// written; POST /api/stream to a stream_ingest, which reads its body.
 //
 // With TLS (`tls` given) the connection starts with the handshake, bounded by
 // tls_handshake_timeout; plain HTTP sent to the port gets a 400 in clear text.

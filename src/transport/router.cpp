@@ -29,14 +29,11 @@ void http_exchange::reset_request() noexcept {
   ws_accept_.reset();
 }
 
-void http_exchange::route(request_head head) {
+void http_exchange::route() {
   metrics::add(metrics::counter::http_requests);
-  head_ = head;
   auto& req = request();
   keep_alive_ = req.keep_alive();
   head_only_ = req.method() == http::verb::head;
-  cors_.clear();
-  ws_accept_.reset();
   const std::string_view path = head_->target.path;
   if (!is_client_path(path)) return call_api(path, head_->target.params, nullptr);
 
