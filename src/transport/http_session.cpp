@@ -23,12 +23,32 @@ namespace herald::transport {
 http_session::http_session(tcp::socket socket, thread_context& tc, shared_state& st, ip_slot slot,
                            const std::shared_ptr<net::ssl::context>& tls)
     : http_exchange(tc, st),
-      stream_(tls ? tcp::socket(socket.get_executor()) : std::move(socket)),
+      conn_(tls ? decltype(conn_)(std::in_place_type<tcp::socket>, socket.get_executor())
+                : decltype(conn_)(std::in_place_type<beast::tcp_stream>, std::move(socket))),
       ip_slot_(std::move(slot)) {
   if (tls) tls_ = std::make_unique<tls_stream>(std::move(socket), *tls);
 }
 
 http_session::~http_session() = default;
+
+beast::tcp_stream& http_session::stream() noexcept {
+  if (tls_) return tls_->next_layer();
+  if (auto* s = std::get_if<tcp::socket>(&conn_)) {
+    // After a held poll: the stream again, around the same socket.
+    tcp::socket plain = std::move(*s);
+    conn_.emplace<beast::tcp_stream>(std::move(plain));
+  }
+  return std::get<beast::tcp_stream>(conn_);
+}
+
+tcp::socket http_session::take_socket() {
+  if (tls_) return tls_->next_layer().release_socket();
+  if (auto* s = std::get_if<beast::tcp_stream>(&conn_)) {
+    s->expires_never();
+    return s->release_socket();
+  }
+  return std::move(std::get<tcp::socket>(conn_));
+}
 
 void http_session::run() {
   if (!tls_) return do_read();
@@ -268,6 +288,13 @@ void http_session::release_request() {
   head_.reset();
   parser_.reset();
   if (buffer_.size() == 0) buffer_.shrink_to_fit();
+  if (auto* s = std::get_if<beast::tcp_stream>(&conn_); s && !tls_) {
+    // Held: the wait for readable (watch_close) goes on with the socket, which moves
+    // out of the stream without its operation noticing.
+    s->expires_never();
+    tcp::socket plain = std::move(s->socket());
+    conn_.emplace<tcp::socket>(std::move(plain));
+  }
 }
 
 void http_session::send() {
@@ -309,7 +336,7 @@ void http_session::close() {
   // sending (lingering_close.hpp).
   // With TLS no close_notify is sent: every reply is delimited by its length, and a
   // stream's end by its own event (docs/deploy.md).
-  if (socket().is_open()) lingering_close(stream().release_socket(), tc_);
+  if (socket().is_open()) lingering_close(take_socket(), tc_);
 }
 
 void http_session::start_h2(std::string_view already_read) {
@@ -322,11 +349,12 @@ void http_session::start_h2(std::string_view already_read) {
 }
 
 void http_session::hand_over(tcp::socket& plain, std::unique_ptr<tls_stream>& tls) {
-  stream().expires_never();
-  if (tls_)
+  if (tls_) {
+    stream().expires_never();
     tls = std::move(tls_);
-  else
-    plain = stream_.release_socket();
+  } else {
+    plain = take_socket();
+  }
 }
 
 }  // namespace herald::transport

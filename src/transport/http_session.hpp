@@ -9,6 +9,7 @@
 // tls_handshake_timeout; plain HTTP sent to the port gets a 400 in clear text.
 #include <memory>
 #include <optional>
+#include <variant>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
@@ -44,7 +45,11 @@ class http_session final : public http_exchange {
   /// Starts reading the first request (after the TLS handshake).
   void run();
 
-  tcp::socket& socket() noexcept { return stream().socket(); }
+  tcp::socket& socket() noexcept {
+    if (tls_) return tls_->next_layer().socket();
+    auto* s = std::get_if<beast::tcp_stream>(&conn_);
+    return s ? s->socket() : std::get<tcp::socket>(conn_);
+  }
 
   /// Writes what out() holds as the response to the current request, then reads the
   /// next request (keep-alive) or closes. The write may take as long as it needs while
@@ -53,20 +58,22 @@ class http_session final : public http_exchange {
   void send() override;
   void response_head(int status, std::string_view content_type, long long content_length,
                      const header_list& headers) override;
-  /// Frees the parsed request and the read buffer (a held long poll needs neither).
+  /// Frees the parsed request and the read buffer (a held long poll needs neither). On
+  /// plain TCP the connection keeps only its socket while held: the Beast stream, its
+  /// three timers with it (about 550 B), is rebuilt around it for the reply (stream()).
   void release_request() override;
   void watch_close(std::shared_ptr<longpoll_request> p) override;
 
   // For a request that reads its own body (POST /api/stream, transport/stream_ingest):
   // the TCP stream (its timer, its socket), the byte stream (plain or TLS, passed to
   // `f`), the read buffer and the parser holding the request's head.
-  beast::tcp_stream& stream() noexcept { return tls_ ? tls_->next_layer() : stream_; }
+  beast::tcp_stream& stream() noexcept;
   template <class F>
   void with_stream(F&& f) {
     if (tls_)
       f(*tls_);
     else
-      f(stream_);
+      f(stream());
   }
   beast::flat_buffer& read_buffer() noexcept { return buffer_; }
   http::request_parser<http::string_body>& parser() noexcept { return *parser_; }
@@ -94,8 +101,11 @@ class http_session final : public http_exchange {
   void on_write_some(beast::error_code ec, std::size_t bytes);
   void on_written();
   void close();
+  tcp::socket take_socket();
 
-  beast::tcp_stream stream_;         // plain TCP (closed with TLS)
+  // Plain TCP: the Beast stream (its deadlines), or only the socket while a poll is held
+  // (watch_close). With TLS, a closed socket: the TLS stream has its own TCP stream.
+  std::variant<beast::tcp_stream, tcp::socket> conn_;
   std::unique_ptr<tls_stream> tls_;  // TLS: over its own TCP stream
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;

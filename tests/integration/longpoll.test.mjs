@@ -150,3 +150,50 @@ test('no message lost between consecutive polls while a publisher publishes', as
     pollAgent.destroy();
   }
 });
+
+test('one connection: held polls answered in turn, a request between them, then the keep-alive timeout', async () => {
+  // While held, the connection keeps only its socket; each reply rebuilds its deadlines.
+  const k = await H.startHerald(['--threads', '1', '--keepalive-timeout', '1']);
+  const net = await import('node:net');
+  const sock = net.connect(k.port, H.HOST);
+  try {
+    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+    let buf = '';
+    let closedAt = 0;
+    sock.on('data', (d) => { buf += d.toString('latin1'); });
+    sock.on('close', () => { closedAt = Date.now(); });
+    // One response at a time: the head, then Content-Length bytes of body.
+    const next = async () => {
+      let got;
+      await H.waitFor(() => {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return false;
+        const len = Number(/content-length: *(\d+)/i.exec(buf.slice(0, end))[1]);
+        if (buf.length < end + 4 + len) return false;
+        got = { head: buf.slice(0, end), body: buf.slice(end + 4, end + 4 + len) };
+        buf = buf.slice(end + 4 + len);
+        return true;
+      }, { what: 'a response', timeoutMs: 10000 });
+      return got;
+    };
+    let cursor = (await H.poll(k, 'lp:one', { timeout: 0 })).json.cursor;
+    for (let i = 1; i <= 3; i++) {
+      sock.write(`GET /poll?channel=lp:one&timeout=20&since=${cursor} HTTP/1.1\r\nHost: h\r\n\r\n`);
+      await H.waitFor(async () => (await H.metrics(k)).get('herald_connections{transport="poll"}') === 1, { what: 'held' });
+      await H.publish(k, 'lp:one', { i });
+      const r = await next();
+      assert.match(r.head, /^HTTP\/1\.1 200/);
+      const json = JSON.parse(r.body);
+      assert.deepEqual(json.messages.map((m) => m.data), [{ i }]);
+      cursor = json.cursor;
+      sock.write('GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n');
+      assert.match((await next()).head, /^HTTP\/1\.1 200/);
+    }
+    const idleFrom = Date.now();
+    await H.waitFor(() => closedAt > 0, { what: 'closed after the keep-alive timeout', timeoutMs: 5000 });
+    assert.ok(closedAt - idleFrom >= 700, `closed ${closedAt - idleFrom} ms after the last reply`);
+  } finally {
+    sock.destroy();
+    await k.stop();
+  }
+});
