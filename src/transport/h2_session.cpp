@@ -52,8 +52,8 @@ int stream_close_cb(nghttp2_session*, std::int32_t id, std::uint32_t error_code,
 
 }  // namespace
 
-h2_session::h2_session(std::unique_ptr<tls_stream> tls, boost::beast::tcp_stream plain, thread_context& tc,
-                       shared_state& st, ip_slot slot)
+h2_session::h2_session(std::unique_ptr<tls_stream> tls, tcp_stream plain, thread_context& tc, shared_state& st,
+                       ip_slot slot)
     : plain_(std::move(plain)), tls_(std::move(tls)), tc_(tc), st_(st), ip_slot_(std::move(slot)) {
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
@@ -321,7 +321,7 @@ void h2_session::close() {
   ending_.clear();
   boost::system::error_code ignored;
   auto& s = tls_ ? tls_->next_layer().socket() : plain_.socket();
-  s.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+  s.shutdown(tcp_socket::shutdown_both, ignored);
   s.close(ignored);
 }
 

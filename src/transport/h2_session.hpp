@@ -35,11 +35,11 @@
 #include <vector>
 
 #include <boost/asio/ip/address.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include "metrics/metrics.hpp"
 #include "transport/ip_counter.hpp"
 #include "transport/shared_state.hpp"
+#include "transport/socket.hpp"
 #include "transport/thread_context.hpp"
 #include "transport/tls.hpp"
 
@@ -52,8 +52,7 @@ class h2_stream;
 class h2_session final : public std::enable_shared_from_this<h2_session>, public tickable, public flushable {
  public:
   /// `tls`: the connection's TLS stream (ALPN h2); null: plain TCP on `plain`.
-  h2_session(std::unique_ptr<tls_stream> tls, boost::beast::tcp_stream plain, thread_context& tc, shared_state& st,
-             ip_slot slot);
+  h2_session(std::unique_ptr<tls_stream> tls, tcp_stream plain, thread_context& tc, shared_state& st, ip_slot slot);
   ~h2_session();
   h2_session(const h2_session&) = delete;
   h2_session& operator=(const h2_session&) = delete;
@@ -94,7 +93,7 @@ class h2_session final : public std::enable_shared_from_this<h2_session>, public
   void close();
   h2_stream* find(std::int32_t id);
 
-  boost::beast::tcp_stream plain_;   // plain TCP (closed with TLS)
+  tcp_stream plain_;                 // plain TCP (closed with TLS)
   std::unique_ptr<tls_stream> tls_;  // TLS
   thread_context& tc_;
   shared_state& st_;

@@ -108,7 +108,7 @@ void h2_stream::closed() {
 std::optional<boost::asio::ip::address> h2_stream::peer_address() { return conn_->peer_address(); }
 
 void h2_stream::open_sse(subscribe_request sub, const auth::identity& who) {
-  auto s = std::make_shared<sse_session>(net::ip::tcp::socket(tc_.ioc()), nullptr, tc_, st_);
+  auto s = std::make_shared<sse_session>(tcp_socket(tc_.ioc()), nullptr, tc_, st_);
   s->use_sink(self());
   s->adopt(who, ip_slot{});  // the connection holds the address's slot
   if (!client_id_.empty()) s->set_client_id(std::move(client_id_));

@@ -20,34 +20,34 @@
 
 namespace herald::transport {
 
-http_session::http_session(tcp::socket socket, thread_context& tc, shared_state& st, ip_slot slot,
+http_session::http_session(tcp_socket socket, thread_context& tc, shared_state& st, ip_slot slot,
                            const std::shared_ptr<net::ssl::context>& tls)
     : http_exchange(tc, st),
-      conn_(tls ? decltype(conn_)(std::in_place_type<tcp::socket>, socket.get_executor())
-                : decltype(conn_)(std::in_place_type<beast::tcp_stream>, std::move(socket))),
+      conn_(tls ? decltype(conn_)(std::in_place_type<tcp_socket>, socket.get_executor())
+                : decltype(conn_)(std::in_place_type<tcp_stream>, std::move(socket))),
       ip_slot_(std::move(slot)) {
   if (tls) tls_ = std::make_unique<tls_stream>(std::move(socket), *tls);
 }
 
 http_session::~http_session() = default;
 
-beast::tcp_stream& http_session::stream() noexcept {
+tcp_stream& http_session::stream() noexcept {
   if (tls_) return tls_->next_layer();
-  if (auto* s = std::get_if<tcp::socket>(&conn_)) {
+  if (auto* s = std::get_if<tcp_socket>(&conn_)) {
     // After a held poll: the stream again, around the same socket.
-    tcp::socket plain = std::move(*s);
-    conn_.emplace<beast::tcp_stream>(std::move(plain));
+    tcp_socket plain = std::move(*s);
+    conn_.emplace<tcp_stream>(std::move(plain));
   }
-  return std::get<beast::tcp_stream>(conn_);
+  return std::get<tcp_stream>(conn_);
 }
 
-tcp::socket http_session::take_socket() {
+tcp_socket http_session::take_socket() {
   if (tls_) return tls_->next_layer().release_socket();
-  if (auto* s = std::get_if<beast::tcp_stream>(&conn_)) {
+  if (auto* s = std::get_if<tcp_stream>(&conn_)) {
     s->expires_never();
     return s->release_socket();
   }
-  return std::move(std::get<tcp::socket>(conn_));
+  return std::move(std::get<tcp_socket>(conn_));
 }
 
 void http_session::run() {
@@ -223,7 +223,7 @@ void http_session::start_ingest() {
 }
 
 void http_session::open_sse(subscribe_request sub, const auth::identity& who) {
-  tcp::socket plain(tc_.ioc());
+  tcp_socket plain(tc_.ioc());
   std::unique_ptr<tls_stream> tls;
   hand_over(plain, tls);
   auto s = std::make_shared<sse_session>(std::move(plain), std::move(tls), tc_, st_);
@@ -246,7 +246,7 @@ void http_session::watch_close(std::shared_ptr<longpoll_request> p) {
   // While held, readable with nothing to read means the client went away. Readable
   // with bytes is the next request, read once this one is answered.
   stream().expires_never();
-  socket().async_wait(tcp::socket::wait_read,
+  socket().async_wait(tcp_socket::wait_read,
                       // `p` keeps this session alive (its exchange).
                       tc_.idle_wait([this, p = std::move(p)](const boost::system::error_code& ec) {
                         boost::system::error_code aec;
@@ -260,7 +260,7 @@ void http_session::watch_close(std::shared_ptr<longpoll_request> p) {
 void http_session::start_ws(const auth::identity* who, const util::api_error* refusal, std::uint16_t close_code) {
   const auto early = buffer_.data();
   std::string leftover(static_cast<const char*>(early.data()), early.size());
-  tcp::socket plain(tc_.ioc());
+  tcp_socket plain(tc_.ioc());
   std::unique_ptr<tls_stream> tls;
   hand_over(plain, tls);
   auto ws = std::make_shared<ws_session>(std::move(plain), std::move(tls), tc_, st_, ws_accept_->deflate);
@@ -288,12 +288,12 @@ void http_session::release_request() {
   head_.reset();
   parser_.reset();
   if (buffer_.size() == 0) buffer_.shrink_to_fit();
-  if (auto* s = std::get_if<beast::tcp_stream>(&conn_); s && !tls_) {
+  if (auto* s = std::get_if<tcp_stream>(&conn_); s && !tls_) {
     // Held: the wait for readable (watch_close) goes on with the socket, which moves
     // out of the stream without its operation noticing.
     s->expires_never();
-    tcp::socket plain = std::move(s->socket());
-    conn_.emplace<tcp::socket>(std::move(plain));
+    tcp_socket plain = std::move(s->socket());
+    conn_.emplace<tcp_socket>(std::move(plain));
   }
 }
 
@@ -340,15 +340,14 @@ void http_session::close() {
 }
 
 void http_session::start_h2(std::string_view already_read) {
-  tcp::socket plain(tc_.ioc());
+  tcp_socket plain(tc_.ioc());
   std::unique_ptr<tls_stream> tls;
   hand_over(plain, tls);
-  auto h2 =
-      std::make_shared<h2_session>(std::move(tls), beast::tcp_stream(std::move(plain)), tc_, st_, std::move(ip_slot_));
+  auto h2 = std::make_shared<h2_session>(std::move(tls), tcp_stream(std::move(plain)), tc_, st_, std::move(ip_slot_));
   h2->start(already_read);
 }
 
-void http_session::hand_over(tcp::socket& plain, std::unique_ptr<tls_stream>& tls) {
+void http_session::hand_over(tcp_socket& plain, std::unique_ptr<tls_stream>& tls) {
   if (tls_) {
     stream().expires_never();
     tls = std::move(tls_);

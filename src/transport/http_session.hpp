@@ -14,7 +14,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -22,6 +21,7 @@
 #include "transport/http_exchange.hpp"
 #include "transport/request_head.hpp"
 #include "transport/shared_state.hpp"
+#include "transport/socket.hpp"
 #include "transport/subscribe_request.hpp"
 #include "transport/thread_context.hpp"
 #include "transport/tls.hpp"
@@ -38,17 +38,17 @@ class http_session final : public http_exchange {
  public:
   /// `slot` counts the connection against its address's limit until it closes; `tls`:
   /// the context of a TLS connection (null: plain TCP).
-  http_session(tcp::socket socket, thread_context& tc, shared_state& st, ip_slot slot,
+  http_session(tcp_socket socket, thread_context& tc, shared_state& st, ip_slot slot,
                const std::shared_ptr<net::ssl::context>& tls = nullptr);
   ~http_session();
 
   /// Starts reading the first request (after the TLS handshake).
   void run();
 
-  tcp::socket& socket() noexcept {
+  tcp_socket& socket() noexcept {
     if (tls_) return tls_->next_layer().socket();
-    auto* s = std::get_if<beast::tcp_stream>(&conn_);
-    return s ? s->socket() : std::get<tcp::socket>(conn_);
+    auto* s = std::get_if<tcp_stream>(&conn_);
+    return s ? s->socket() : std::get<tcp_socket>(conn_);
   }
 
   /// Writes what out() holds as the response to the current request, then reads the
@@ -67,7 +67,7 @@ class http_session final : public http_exchange {
   // For a request that reads its own body (POST /api/stream, transport/stream_ingest):
   // the TCP stream (its timer, its socket), the byte stream (plain or TLS, passed to
   // `f`), the read buffer and the parser holding the request's head.
-  beast::tcp_stream& stream() noexcept;
+  tcp_stream& stream() noexcept;
   template <class F>
   void with_stream(F&& f) {
     if (tls_)
@@ -90,7 +90,7 @@ class http_session final : public http_exchange {
   /// Gives the connection to HTTP/2 (ALPN h2, or the preface on plain TCP).
   void start_h2(std::string_view already_read);
   /// Gives the connection to a streaming session: the plain socket or the TLS stream.
-  void hand_over(tcp::socket& plain, std::unique_ptr<tls_stream>& tls);
+  void hand_over(tcp_socket& plain, std::unique_ptr<tls_stream>& tls);
   void do_read();
   void on_header(beast::error_code ec, std::size_t bytes);
   void read_body();
@@ -101,11 +101,11 @@ class http_session final : public http_exchange {
   void on_write_some(beast::error_code ec, std::size_t bytes);
   void on_written();
   void close();
-  tcp::socket take_socket();
+  tcp_socket take_socket();
 
   // Plain TCP: the Beast stream (its deadlines), or only the socket while a poll is held
   // (watch_close). With TLS, a closed socket: the TLS stream has its own TCP stream.
-  std::variant<beast::tcp_stream, tcp::socket> conn_;
+  std::variant<tcp_stream, tcp_socket> conn_;
   std::unique_ptr<tls_stream> tls_;  // TLS: over its own TCP stream
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;

@@ -17,14 +17,14 @@ constexpr std::size_t max_lingering = 1024;
 
 class lingerer : public std::enable_shared_from_this<lingerer> {
  public:
-  lingerer(net::ip::tcp::socket socket, thread_context& tc) : socket_(std::move(socket)), tc_(tc), timer_(tc.ioc()) {
+  lingerer(tcp_socket socket, thread_context& tc) : socket_(std::move(socket)), tc_(tc), timer_(tc.ioc()) {
     ++lingering;
   }
   ~lingerer() { --lingering; }
 
   void start() {
     boost::system::error_code ec;
-    socket_.shutdown(net::ip::tcp::socket::shutdown_send, ec);
+    socket_.shutdown(tcp_socket::shutdown_send, ec);
     if (ec) return close();
     timer_.expires_after(linger_time);
     timer_.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
@@ -35,18 +35,17 @@ class lingerer : public std::enable_shared_from_this<lingerer> {
 
  private:
   void read() {
-    socket_.async_wait(net::ip::tcp::socket::wait_read,
-                       [self = shared_from_this()](const boost::system::error_code& ec) {
-                         if (ec || !self->socket_.is_open()) return self->close();
-                         boost::system::error_code rec;
-                         const std::size_t n = self->socket_.read_some(net::buffer(self->tc_.scratch()), rec);
-                         if (rec == net::error::would_block) return self->read();
-                         if (rec || n == 0) return self->close();  // the peer's end of stream (or its reset)
-                         metrics::add(metrics::counter::bytes_in, n);
-                         self->discarded_ += n;
-                         if (self->discarded_ > linger_bytes) return self->close();
-                         self->read();
-                       });
+    socket_.async_wait(tcp_socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || !self->socket_.is_open()) return self->close();
+      boost::system::error_code rec;
+      const std::size_t n = self->socket_.read_some(net::buffer(self->tc_.scratch()), rec);
+      if (rec == net::error::would_block) return self->read();
+      if (rec || n == 0) return self->close();  // the peer's end of stream (or its reset)
+      metrics::add(metrics::counter::bytes_in, n);
+      self->discarded_ += n;
+      if (self->discarded_ > linger_bytes) return self->close();
+      self->read();
+    });
   }
 
   void close() {
@@ -56,7 +55,7 @@ class lingerer : public std::enable_shared_from_this<lingerer> {
     socket_.close(ignored);
   }
 
-  net::ip::tcp::socket socket_;
+  tcp_socket socket_;
   thread_context& tc_;
   net::steady_timer timer_;
   std::size_t discarded_ = 0;
@@ -64,7 +63,7 @@ class lingerer : public std::enable_shared_from_this<lingerer> {
 
 }  // namespace
 
-void lingering_close(net::ip::tcp::socket socket, thread_context& tc) {
+void lingering_close(tcp_socket socket, thread_context& tc) {
   if (!socket.is_open()) return;
   boost::system::error_code ec;
   if (lingering >= max_lingering) {

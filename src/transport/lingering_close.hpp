@@ -11,6 +11,7 @@
 // it once nothing is being written on the socket.
 #include <boost/asio/ip/tcp.hpp>
 
+#include "transport/socket.hpp"
 #include "transport/thread_context.hpp"
 
 namespace herald::transport {
@@ -19,6 +20,6 @@ inline constexpr std::chrono::milliseconds linger_time{2000};
 inline constexpr std::size_t linger_bytes = 16 << 20;
 
 /// Takes `socket` (no operation pending on it) and closes it as above, on `tc`'s loop.
-void lingering_close(net::ip::tcp::socket socket, thread_context& tc);
+void lingering_close(tcp_socket socket, thread_context& tc);
 
 }  // namespace herald::transport

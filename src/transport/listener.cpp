@@ -31,7 +31,7 @@ void listener::stop() {
 }
 
 void listener::do_accept() {
-  acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec, net::ip::tcp::socket socket) {
+  acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec, tcp_socket socket) {
     if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
     if (ec) {
       // Out of descriptors (EMFILE) and the like: pause briefly rather than spin or stop.
@@ -56,7 +56,7 @@ void listener::do_accept() {
   });
 }
 
-void listener::refuse(net::ip::tcp::socket socket) {
+void listener::refuse(tcp_socket socket) {
   // Over the per-address limit: one short 429, written without waiting, then closed.
   limit_refused(metrics::counter::limit_connections_per_ip, "connections_per_ip");
   static const std::string reply = [] {

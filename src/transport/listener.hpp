@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "transport/shared_state.hpp"
+#include "transport/socket.hpp"
 #include "transport/thread_context.hpp"
 
 namespace herald::transport {
@@ -22,11 +23,11 @@ class listener : public std::enable_shared_from_this<listener> {
 
  private:
   void do_accept();
-  void refuse(net::ip::tcp::socket socket);
+  void refuse(tcp_socket socket);
 
   thread_context& tc_;
   shared_state& st_;
-  net::ip::tcp::acceptor acceptor_;
+  tcp_acceptor acceptor_;
   net::steady_timer backoff_;
 };
 

@@ -10,8 +10,7 @@
 
 namespace herald::transport {
 
-sse_session::sse_session(net::ip::tcp::socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc,
-                         shared_state& st)
+sse_session::sse_session(tcp_socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc, shared_state& st)
     : stream_session(std::move(socket), std::move(tls), tc, st, core::transport::sse) {}
 
 std::shared_ptr<sse_session> sse_session::self() { return std::static_pointer_cast<sse_session>(shared_from_this()); }
@@ -191,7 +190,7 @@ void sse_session::wait_readable() {
     });
     return;
   }
-  socket_.async_wait(net::ip::tcp::socket::wait_read, tc_.idle_wait([s = self()](const boost::system::error_code& ec) {
+  socket_.async_wait(tcp_socket::wait_read, tc_.idle_wait([s = self()](const boost::system::error_code& ec) {
     if (ec || s->closing_) return s->close();
     boost::system::error_code rec;
     std::size_t n = s->socket_.read_some(net::buffer(s->tc_.scratch()), rec);

@@ -23,7 +23,7 @@ namespace herald::transport {
 class sse_session final : public stream_session {
  public:
   /// `tls`: the TLS stream of an https connection (null: plain, on `socket`).
-  sse_session(net::ip::tcp::socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc, shared_state& st);
+  sse_session(tcp_socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc, shared_state& st);
 
   /// `headers`: extra response headers (CORS).
   void start(subscribe_request req, header_list headers = {});

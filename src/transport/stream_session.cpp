@@ -14,8 +14,8 @@
 
 namespace herald::transport {
 
-stream_session::stream_session(net::ip::tcp::socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc,
-                               shared_state& st, core::transport kind)
+stream_session::stream_session(tcp_socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc, shared_state& st,
+                               core::transport kind)
     : core::subscriber_session(st.core, tc.index(), kind),
       socket_(std::move(socket)),
       tls_(std::move(tls)),
@@ -58,7 +58,7 @@ void stream_session::shut_down() {
   if (writing) {
     // A write still pending after the close timeout: the peer reads nothing, so nothing
     // of ours could be saved by lingering.
-    s.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    s.shutdown(tcp_socket::shutdown_both, ignored);
     s.close(ignored);
     return;
   }

@@ -44,8 +44,8 @@ class stream_session : public core::subscriber_session,
 
  protected:
   /// `tls`: the connection's TLS stream (then `socket` is unused); null: plain TCP.
-  stream_session(net::ip::tcp::socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc,
-                 shared_state& st, core::transport kind);
+  stream_session(tcp_socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc, shared_state& st,
+                 core::transport kind);
   ~stream_session();
 
   /// True when a message must be refused now to pace a replay (see above).
@@ -85,14 +85,14 @@ class stream_session : public core::subscriber_session,
   bool signal_fits() const noexcept;
 
   /// The TCP socket (under the TLS stream, with TLS); unused with a sink.
-  net::ip::tcp::socket& sock() noexcept { return tls_ ? tls_->next_layer().socket() : socket_; }
+  tcp_socket& sock() noexcept { return tls_ ? tls_->next_layer().socket() : socket_; }
   /// The response still has somewhere to go (its socket is open, or its sink not closed).
   bool connected() noexcept { return sink_ || sock().is_open(); }
   /// Queues the response head: its text (HTTP/1.1), or to the sink.
   void queue_head(int status, std::string_view content_type, long long content_length, bool keep_alive,
                   const header_list& headers);
 
-  net::ip::tcp::socket socket_;       // plain TCP
+  tcp_socket socket_;                // plain TCP
   std::unique_ptr<tls_stream> tls_;  // TLS
   std::shared_ptr<stream_sink> sink_;  // an HTTP/2 stream (then neither of the above)
   thread_context& tc_;

@@ -16,14 +16,14 @@
 #include <string>
 
 #include <boost/asio/ssl/context.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include "transport/socket.hpp"
 #include "transport/thread_context.hpp"
 
 namespace herald::transport {
 
-using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+using tls_stream = boost::beast::ssl_stream<tcp_stream>;
 
 class tls_context {
  public:

@@ -17,8 +17,8 @@ constexpr std::uint8_t max_commands_in_flight = 8;
 constexpr std::size_t tls_read_bytes = 16 * 1024;  // one TLS record
 }
 
-ws_session::ws_session(net::ip::tcp::socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc,
-                       shared_state& st, bool deflate)
+ws_session::ws_session(tcp_socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc, shared_state& st,
+                       bool deflate)
     : stream_session(std::move(socket), std::move(tls), tc, st, core::transport::ws),
       reader_(st.opts.ws_max_message, deflate),
       deflate_(deflate),
@@ -59,7 +59,7 @@ void ws_session::do_read() {
   // socket's polymorphic one); allocated by Asio's recycling cache, which here hands
   // the wait a block of its own size (the reads reuse it): measured smaller than
   // thread_context::idle_wait's exact block, which the SSE and long-poll waits use.
-  socket_.async_wait(net::ip::tcp::socket::wait_read,
+  socket_.async_wait(tcp_socket::wait_read,
                      net::bind_executor(tc_.ioc().get_executor(), [s = self()](const boost::system::error_code& ec) {
                        if (s->state_ == state::closed) return;
                        if (ec) return s->terminate();

@@ -71,8 +71,7 @@ class pending_list {
 class ws_session final : public stream_session, private protocol::ws_reader::handler {
  public:
   /// `tls`: the TLS stream of a wss connection (null: plain, on `socket`).
-  ws_session(net::ip::tcp::socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc, shared_state& st,
-             bool deflate);
+  ws_session(tcp_socket socket, std::unique_ptr<tls_stream> tls, thread_context& tc, shared_state& st, bool deflate);
 
   /// Writes the 101 response, then handles `early` (bytes the client sent right after
   /// its handshake) and reads on.
