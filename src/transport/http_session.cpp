@@ -21,11 +21,12 @@
 namespace herald::transport {
 
 http_session::http_session(tcp_socket socket, thread_context& tc, shared_state& st, ip_slot slot,
-                           const std::shared_ptr<net::ssl::context>& tls)
+                           std::optional<net::ip::address> peer, const std::shared_ptr<net::ssl::context>& tls)
     : http_exchange(tc, st),
       conn_(tls ? decltype(conn_)(std::in_place_type<tcp_socket>, socket.get_executor())
                 : decltype(conn_)(std::in_place_type<tcp_stream>, std::move(socket))),
-      ip_slot_(std::move(slot)) {
+      ip_slot_(std::move(slot)),
+      peer_(peer) {
   if (tls) tls_ = std::make_unique<tls_stream>(std::move(socket), *tls);
 }
 
@@ -233,13 +234,8 @@ void http_session::open_sse(subscribe_request sub, const auth::identity& who) {
 }
 
 std::optional<net::ip::address> http_session::peer_address() {
-  beast::error_code ec;
-  const auto peer = socket().remote_endpoint(ec);
-  if (ec) {
-    close();
-    return std::nullopt;
-  }
-  return peer.address();
+  if (!peer_) close();
+  return peer_;
 }
 
 void http_session::watch_close(std::shared_ptr<longpoll_request> p) {
@@ -298,7 +294,7 @@ void http_session::release_request() {
 }
 
 void http_session::send() {
-  writing_.emplace(out_.start());
+  writing_.emplace(buffer_view(out_.start()));
   write_some();
 }
 

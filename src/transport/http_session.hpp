@@ -36,10 +36,11 @@ using tcp = net::ip::tcp;
 
 class http_session final : public http_exchange {
  public:
-  /// `slot` counts the connection against its address's limit until it closes; `tls`:
-  /// the context of a TLS connection (null: plain TCP).
+  /// `slot` counts the connection against its address's limit until it closes; `peer`:
+  /// the client's address, as the listener read it (none: the peer had already gone);
+  /// `tls`: the context of a TLS connection (null: plain TCP).
   http_session(tcp_socket socket, thread_context& tc, shared_state& st, ip_slot slot,
-               const std::shared_ptr<net::ssl::context>& tls = nullptr);
+               std::optional<net::ip::address> peer, const std::shared_ptr<net::ssl::context>& tls = nullptr);
   ~http_session();
 
   /// Starts reading the first request (after the TLS handshake).
@@ -110,8 +111,9 @@ class http_session final : public http_exchange {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   // The response being written: what is left of out_'s buffers.
-  std::optional<beast::buffers_suffix<std::vector<net::const_buffer>>> writing_;
+  std::optional<beast::buffers_suffix<buffer_view>> writing_;
   ip_slot ip_slot_;
+  std::optional<net::ip::address> peer_;  // read once, at accept: not a syscall per poll
   bool first_request_ = true;
   metrics::gauge_guard gauge_{metrics::gauge::connections_http};
 };

@@ -43,15 +43,16 @@ void listener::do_accept() {
       return;
     }
     ip_slot slot;
-    auto remote = socket.remote_endpoint(ec);
-    if (!ec && !self->st_.connections_per_ip.acquire(remote.address(), slot)) {
+    std::optional<net::ip::address> peer;
+    if (auto remote = socket.remote_endpoint(ec); !ec) peer = remote.address();
+    if (peer && !self->st_.connections_per_ip.acquire(*peer, slot)) {
       self->refuse(std::move(socket));
       return self->do_accept();
     }
     socket.set_option(net::ip::tcp::no_delay(true), ec);
     std::shared_ptr<net::ssl::context> tls;
     if (self->st_.tls) tls = self->st_.tls->current();  // the certificate of this moment
-    std::make_shared<http_session>(std::move(socket), self->tc_, self->st_, std::move(slot), tls)->run();
+    std::make_shared<http_session>(std::move(socket), self->tc_, self->st_, std::move(slot), peer, tls)->run();
     self->do_accept();
   });
 }

@@ -113,9 +113,9 @@ void stream_session::write() {
   if (sink_)
     sink_->sink_write(out_.start(), std::move(done));
   else if (tls_)
-    net::async_write(*tls_, out_.start(), std::move(done));
+    net::async_write(*tls_, buffer_view(out_.start()), std::move(done));
   else
-    net::async_write(socket_, out_.start(), std::move(done));
+    net::async_write(socket_, buffer_view(out_.start()), std::move(done));
 }
 
 bool stream_session::signal_fits() const noexcept {

@@ -8,6 +8,7 @@
 // per-connection cap (slow reader) is checked against.
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,11 @@
 #include "protocol/message.hpp"
 
 namespace herald::transport {
+
+/// The in-flight buffers as Asio and Beast are given them: their operations keep a copy of
+/// the buffer sequence (several, nested, per write), and a copy of a span allocates
+/// nothing where a vector's would (once per copy: 6 per long-poll reply, 1 per stream write).
+using buffer_view = std::span<const boost::asio::const_buffer>;
 
 class write_queue {
  public:
@@ -32,7 +38,8 @@ class write_queue {
   std::size_t pending_bytes() const noexcept { return pending_bytes_; }
 
   /// Moves everything pending into flight and returns its buffers; the caller writes
-  /// them all, then calls done(). Precondition: !writing() && !empty().
+  /// them all (through a buffer_view), then calls done(). Precondition: !writing() &&
+  /// !empty().
   const std::vector<boost::asio::const_buffer>& start();
   /// The in-flight write completed (or failed): releases its buffers.
   void done();

@@ -93,6 +93,7 @@ void subscriber::on_connect() {
       if (d_ == dialect::herald) {
         std::string cmd = R"({"id":1,"method":"subscribe","channel":")" + channel_ + "\"";
         if (keep_cursor_ && !cursor_.empty()) cmd += R"(,"since":")" + cursor_ + "\"";
+        if (raw_) cmd += R"(,"format":"raw")";
         req += ws_client_frame(cmd + "}");
       }
       send(std::move(req));  // one write: handshake and subscribe
@@ -100,7 +101,7 @@ void subscriber::on_connect() {
     }
     case transport::sse: {
       std::string req = "GET " + (d_ == dialect::herald ? "/sse?channel=" + channel_ : "/sub/" + channel_) +
-                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
+                        (raw_ ? "&format=raw" : "") + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
       if (keep_cursor_ && !cursor_.empty()) req += "Last-Event-ID: " + cursor_ + "\r\n";
       send(req + "\r\n");
       break;
@@ -118,6 +119,7 @@ void subscriber::send_poll() {
   std::string req;
   if (d_ == dialect::herald) {
     req = "GET /poll?channel=" + channel_ + "&timeout=60&limit=1000";
+    if (raw_) req += "&format=raw";
     if (!cursor_.empty()) req += "&since=" + cursor_;
     req += " HTTP/1.1\r\n";
     req += browser_headers;

@@ -82,6 +82,9 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
   /// Resume: remember the position (WebSocket push and subscribe cursors, SSE ids; long
   /// polls always keep theirs) so that reconnect() can hand it back.
   void keep_cursor() { keep_cursor_ = true; }
+  /// herald only: subscribe in the raw format (docs/protocol.md, "Raw formats"): the data
+  /// as published, WebSocket binary frames, SSE `data:` without a space, long-poll lines.
+  void raw_format() { raw_ = true; }
   /// Resume: open a new connection and subscribe again from the kept cursor (WebSocket
   /// `since`, SSE `Last-Event-ID`, long-poll `since`). Counts in `caught_up` once the
   /// message numbered `target` (or a reset) arrives; messages up to `target` are replayed
@@ -120,6 +123,7 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
   std::uint64_t next_offset_ = 0;
   bool stopped_ = false;
   bool keep_cursor_ = false;
+  bool raw_ = false;
   bool has_source_ = false;
   tcp::endpoint source_;
   unsigned generation_ = 0;          // a reconnect ignores the old connection's completions

@@ -62,6 +62,7 @@ int run(int argc, char** argv) {
     ("connect-rate", po::value<double>()->default_value(0), "subscribers opened per second, over all processes (0: all at once)")
     ("shared-channel", "idle: every subscriber on one channel (default: one channel each)")
     ("peer", po::value<std::string>()->default_value("herald"), "herald | nchan | ws-node | pushpin (configs in bench/peers; run from the repository root) | baseline (the physical limit: one send() of the same bytes per message per socket, no protocol; ws and sse)")
+    ("format", po::value<std::string>()->default_value("json"), "herald's wire format for the subscribers: json | raw (docs/protocol.md, \"Raw formats\"; fanout, channels and idle)")
     ("baseline-bytes", po::value<std::size_t>()->default_value(0), "baseline: bytes on the wire per delivered message (0: --size + 100, about herald's default framing)")
     ("baseline-server", po::value<int>(), "internal: serve as the baseline peer on this port")
     ("json", po::value<std::string>(), "append the result to this file as one JSON object per line (bench/report.py reads it)")
@@ -98,6 +99,16 @@ int run(int argc, char** argv) {
   const auto missed = vm["missed"].as<std::size_t>();
   if ((chat || resume) && vm["peer"].as<std::string>() != "herald") {
     std::cerr << "herald-bench: the chat and resume scenarios speak herald's protocol only\n";
+    return 2;
+  }
+  const auto format = vm["format"].as<std::string>();
+  const bool raw = format == "raw";
+  if (format != "json" && !raw) {
+    std::cerr << "herald-bench: --format json|raw\n";
+    return 2;
+  }
+  if (raw && (chat || resume || vm["peer"].as<std::string>() != "herald")) {
+    std::cerr << "herald-bench: --format raw is herald's, for the fanout, channels and idle scenarios\n";
     return 2;
   }
   if (chat && t != transport::ws) {
@@ -210,6 +221,7 @@ int run(int argc, char** argv) {
     } else {
       subs.push_back(std::make_shared<subscriber>(ioc, t, dia, server, ch, totals, procs > 1 ? &source : nullptr));
       if (resume) subs.back()->keep_cursor();
+      if (raw) subs.back()->raw_format();
       subs.back()->start();
     }
     ++mine;
@@ -234,15 +246,15 @@ int run(int argc, char** argv) {
   rec.str("server", peer);
   rec.str("scenario", scenario);
   rec.str("transport", name(t));
+  rec.str("format", format);
   rec.num("subscribers", double(n));
   rec.num("procs", double(procs));
   rec.num("connected", double(totals.connected));
   rec.num("errors", double(totals.errors));
   rec.num("connect_s", connect_s);
   rec.num("connect_rate", connect_rate);
-  std::printf("| %s | %s | %s | %zu subs | connected %llu in %.2f s",
-              peer.c_str(), scenario.c_str(), name(t), n,
-              static_cast<unsigned long long>(totals.connected), connect_s);
+  std::printf("| %s%s | %s | %s | %zu subs | connected %llu in %.2f s", peer.c_str(), raw ? " raw" : "",
+              scenario.c_str(), name(t), n, static_cast<unsigned long long>(totals.connected), connect_s);
 
   if (scenario == "idle" || scenario == "connect")
     for (auto& h : helpers) collect_helper(h, totals, helpers_cpu);

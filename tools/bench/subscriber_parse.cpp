@@ -6,6 +6,31 @@
 // (http_head.hpp). A message is found by its "n" and "t" in the payload (on_payload).
 namespace herald::bench {
 
+namespace {
+
+// An SSE field's value: after the name's colon, less one optional space.
+std::string_view field_value(std::string_view line, std::size_t colon_end) {
+  auto v = line.substr(colon_end);
+  return v.starts_with(' ') ? v.substr(1) : v;
+}
+
+// herald's raw long-poll reply: "<cursor>[ reset <channel>...][ end ...]\n", then one
+// line of data per message.
+void parse_raw_poll(std::string_view body, std::string& cursor, auto&& on_reset, auto&& on_payload) {
+  const auto nl = body.find('\n');
+  const auto first = body.substr(0, nl);
+  cursor.assign(first.substr(0, first.find(' ')));
+  if (first.find(" reset ") != std::string_view::npos) on_reset();
+  if (nl == std::string_view::npos) return;
+  for (auto rest = body.substr(nl + 1); !rest.empty();) {
+    const auto end = rest.find('\n');
+    on_payload(rest.substr(0, end));
+    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+  }
+}
+
+}  // namespace
+
 void subscriber::parse() {
   if (t_ == transport::ws) return parse_ws();
   if (t_ == transport::sse) return parse_sse();
@@ -61,10 +86,10 @@ void subscriber::parse_sse() {
     std::string_view line(in_.data() + pos, nl - pos);
     if (line == "event: reset")
       on_reset();
-    else if (line.starts_with("data: "))
-      on_payload(line.substr(6));
-    else if (keep_cursor_ && line.starts_with("id: "))
-      event_id_.assign(line.substr(4));
+    else if (line.starts_with("data:"))
+      on_payload(field_value(line, 5));  // herald's raw events write no space after the colon
+    else if (keep_cursor_ && line.starts_with("id:"))
+      event_id_.assign(field_value(line, 3));
     else if (line.empty() && !event_id_.empty())
       cursor_.swap(event_id_), event_id_.clear();  // the event is whole
     pos = nl + 1;
@@ -94,6 +119,9 @@ void subscriber::parse_poll() {
     }
     if (d_ != dialect::herald) {
       on_payload(body);  // one raw message per reply
+    } else if (raw_) {
+      parse_raw_poll(
+          body, cursor_, [&] { on_reset(); }, [&](std::string_view line) { on_payload(line); });
     } else {
       if (body.find("\"recovered\":false") != std::string_view::npos) on_reset();
       for (auto p = body.find("{\"channel\""); p != std::string_view::npos; p = body.find("{\"channel\"", p + 1))
