@@ -19,7 +19,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRANSPORTS = [("ws", "WebSocket"), ("sse", "SSE"), ("poll", "long polling")]
-SERVERS = [("herald", "herald"), ("nchan", "Nchan"), ("ws-node", "node ws"), ("pushpin", "Pushpin"),
+SERVERS = [("herald", "herald"), ("herald raw", "herald, raw format"), ("nchan", "Nchan"), ("ws-node", "node ws"), ("pushpin", "Pushpin"),
            ("baseline", "physical baseline")]
 SERVER_NAME = dict(SERVERS)
 
@@ -84,7 +84,8 @@ def fanout_groups(runs):
     groups = {}
     for r in runs:
         if r.get("scenario") == "fanout" and r.get("label", "").startswith("peers"):
-            groups.setdefault((r["server"], r["transport"]), []).append(r)
+            server = r["server"] + (" raw" if r.get("format") == "raw" else "")
+            groups.setdefault((server, r["transport"]), []).append(r)
     return groups
 
 
@@ -113,15 +114,16 @@ def transport_table(groups):
            "sticky sessions needed |",
            "|---|---|---|---|---|---|---|---|"]
     for t, tname in TRANSPORTS:
-        rs = groups.get(("herald", t))
-        if not rs:
-            continue
-        s = summary(rs)
-        total = (s["bytes_in"] or 0) + (s["bytes_out"] or 0)
-        d, rc, px, st = QUALITATIVE[t]
-        out.append(f"| {tname} | {total:.0f} ({s['bytes_in']:.0f} + {s['bytes_out']:.0f}) | "
-                   f"{total - s['size']:.0f} | {fmt_ms(s['p50_us'])} / {fmt_ms(s['p99_us'])} ms | "
-                   f"{d} | {rc} | {px} | {st} |")
+        for server, suffix in (("herald", ""), ("herald raw", ", raw format")):
+            rs = groups.get((server, t))
+            if not rs:
+                continue
+            s = summary(rs)
+            total = (s["bytes_in"] or 0) + (s["bytes_out"] or 0)
+            d, rc, px, st = QUALITATIVE[t]
+            out.append(f"| {tname}{suffix} | {total:.0f} ({s['bytes_in']:.0f} + {s['bytes_out']:.0f}) | "
+                       f"{total - s['size']:.0f} | {fmt_ms(s['p50_us'])} / {fmt_ms(s['p99_us'])} ms | "
+                       f"{d} | {rc} | {px} | {st} |")
     return out
 
 
@@ -139,7 +141,7 @@ def peers_table(groups):
                 continue
             s = summary(rs)
             ratios = "– | – | –"
-            if server != "herald" and hs:
+            if not server.startswith("herald") and hs:
                 ratios = (f"{ratio(hs['cpu'], s['cpu'])} | {ratio(hs['rss'], s['rss'])} | "
                           f"{ratio(hs['msgs_per_s'], s['msgs_per_s'])}")
             out.append(f"| {tname} | {sname} | {100 * (s['delivered'] or 0):.1f} % | {fmt_rate(s['msgs_per_s'])} | "
@@ -158,7 +160,8 @@ def node_load_table(runs):
     for r in runs:
         if r.get("tool") == "node-load":
             mode = f"paced {r['rate']:.0f}/s" if r.get("rate") else "closed loop"
-            peer = r["peer"] + (f" {r['server_args']}" if r.get("server_args") else "")
+            peer = r["peer"] + (" raw" if r.get("format") == "raw" else "")
+            peer += f" {r['server_args']}" if r.get("server_args") else ""
             groups.setdefault((r["transport"], mode, peer), []).append(r)
     if not groups:
         return []
@@ -321,7 +324,7 @@ def chart(groups, path, workload, asked):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)
     servers = [s for s, _ in SERVERS if any((s, t) in groups for t, _ in TRANSPORTS)]
     width = 0.8 / max(1, len(servers))
-    colors = {"herald": "#2b6cb0", "nchan": "#dd6b20", "ws-node": "#718096", "pushpin": "#38a169"}
+    colors = {"herald": "#2b6cb0", "herald raw": "#90cdf4", "nchan": "#dd6b20", "ws-node": "#718096", "pushpin": "#38a169"}
     for ax, key, title, log in ((axes[0], "cpu", "server CPU per delivered message (µs, log)", True),
                                 (axes[1], "msgs_per_s", f"delivered messages/s ({asked} asked)", False)):
         for i, s in enumerate(servers):

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The standard benchmark set (make bench), about 9 minutes on 2 cores: herald-bench against
+# The standard benchmark set (make bench), about 30 minutes on 2 cores: herald-bench against
 # herald and its peers (nginx + Nchan, a node ws server, Pushpin), then the report.
 #   1. fan-out, 1 channel, 1000 subscribers (opened at 500/s: Pushpin answers part of a
 #      burst of 1000 with 502), 300 messages of 100 B at 150/s, for each transport: herald
-#      and every peer that serves it, and the physical baseline (herald-bench --peer
-#      baseline), in alternating rounds (ROUNDS, 3); then the same through ordinary Node
+#      (JSON and raw formats) and every peer that serves it, and the physical baseline
+#      (herald-bench --peer baseline), in alternating rounds (ROUNDS, 3); then the same through ordinary Node
 #      clients (bench/node-load.mjs), paced and closed-loop, herald, Nchan and the baseline
 #   2. herald alone: batched writes, 10k-subscriber fan-out, idle memory per connection,
 #      a WebSocket connect storm, long-poll deliveries over 5000 channels, a chat room
@@ -48,6 +48,9 @@ for round in $(seq 1 "$ROUNDS"); do
       run "peers round $round" --peer "$p" --transport "$t" --subscribers 1000 --messages 300 --rate 150 \
         --connect-rate 500
     done
+    # herald's raw formats: the payload and the cursor only (docs/protocol.md, "Raw formats")
+    run "peers round $round" --peer herald --format raw --transport "$t" --subscribers 1000 --messages 300 \
+      --rate 150 --connect-rate 500
   done
 done
 
@@ -59,6 +62,8 @@ for round in $(seq 1 "$ROUNDS"); do
       node_run --label "node round $round" --peer "$p" --transport "$t" --subscribers 1000 --procs 2 --messages 300 --rate 150
       node_run --label "node round $round" --peer "$p" --transport "$t" --subscribers 1000 --procs 2 --messages 300 --rate 0
     done
+    node_run --label "node round $round" --peer herald --format raw --transport "$t" --subscribers 1000 --procs 2 \
+      --messages 300 --rate 150
   done
 done
 
