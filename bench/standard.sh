@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The standard benchmark set (make bench), about 30 minutes on 2 cores: herald-bench against
+# The standard benchmark set (make bench), about 35 minutes on 2 cores: herald-bench against
 # herald and its peers (nginx + Nchan, a node ws server, Pushpin), then the report.
 #   1. fan-out, 1 channel, 1000 subscribers (opened at 500/s: Pushpin answers part of a
 #      burst of 1000 with 502), 300 messages of 100 B at 150/s, for each transport: herald
