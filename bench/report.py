@@ -402,7 +402,7 @@ def main():
     body.append("")
     sp = streams_presence_table(runs)
     if sp:
-        body.append("### Streams and presence")
+        body.append("### Streams and presence, measured")
         body.append("")
         body += sp
         body.append("")
